@@ -1,0 +1,48 @@
+# PGXS build of pg_poolgov: the extension (.so, control, install script) and
+# the SQL / TAP test targets. The pure C++ core is also built and unit-tested
+# by CMake (CMakeLists.txt); scripts/test runs all three kinds of tests.
+
+MODULE_big = pg_poolgov
+EXTENSION  = pg_poolgov
+DATA       = pg_poolgov--1.0.sql
+PGFILEDESC = "pg_poolgov - connection governance for PostgreSQL"
+
+CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
+PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
+OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+
+# fmt is used header-only so the .so does not depend on libfmt at run time.
+PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY
+PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
+              -Wno-missing-field-initializers -fno-strict-aliasing
+SHLIB_LINK  = -lstdc++
+
+# One file per feature; the temp instance preloads the extension.
+REGRESS      = setup connections reset budgets breaker timing slow_queries security
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check \
+               --load-extension=pg_poolgov
+
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I $(srcdir)/test/t
+
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out build build-asan
+
+# Debian's PostgreSQL is built with LLVM; we do not ship JIT bitcode.
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: unit bench demo test
+unit:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j2
+	ctest --test-dir build --output-on-failure
+test:
+	scripts/test
+demo:
+	scripts/demo
+bench:
+	bench/run

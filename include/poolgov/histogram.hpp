@@ -1,0 +1,44 @@
+// Log-linear latency histogram: plain counts in a fixed array, so it can live
+// in shared memory, be merged by addition and be copied field by field.
+//
+// Values are nanoseconds. Values below 32 ns each get their own bucket; above,
+// every power of two is split into 32 equal sub-buckets. A quantile is
+// reported as the midpoint of its bucket, so its relative error is at most
+// 1/64 (1.6 %) of the true order statistic, for any data. Values of 2^46 ns
+// (19.5 hours) and more land in the last bucket; quantiles are clamped to the
+// exact maximum, which the caller keeps.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace poolgov {
+
+struct Histogram {
+    static constexpr int kSubBits = 5;
+    static constexpr int kSub = 1 << kSubBits;  // sub-buckets per octave
+    static constexpr int kMaxExp = 45;          // last octave [2^45, 2^46)
+    static constexpr int kBuckets = kSub + (kMaxExp - kSubBits + 1) * kSub;
+
+    uint64_t counts[kBuckets];
+};
+
+// Bucket index of a value (nanoseconds).
+int histogram_bucket(uint64_t value);
+// Inclusive lower and exclusive upper bound of a bucket.
+uint64_t histogram_bucket_lower(int bucket);
+uint64_t histogram_bucket_upper(int bucket);
+
+// Owner-side increment; safe against concurrent readers.
+void histogram_add(Histogram &h, uint64_t value);
+// dst += src, reading src with atomic loads.
+void histogram_merge(Histogram &dst, const Histogram &src);
+// dst -= src (for per-interval deltas); counts never go below zero.
+void histogram_subtract(Histogram &dst, const Histogram &src);
+uint64_t histogram_total(const Histogram &h);
+
+// Nearest-rank quantile q in [0, 1], in nanoseconds, clamped to max_value.
+// Returns a negative number for an empty histogram.
+double histogram_quantile(const Histogram &h, double q, uint64_t max_value);
+
+}  // namespace poolgov

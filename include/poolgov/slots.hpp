@@ -1,0 +1,94 @@
+// Connection slots: one plain record per possible backend, indexed by the
+// backend id, in shared memory.
+//
+// Vocabulary: a *connection* is a client backend that passed authentication
+// and the login checks; its *slot* is claimed in the authentication hook and
+// released by the backend's exit callback. Walsenders, background workers and
+// autovacuum never claim a slot.
+//
+// Locking: the identity fields (in_use .. application_name) change only under
+// the main lock held exclusively (claim, release); readers hold it shared.
+// The statement counters are written by the owning backend alone, with no
+// lock, inside `stats_cc`; readers copy them with read_consistent().
+#pragma once
+
+#include "poolgov/atomics.hpp"
+#include "poolgov/stmt_stats.hpp"
+#include "poolgov/text.hpp"
+
+#include <cstdint>
+
+namespace poolgov {
+
+constexpr int kMaxMemberOf = 64;
+
+struct ConnSlot {
+    uint32_t in_use;
+    int32_t pid;
+    uint32_t role_oid;
+    uint32_t db_oid;
+    uint8_t superuser;
+    uint8_t priority;
+    uint16_t n_member_of;
+    // The login role and every role it belongs to, directly or through other
+    // roles, as of login. A budget on role R counts the connections whose
+    // member_of contains R.
+    uint32_t member_of[kMaxMemberOf];
+    int64_t backend_start;  // PostgreSQL timestamp (microseconds)
+    char role_name[kNameLen];
+    char db_name[kNameLen];
+    char client_addr[kAddrLen];  // numeric address, "" for a unix socket
+    char application_name[kNameLen];
+
+    ChangeCount stats_cc;
+    uint64_t stats_epoch;  // counters are valid only while this equals the shared epoch
+    StmtCounters stmts;
+};
+
+inline bool slot_member_of(const ConnSlot &s, uint32_t role)
+{
+    for (int i = 0; i < s.n_member_of; ++i)
+        if (s.member_of[i] == role)
+            return true;
+    return false;
+}
+
+// Which connections a count includes.
+struct SlotFilter {
+    uint32_t role = 0;             // 0: any role
+    uint32_t db = 0;               // 0: any database
+    bool via_membership = false;   // role matches members of `role` too
+};
+
+int count_slots(const ConnSlot *slots, int n, const SlotFilter &f);
+
+// The owner's counters, reset lazily when the shared epoch moved on
+// (poolgov.reset() bumps the epoch rather than touching other backends'
+// memory). Call inside write_begin/write_end.
+inline void slot_sync_epoch(ConnSlot &s, uint64_t epoch)
+{
+    if (atomic::load(s.stats_epoch) != epoch) {
+        StmtCounters zero{};
+        // Field-wise relaxed stores keep concurrent readers race-free.
+        const uint64_t *src = reinterpret_cast<const uint64_t *>(&zero);
+        uint64_t *dst = reinterpret_cast<uint64_t *>(&s.stmts);
+        static_assert(sizeof(StmtCounters) % sizeof(uint64_t) == 0);
+        for (size_t i = 0; i < sizeof(StmtCounters) / sizeof(uint64_t); ++i)
+            atomic::store(dst[i], src[i]);
+        atomic::store(s.stats_epoch, epoch);
+    }
+}
+
+// Consistent copy of a slot's counters; zero when they belong to an older
+// epoch.
+inline void slot_read_stats(const ConnSlot &s, uint64_t epoch, StmtCounters &out)
+{
+    read_consistent(s.stats_cc, [&] {
+        if (atomic::load(s.stats_epoch) == epoch)
+            stmt_copy(out, s.stmts);
+        else
+            out = StmtCounters{};
+    });
+}
+
+}  // namespace poolgov

@@ -1,0 +1,42 @@
+// Statement counters: what one backend, one role or one database has run.
+//
+// A backend writes its own StmtCounters (in its connection slot) with no lock,
+// inside a ChangeCount; readers copy them consistently and add up per role and
+// per database. When the backend exits, its counters are added to the
+// "retired" counters of its role and database under the main lock, so a sum
+// of retired + live never loses or double-counts a statement.
+#pragma once
+
+#include "poolgov/histogram.hpp"
+
+#include <cstdint>
+
+namespace poolgov {
+
+struct StmtCounters {
+    uint64_t statements;  // completed statements
+    uint64_t errors;      // statements that started executing and aborted
+    uint64_t rows;        // rows processed by completed statements
+    uint64_t slow;        // completed statements at or over the threshold
+    uint64_t total_ns;    // execution time of completed statements
+    uint64_t max_ns;
+    Histogram latency;
+};
+
+// Owner-side updates (single writer, concurrent readers allowed).
+void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);
+void stmt_record_error(StmtCounters &c);
+
+// dst += src; src is read with atomic loads, dst is private.
+void stmt_merge(StmtCounters &dst, const StmtCounters &src);
+// dst = src, reading src with atomic loads.
+void stmt_copy(StmtCounters &dst, const StmtCounters &src);
+
+// Summary in milliseconds for the views; negative quantiles mean "no data".
+struct StmtSummary {
+    uint64_t statements, errors, rows, slow;
+    double total_ms, mean_ms, max_ms, p50_ms, p95_ms, p99_ms;
+};
+StmtSummary stmt_summarize(const StmtCounters &c);
+
+}  // namespace poolgov

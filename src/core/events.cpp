@@ -1,0 +1,28 @@
+#include "poolgov/events.hpp"
+
+namespace poolgov {
+
+const char *event_kind_name(EventKind k)
+{
+    switch (k) {
+    case EventKind::RejectBudget:
+        return "reject_budget";
+    case EventKind::WarnBudget:
+        return "warn_budget";
+    case EventKind::RejectReserve:
+        return "reject_reserve";
+    case EventKind::WarnReserve:
+        return "warn_reserve";
+    case EventKind::RejectBreaker:
+        return "reject_breaker";
+    case EventKind::BreakerOpen:
+        return "breaker_open";
+    case EventKind::BreakerClose:
+        return "breaker_close";
+    case EventKind::BudgetChanged:
+        return "budget_changed";
+    }
+    return "unknown";
+}
+
+}  // namespace poolgov

@@ -1,0 +1,24 @@
+#include "poolgov/slots.hpp"
+
+namespace poolgov {
+
+int count_slots(const ConnSlot *slots, int n, const SlotFilter &f)
+{
+    int count = 0;
+    for (int i = 0; i < n; ++i) {
+        const ConnSlot &s = slots[i];
+        if (!s.in_use)
+            continue;
+        if (f.db != 0 && s.db_oid != f.db)
+            continue;
+        if (f.role != 0) {
+            bool match = f.via_membership ? slot_member_of(s, f.role) : s.role_oid == f.role;
+            if (!match)
+                continue;
+        }
+        ++count;
+    }
+    return count;
+}
+
+}  // namespace poolgov

@@ -1,0 +1,236 @@
+#include "poolgov/budgets.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace poolgov;
+
+namespace {
+
+constexpr uint32_t kApp = 100, kBatch = 101, kGroup = 200, kOuter = 300, kOps = 400;
+constexpr uint32_t kDb1 = 10, kDb2 = 11;
+
+struct Fixture {
+    std::vector<ConnSlot> slots = std::vector<ConnSlot>(32);
+    std::unique_ptr<BudgetSet> budgets = std::make_unique<BudgetSet>(BudgetSet{});
+
+    void connect(uint32_t role, uint32_t db, std::vector<uint32_t> groups = {})
+    {
+        for (ConnSlot &s : slots) {
+            if (s.in_use)
+                continue;
+            s = ConnSlot{};
+            s.in_use = 1;
+            s.role_oid = role;
+            s.db_oid = db;
+            s.member_of[s.n_member_of++] = role;
+            for (uint32_t g : groups)
+                s.member_of[s.n_member_of++] = g;
+            return;
+        }
+        FAIL() << "no free slot";
+    }
+
+    void rule(uint32_t role, const char *name, int32_t max, uint32_t db = 0,
+              Priority prio = Priority::Normal)
+    {
+        BudgetRule &r = budgets->rules[budgets->count++];
+        r = BudgetRule{};
+        r.role_oid = role;
+        r.db_oid = db;
+        r.max_connections = max;
+        r.max_active = kUnlimited;
+        r.idle_timeout_ms = -1;
+        r.priority = prio;
+        copy_text(r.role_name, name);
+        copy_text(r.db_name, db ? "db" : "");
+    }
+
+    LoginDecision login(uint32_t role, uint32_t db, std::vector<uint32_t> groups = {},
+                        LoginPolicy policy = {EnforceMode::On, true, -1, false, 0},
+                        bool superuser = false, bool listed = false)
+    {
+        std::vector<uint32_t> member_of{role};
+        member_of.insert(member_of.end(), groups.begin(), groups.end());
+        LoginRequest req{role, db, superuser, listed, member_of.data(),
+                         static_cast<int>(member_of.size())};
+        return decide_login(req, *budgets, slots.data(), static_cast<int>(slots.size()),
+                            policy);
+    }
+};
+
+}  // namespace
+
+TEST(Budgets, NoRulesAllowsEverything)
+{
+    Fixture f;
+    for (int i = 0; i < 10; ++i)
+        f.connect(kApp, kDb1);
+    auto d = f.login(kApp, kDb1);
+    EXPECT_EQ(d.verdict, Verdict::Allow);
+    EXPECT_EQ(d.kind, LimitKind::None);
+}
+
+TEST(Budgets, OwnBudgetRefusesAtTheLimitExactly)
+{
+    Fixture f;
+    f.rule(kApp, "app", 3);
+    for (int i = 0; i < 2; ++i)
+        f.connect(kApp, kDb1);
+    EXPECT_EQ(f.login(kApp, kDb1).verdict, Verdict::Allow);
+    f.connect(kApp, kDb1);
+    auto d = f.login(kApp, kDb2);
+    EXPECT_EQ(d.verdict, Verdict::Refuse);
+    EXPECT_EQ(d.kind, LimitKind::Budget);
+    EXPECT_EQ(d.current, 3);
+    EXPECT_EQ(d.limit, 3);
+    // Another role is not affected.
+    EXPECT_EQ(f.login(kBatch, kDb1).verdict, Verdict::Allow);
+}
+
+TEST(Budgets, ZeroBudgetBlocksTheRole)
+{
+    Fixture f;
+    f.rule(kApp, "app", 0);
+    EXPECT_EQ(f.login(kApp, kDb1).verdict, Verdict::Refuse);
+}
+
+TEST(Budgets, PerDatabaseBudgetAppliesOnlyThere)
+{
+    Fixture f;
+    f.rule(kApp, "app", 1, kDb1);
+    f.connect(kApp, kDb1);
+    f.connect(kApp, kDb2);
+    EXPECT_EQ(f.login(kApp, kDb1).verdict, Verdict::Refuse);
+    EXPECT_EQ(f.login(kApp, kDb2).verdict, Verdict::Allow);
+}
+
+TEST(Budgets, GroupBudgetCapsTheSumOfMembers)
+{
+    Fixture f;
+    f.rule(kGroup, "grp", 5);
+    f.connect(kApp, kDb1, {kGroup});
+    f.connect(kApp, kDb1, {kGroup});
+    f.connect(kBatch, kDb2, {kGroup});
+    f.connect(kOps, kDb1);  // not a member: not counted
+    EXPECT_EQ(f.login(kBatch, kDb1, {kGroup}).verdict, Verdict::Allow);
+    f.connect(kBatch, kDb1, {kGroup});
+    f.connect(kApp, kDb1, {kGroup});
+    auto d = f.login(kBatch, kDb1, {kGroup});
+    EXPECT_EQ(d.verdict, Verdict::Refuse);
+    EXPECT_EQ(d.current, 5);
+    EXPECT_EQ(f.login(kOps, kDb1).verdict, Verdict::Allow);
+}
+
+TEST(Budgets, TransitiveMembershipCounts)
+{
+    Fixture f;
+    f.rule(kOuter, "outer", 2);
+    // app is in grp, grp is in outer: the caller passes the closure.
+    f.connect(kApp, kDb1, {kGroup, kOuter});
+    f.connect(kBatch, kDb1, {kOuter});
+    EXPECT_EQ(f.login(kApp, kDb1, {kGroup, kOuter}).verdict, Verdict::Refuse);
+}
+
+TEST(Budgets, TightestRuleIsReported)
+{
+    Fixture f;
+    f.rule(kGroup, "grp", 10);
+    f.rule(kApp, "app", 2);
+    f.rule(kApp, "app", 2, kDb1);
+    f.connect(kApp, kDb1, {kGroup});
+    f.connect(kApp, kDb1, {kGroup});
+    auto d = f.login(kApp, kDb1, {kGroup});
+    ASSERT_EQ(d.kind, LimitKind::Budget);
+    EXPECT_EQ(d.rule, 2);  // same limit: the (role, database) rule is more specific
+}
+
+TEST(Budgets, DefaultBudgetOnlyForRolesWithoutOwnRule)
+{
+    Fixture f;
+    f.rule(kBatch, "batch", 10);
+    LoginPolicy p{EnforceMode::On, true, 2, false, 0};
+    f.connect(kApp, kDb1);
+    f.connect(kApp, kDb2);
+    f.connect(kBatch, kDb1);
+    f.connect(kBatch, kDb1);
+    auto d = f.login(kApp, kDb1, {}, p);
+    EXPECT_EQ(d.kind, LimitKind::DefaultBudget);
+    EXPECT_EQ(d.current, 2);
+    EXPECT_EQ(f.login(kBatch, kDb1, {}, p).verdict, Verdict::Allow);
+}
+
+TEST(Budgets, GroupRuleDoesNotLiftTheDefault)
+{
+    Fixture f;
+    f.rule(kGroup, "grp", 100);
+    LoginPolicy p{EnforceMode::On, true, 1, false, 0};
+    f.connect(kApp, kDb1, {kGroup});
+    EXPECT_EQ(f.login(kApp, kDb1, {kGroup}, p).kind, LimitKind::DefaultBudget);
+}
+
+TEST(Budgets, SuperuserExemptUnlessConfigured)
+{
+    Fixture f;
+    f.rule(kApp, "app", 0);
+    EXPECT_EQ(f.login(kApp, kDb1, {}, {EnforceMode::On, true, -1, false, 0}, true).verdict,
+              Verdict::Allow);
+    EXPECT_EQ(f.login(kApp, kDb1, {}, {EnforceMode::On, false, -1, false, 0}, true).verdict,
+              Verdict::Refuse);
+}
+
+TEST(Budgets, WarnModeLetsInButReports)
+{
+    Fixture f;
+    f.rule(kApp, "app", 1);
+    f.connect(kApp, kDb1);
+    auto d = f.login(kApp, kDb1, {}, {EnforceMode::Warn, true, -1, false, 0});
+    EXPECT_EQ(d.verdict, Verdict::Warn);
+    EXPECT_EQ(d.kind, LimitKind::Budget);
+    auto off = f.login(kApp, kDb1, {}, {EnforceMode::Off, true, -1, false, 0});
+    EXPECT_EQ(off.verdict, Verdict::Allow);
+    EXPECT_EQ(off.kind, LimitKind::None);
+}
+
+TEST(Budgets, ReserveKeepsSlotsForPriorityRoles)
+{
+    Fixture f;
+    f.rule(kOps, "ops", kUnlimited, 0, Priority::High);
+    LoginPolicy p{EnforceMode::On, true, -1, true, 8};
+    auto normal = f.login(kApp, kDb1, {}, p);
+    EXPECT_EQ(normal.verdict, Verdict::Refuse);
+    EXPECT_EQ(normal.kind, LimitKind::Reserve);
+    EXPECT_EQ(normal.limit, 8);
+    EXPECT_EQ(f.login(kOps, kDb1, {}, p).verdict, Verdict::Allow);
+    EXPECT_EQ(f.login(kApp, kDb1, {}, p, false, true).verdict, Verdict::Allow);  // listed
+    EXPECT_EQ(f.login(kApp, kDb1, {}, p, true).verdict, Verdict::Allow);         // superuser
+    p.reserve_exhausted = false;
+    EXPECT_EQ(f.login(kApp, kDb1, {}, p).verdict, Verdict::Allow);
+}
+
+TEST(Budgets, RefusalTextNamesRoleBudgetAndNumbers)
+{
+    Fixture f;
+    f.rule(kGroup, "grp", 1);
+    f.connect(kApp, kDb1, {kGroup});
+    auto d = f.login(kApp, kDb1, {kGroup});
+    RefusalText t = describe_refusal(d, *f.budgets, "app");
+    EXPECT_STREQ(t.message, "too many connections for role \"app\"");
+    EXPECT_NE(std::string(t.detail).find("\"grp\" has 1 connections"), std::string::npos);
+    EXPECT_NE(std::string(t.detail).find("allows 1"), std::string::npos);
+    EXPECT_NE(std::string(t.hint).find("poolgov.set_budget('grp'"), std::string::npos);
+}
+
+TEST(Budgets, PriorityNames)
+{
+    Priority p;
+    EXPECT_TRUE(parse_priority("high", p));
+    EXPECT_EQ(p, Priority::High);
+    EXPECT_STREQ(priority_name(p), "high");
+    EXPECT_FALSE(parse_priority("urgent", p));
+    EXPECT_FALSE(parse_priority(nullptr, p));
+}
