@@ -93,7 +93,8 @@ struct RefusalText {
     char detail[kDetailLen];
     char hint[kDetailLen];
 };
-RefusalText describe_refusal(const LoginDecision &d, const BudgetSet &budgets,
+// `rule` is the rule d.rule points at (LimitKind::Budget), copied by the caller.
+RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                              const char *role_name);
 
 const char *priority_name(Priority p);

@@ -1,3 +1,4 @@
+#include "poolgov/no_postgres.hpp"
 #include "poolgov/budgets.hpp"
 
 #include <fmt/format.h>
@@ -86,13 +87,15 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
     return d;
 }
 
-RefusalText describe_refusal(const LoginDecision &d, const BudgetSet &budgets,
+RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                              const char *role_name)
 {
     RefusalText t{};
     switch (d.kind) {
     case LimitKind::Budget: {
-        const BudgetRule &r = budgets.rules[d.rule];
+        if (rule == nullptr)
+            break;
+        const BudgetRule &r = *rule;
         format_into(t.message, "too many connections for role \"{}\"", role_name);
         const char *whose = std::strcmp(r.role_name, role_name) == 0 ? "its" : "the group's";
         if (r.db_oid != 0)

@@ -1,3 +1,4 @@
+#include "poolgov/no_postgres.hpp"
 #include "poolgov/entry_table.hpp"
 
 #include <cstring>

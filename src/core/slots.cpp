@@ -1,3 +1,4 @@
+#include "poolgov/no_postgres.hpp"
 #include "poolgov/slots.hpp"
 
 namespace poolgov {

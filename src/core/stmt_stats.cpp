@@ -1,3 +1,4 @@
+#include "poolgov/no_postgres.hpp"
 #include "poolgov/stmt_stats.hpp"
 
 #include "poolgov/atomics.hpp"

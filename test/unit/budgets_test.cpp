@@ -218,7 +218,7 @@ TEST(Budgets, RefusalTextNamesRoleBudgetAndNumbers)
     f.rule(kGroup, "grp", 1);
     f.connect(kApp, kDb1, {kGroup});
     auto d = f.login(kApp, kDb1, {kGroup});
-    RefusalText t = describe_refusal(d, *f.budgets, "app");
+    RefusalText t = describe_refusal(d, &f.budgets->rules[d.rule], "app");
     EXPECT_STREQ(t.message, "too many connections for role \"app\"");
     EXPECT_NE(std::string(t.detail).find("\"grp\" has 1 connections"), std::string::npos);
     EXPECT_NE(std::string(t.detail).find("allows 1"), std::string::npos);

@@ -1,0 +1,155 @@
+#include "postgres.hpp"
+
+#include "activity.hpp"
+
+extern "C" {
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
+}
+
+#include "shmem.hpp"
+
+#include <cstdlib>
+
+namespace poolgov::pg {
+
+int copy_live_slots(ConnSlot **out)
+{
+    SharedState *st = shm.state;
+    auto *copies = static_cast<ConnSlot *>(palloc(sizeof(ConnSlot) * st->nslots));
+    int n = 0;
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    uint64_t epoch = atomic::load(st->stats_epoch);
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        const ConnSlot &s = shm.slots[i];
+        if (!atomic::load(s.in_use))
+            continue;
+        ConnSlot &c = copies[n++];
+        memcpy(&c, &s, offsetof(ConnSlot, stats_cc));
+        slot_read_stats(s, epoch, c.stmts);
+    }
+    LWLockRelease(st->main_lock);
+    *out = copies;
+    return n;
+}
+
+int BackendIndex::compare_pid(const void *a, const void *b)
+{
+    int pa = static_cast<const Entry *>(a)->pid, pb = static_cast<const Entry *>(b)->pid;
+    return (pa > pb) - (pa < pb);
+}
+
+void BackendIndex::build()
+{
+    int total = pgstat_fetch_stat_numbackends();
+    entries_ = static_cast<Entry *>(palloc(sizeof(Entry) * (total + 1)));
+    n_ = 0;
+    for (int i = 1; i <= total; ++i) {
+        LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+        if (local == nullptr)
+            continue;
+        entries_[n_++] = Entry{local->backendStatus.st_procpid, &local->backendStatus};
+    }
+    qsort(entries_, n_, sizeof(Entry), compare_pid);
+}
+
+const PgBackendStatus *BackendIndex::find(int pid) const
+{
+    int lo = 0, hi = n_ - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (entries_[mid].pid == pid)
+            return entries_[mid].status;
+        if (entries_[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return nullptr;
+}
+
+ConnState state_of(const PgBackendStatus *be)
+{
+    if (be == nullptr)
+        return ConnState::Unknown;
+    switch (be->st_state) {
+    case STATE_RUNNING:
+    case STATE_FASTPATH:
+        return ConnState::Active;
+    case STATE_IDLE:
+        return ConnState::Idle;
+    case STATE_IDLEINTRANSACTION:
+    case STATE_IDLEINTRANSACTION_ABORTED:
+        return ConnState::IdleInTransaction;
+    default:
+        return ConnState::Unknown;
+    }
+}
+
+const char *state_name(const PgBackendStatus *be)
+{
+    if (be == nullptr)
+        return nullptr;
+    switch (be->st_state) {
+    case STATE_RUNNING:
+        return "active";
+    case STATE_IDLE:
+        return "idle";
+    case STATE_IDLEINTRANSACTION:
+        return "idle in transaction";
+    case STATE_IDLEINTRANSACTION_ABORTED:
+        return "idle in transaction (aborted)";
+    case STATE_FASTPATH:
+        return "fastpath function call";
+    case STATE_DISABLED:
+        return "disabled";
+    default:
+        return nullptr;
+    }
+}
+
+void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
+{
+    SharedState *st = shm.state;
+    BackendIndex index;
+    index.build();
+    auto *pids = static_cast<int *>(palloc(sizeof(int) * st->nslots));
+    auto *scratch = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
+    int npids = 0;
+
+    all = StmtCounters{};
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    uint64_t epoch = atomic::load(st->stats_epoch);
+    stmt_merge(all, st->retired);
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        const ConnSlot &s = shm.slots[i];
+        if (!atomic::load(s.in_use))
+            continue;
+        pids[npids++] = s.pid;
+        slot_read_stats(s, epoch, *scratch);
+        stmt_merge(all, *scratch);
+    }
+    LWLockRelease(st->main_lock);
+
+    tally = ConnTally{};
+    for (int i = 0; i < npids; ++i)
+        tally_add(tally, state_of(index.find(pids[i])));
+
+    totals.at = GetCurrentTimestamp();
+    totals.epoch = epoch;
+    totals.statements = all.statements;
+    totals.max_ns = all.max_ns;
+    totals.latency = all.latency;
+    totals.rejected = atomic::load(st->rejected_budget) + atomic::load(st->rejected_reserve) +
+                      atomic::load(st->rejected_breaker);
+    pfree(scratch);
+    pfree(pids);
+}
+
+bool can_see_details_of(Oid role)
+{
+    Oid me = GetUserId();
+    return has_privs_of_role(me, ROLE_PG_READ_ALL_STATS) || has_privs_of_role(me, role);
+}
+
+}  // namespace poolgov::pg

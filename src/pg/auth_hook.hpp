@@ -1,0 +1,5 @@
+#pragma once
+
+namespace poolgov::pg {
+void auth_hook_install();
+}

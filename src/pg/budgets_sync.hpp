@@ -1,0 +1,34 @@
+// poolgov.budgets (a table in the database named by poolgov.database) is the
+// source of truth; the login hook reads the copy in shared memory.
+//
+// - In the governed database, a statement trigger on the table re-reads it
+//   inside the changing transaction and keeps the result as pending; the
+//   commit callback installs it, so the next login after COMMIT sees it (no
+//   reload, no restart). Abort discards it. If a savepoint that changed
+//   budgets rolls back, the commit asks the governor to re-read instead.
+// - The governor reads the table at start, on request, periodically, and at
+//   every sample on a hot standby (where replication changes the table
+//   without triggers).
+#pragma once
+
+#include "postgres.hpp"
+
+#include "poolgov/budgets.hpp"
+
+namespace poolgov::pg {
+
+void budgets_sync_install();
+
+// Reads the table (inside a transaction, with a snapshot). Returns false when
+// the extension or table is missing in this database.
+bool read_budget_table(BudgetSet *out);
+
+// Installs `fresh` unless the generation moved past `expected` meanwhile
+// (expected = 0: always). Logs one budget_changed event per changed rule.
+bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *changed_by);
+
+uint64_t current_budget_generation();
+
+bool in_governed_database();
+
+}  // namespace poolgov::pg

@@ -1,0 +1,221 @@
+#include "postgres.hpp"
+
+#include "connection.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_auth_members.h"
+#include "storage/backendid.h"
+#include "storage/ipc.h"
+#include "utils/catcache.h"
+#include "utils/syscache.h"
+}
+
+#include "shmem.hpp"
+
+#include <algorithm>
+
+namespace poolgov::pg {
+
+ConnSlot *my_slot = nullptr;
+
+namespace {
+
+// Fills the slot's member_of from the closure: the login role first, then
+// roles that have budgets now (so that they are never cut off), then the
+// rest while room lasts.
+void store_memberships(ConnSlot &s, const Oid *closure, int n, const BudgetSet &budgets)
+{
+    s.n_member_of = 0;
+    auto add = [&](Oid r) {
+        if (s.n_member_of < kMaxMemberOf && !slot_member_of(s, r))
+            s.member_of[s.n_member_of++] = r;
+    };
+    add(closure[0]);
+    for (int i = 1; i < n; ++i)
+        for (uint32_t b = 0; b < budgets.count; ++b)
+            if (budgets.rules[b].role_oid == closure[i])
+                add(closure[i]);
+    for (int i = 1; i < n; ++i)
+        add(closure[i]);
+}
+
+void retire_counters(const ConnSlot &s)
+{
+    SharedState *st = shm.state;
+    if (atomic::load(s.stats_epoch) != atomic::load(st->stats_epoch))
+        return;  // counters predate the last reset
+    TimestampTz now = GetCurrentTimestamp();
+    CounterEntry *r = entry_get(st->roles, shm.roles, s.role_oid, s.role_name, now,
+                                role_has_connections, nullptr);
+    CounterEntry *d = entry_get(st->databases, shm.databases, s.db_oid, s.db_name, now,
+                                database_has_connections, nullptr);
+    if (r != nullptr)
+        stmt_merge(r->retired, s.stmts);
+    if (d != nullptr)
+        stmt_merge(d->retired, s.stmts);
+    stmt_merge(st->retired, s.stmts);
+}
+
+// on_shmem_exit callback: runs on normal exit, FATAL and pg_terminate_backend
+// (not on SIGKILL, which makes the postmaster reinitialise shared memory).
+void release_connection(int code, Datum arg)
+{
+    if (my_slot == nullptr)
+        return;
+    LWLockAcquire(shm.state->main_lock, LW_EXCLUSIVE);
+    retire_counters(*my_slot);
+    memset(my_slot, 0, sizeof(ConnSlot));
+    LWLockRelease(shm.state->main_lock);
+    my_slot = nullptr;
+}
+
+void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bool priority)
+{
+    memset(&s, 0, sizeof(s));
+    s.pid = MyProcPid;
+    s.role_oid = login.role_oid;
+    s.db_oid = login.db_oid;
+    s.superuser = login.superuser;
+    s.priority = priority;
+    store_memberships(s, login.closure, login.n_closure, budgets);
+    s.backend_start = MyStartTimestamp;
+    copy_text(s.role_name, login.role_name);
+    copy_text(s.db_name, login.db_name);
+    copy_text(s.client_addr, login.client_addr);
+    copy_text(s.application_name, login.application_name);
+    s.stats_epoch = atomic::load(shm.state->stats_epoch);
+    atomic::store(s.in_use, uint32_t{1});
+}
+
+void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now)
+{
+    SharedState *st = shm.state;
+    CounterEntry *r = entry_get(st->roles, shm.roles, login.role_oid, login.role_name, now,
+                                role_has_connections, nullptr);
+    CounterEntry *db = entry_get(st->databases, shm.databases, login.db_oid, login.db_name,
+                                 now, database_has_connections, nullptr);
+    if (d.verdict == Verdict::Refuse) {
+        if (r)
+            r->rejected++;
+        if (db)
+            db->rejected++;
+        atomic::fetch_add(d.kind == LimitKind::Reserve ? st->rejected_reserve
+                                                       : st->rejected_budget,
+                          uint64_t{1});
+        return;
+    }
+    if (d.verdict == Verdict::Warn) {
+        if (r)
+            r->warned++;
+        atomic::fetch_add(st->warned, uint64_t{1});
+    }
+    atomic::fetch_add(st->accepted, uint64_t{1});
+    int nslots = static_cast<int>(st->nslots);
+    auto own = static_cast<uint64_t>(count_slots(shm.slots, nslots, {login.role_oid, 0, false}));
+    auto in_db = static_cast<uint64_t>(count_slots(shm.slots, nslots, {0, login.db_oid, false}));
+    auto all = static_cast<uint64_t>(count_slots(shm.slots, nslots, {}));
+    if (r) {
+        r->accepted++;
+        r->peak_connections = std::max(r->peak_connections, own);
+    }
+    if (db) {
+        db->accepted++;
+        db->peak_connections = std::max(db->peak_connections, in_db);
+    }
+    st->peak_connections = std::max(st->peak_connections, all);
+}
+
+}  // namespace
+
+bool role_has_connections(uint32_t oid, const void *)
+{
+    return count_slots(shm.slots, static_cast<int>(shm.state->nslots), {oid, 0, false}) > 0;
+}
+
+bool database_has_connections(uint32_t oid, const void *)
+{
+    return count_slots(shm.slots, static_cast<int>(shm.state->nslots), {0, oid, false}) > 0;
+}
+
+LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
+                               BudgetRule *rule_copy)
+{
+    SharedState *st = shm.state;
+    TimestampTz now = GetCurrentTimestamp();
+    LoginRequest req{login.role_oid, login.db_oid, login.superuser, login.listed_priority,
+                     login.closure, login.n_closure};
+
+    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    LoginDecision d = decide_login(req, st->budgets, shm.slots, static_cast<int>(st->nslots),
+                                   policy);
+    if (d.verdict != Verdict::Refuse)
+        fill_slot(shm.slots[MyBackendId - 1], login, st->budgets, d.priority);
+    count_login(login, d, now);
+    if (d.kind == LimitKind::Budget)
+        *rule_copy = st->budgets.rules[d.rule];  // the message is built outside the lock
+    LWLockRelease(st->main_lock);
+
+    if (d.verdict != Verdict::Refuse) {
+        my_slot = &shm.slots[MyBackendId - 1];
+        on_shmem_exit(release_connection, 0);
+    }
+    return d;
+}
+
+int role_closure(Oid role, Oid **out)
+{
+    int cap = 16, n = 0;
+    Oid *roles = static_cast<Oid *>(palloc(sizeof(Oid) * cap));
+    roles[n++] = role;
+    for (int i = 0; i < n; ++i) {
+        CatCList *members = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(roles[i]));
+        for (int j = 0; j < members->n_members; ++j) {
+            HeapTuple tup = &members->members[j]->tuple;
+            Oid granted = reinterpret_cast<Form_pg_auth_members>(GETSTRUCT(tup))->roleid;
+            bool seen = false;
+            for (int k = 0; k < n && !seen; ++k)
+                seen = roles[k] == granted;
+            if (seen)
+                continue;
+            if (n == cap) {
+                cap *= 2;
+                roles = static_cast<Oid *>(repalloc(roles, sizeof(Oid) * cap));
+            }
+            roles[n++] = granted;
+        }
+        ReleaseSysCacheList(members);
+    }
+    *out = roles;
+    return n;
+}
+
+void count_auth_failure(Oid role_oid, const char *role_name)
+{
+    SharedState *st = shm.state;
+    atomic::fetch_add(st->auth_failures, uint64_t{1});
+    if (!OidIsValid(role_oid))
+        return;  // unknown names are not given entries: they could flood the table
+    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    CounterEntry *r = entry_get(st->roles, shm.roles, role_oid, role_name,
+                                GetCurrentTimestamp(), role_has_connections, nullptr);
+    if (r)
+        r->auth_failures++;
+    LWLockRelease(st->main_lock);
+}
+
+void count_breaker_refusal(Oid role_oid, const char *role_name)
+{
+    SharedState *st = shm.state;
+    atomic::fetch_add(st->rejected_breaker, uint64_t{1});
+    if (!OidIsValid(role_oid))
+        return;
+    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    CounterEntry *r = entry_get(st->roles, shm.roles, role_oid, role_name,
+                                GetCurrentTimestamp(), role_has_connections, nullptr);
+    if (r)
+        r->rejected++;
+    LWLockRelease(st->main_lock);
+}
+
+}  // namespace poolgov::pg

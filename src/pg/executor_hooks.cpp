@@ -1,0 +1,294 @@
+// Statement timing from the executor hooks (and ProcessUtility), chained to
+// whatever was installed before us, in either order of
+// shared_preload_libraries.
+//
+// Counting follows pg_stat_statements exactly, so that the two agree: a
+// statement is counted at ExecutorEnd (or when a tracked utility command
+// returns); "top" means nesting level 0, with the level raised around
+// ExecutorRun, ExecutorFinish and tracked utility commands; EXECUTE, PREPARE
+// and DEALLOCATE pass through untracked (the executor counts what EXECUTE
+// runs). Time is the executor's queryDesc->totaltime, the same instrument
+// pg_stat_statements reads (shared when both are loaded).
+//
+// The per-statement path takes no lock: it writes this backend's own slot
+// inside its change counter (see poolgov/slots.hpp). Only a slow statement
+// takes slowlog_lock, to append to the ring.
+#include "postgres.hpp"
+
+#include "executor_hooks.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "mb/pg_wchar.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/queryjumble.h"
+}
+
+#include "connection.hpp"
+#include "guard.hpp"
+#include "guc.hpp"
+#include "shmem.hpp"
+
+#include "poolgov/events.hpp"
+
+namespace poolgov::pg {
+
+namespace {
+
+ExecutorStart_hook_type prev_ExecutorStart = nullptr;
+ExecutorRun_hook_type prev_ExecutorRun = nullptr;
+ExecutorFinish_hook_type prev_ExecutorFinish = nullptr;
+ExecutorEnd_hook_type prev_ExecutorEnd = nullptr;
+ProcessUtility_hook_type prev_ProcessUtility = nullptr;
+
+int nesting_level = 0;
+
+bool tracking(int level)
+{
+    if (my_slot == nullptr || IsParallelWorker())
+        return false;
+    return guc::track == guc::TRACK_ALL || (guc::track == guc::TRACK_TOP && level == 0);
+}
+
+struct Finished {
+    uint64_t duration_ns;
+    uint64_t rows;
+    double plan_cost;  // -1: none
+    uint64_t queryid;
+    const char *source_text;
+    int location;
+    int len;
+};
+
+void add_slow_query(const Finished &f)
+{
+    int location = f.location, len = f.len;
+    const char *text = f.source_text ? CleanQuerytext(f.source_text, &location, &len) : "";
+    if (!f.source_text)
+        len = 0;
+    int keep = len > guc::max_query_text ? pg_mbcliplen(text, len, guc::max_query_text) : len;
+    double ms = static_cast<double>(f.duration_ns) / 1e6;
+
+    SharedState *st = shm.state;
+    LWLockAcquire(st->slowlog_lock, LW_EXCLUSIVE);
+    RingView ring = slowlog_ring();
+    auto *rec = reinterpret_cast<SlowQueryRecord *>(ring.push());
+    if (rec != nullptr) {
+        rec->finished_at = GetCurrentTimestamp();
+        rec->pid = MyProcPid;
+        rec->role_oid = my_slot->role_oid;
+        rec->duration_ms = ms;
+        rec->plan_cost = f.plan_cost;
+        rec->rows = f.rows;
+        rec->queryid = f.queryid;
+        memcpy(rec->role, my_slot->role_name, sizeof(rec->role));
+        memcpy(rec->database, my_slot->db_name, sizeof(rec->database));
+        copy_text(rec->application_name, application_name);
+        memcpy(rec->client_addr, my_slot->client_addr, sizeof(rec->client_addr));
+        char *dst = reinterpret_cast<char *>(rec + 1);
+        memcpy(dst, text, keep);
+        dst[keep] = '\0';
+        rec->query_len = static_cast<uint32_t>(keep);
+    }
+    LWLockRelease(st->slowlog_lock);
+
+    if (guc::log_slow_queries)
+        ereport(LOG, (errmsg("pg_poolgov: slow statement: %.3f ms", ms),
+                      errdetail("Role \"%s\", database \"%s\", %llu rows: %.*s",
+                                my_slot->role_name, my_slot->db_name,
+                                static_cast<unsigned long long>(f.rows), keep, text),
+                      errhidestmt(true)));
+}
+
+void record_finished(const Finished &f)
+{
+    int threshold = guc::slow_query_threshold;
+    bool slow = threshold >= 0 && f.duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(my_slot->stats_cc);
+    slot_sync_epoch(*my_slot, epoch);
+    stmt_record(my_slot->stmts, f.duration_ns, f.rows, slow);
+    write_end(my_slot->stats_cc);
+    if (slow)
+        add_slow_query(f);
+}
+
+void record_error(int level)
+{
+    if (!tracking(level))
+        return;
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(my_slot->stats_cc);
+    slot_sync_epoch(*my_slot, epoch);
+    stmt_record_error(my_slot->stmts);
+    write_end(my_slot->stats_cc);
+}
+
+void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+    int level = nesting_level;
+    PG_TRY();
+    {
+        if (prev_ExecutorStart)
+            prev_ExecutorStart(queryDesc, eflags);
+        else
+            standard_ExecutorStart(queryDesc, eflags);
+    }
+    PG_CATCH();
+    {
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+
+    if (tracking(level) && queryDesc->totaltime == nullptr) {
+        MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+        queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_TIMER, false);
+        MemoryContextSwitchTo(old);
+    }
+}
+
+void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+                         bool execute_once)
+{
+    int level = nesting_level;
+    nesting_level++;
+    PG_TRY();
+    {
+        if (prev_ExecutorRun)
+            prev_ExecutorRun(queryDesc, direction, count, execute_once);
+        else
+            standard_ExecutorRun(queryDesc, direction, count, execute_once);
+    }
+    PG_CATCH();
+    {
+        nesting_level = level;
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    nesting_level = level;
+}
+
+void poolgov_ExecutorFinish(QueryDesc *queryDesc)
+{
+    int level = nesting_level;
+    nesting_level++;
+    PG_TRY();
+    {
+        if (prev_ExecutorFinish)
+            prev_ExecutorFinish(queryDesc);
+        else
+            standard_ExecutorFinish(queryDesc);
+    }
+    PG_CATCH();
+    {
+        nesting_level = level;
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    nesting_level = level;
+}
+
+void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+{
+    if (queryDesc->totaltime != nullptr && tracking(nesting_level)) {
+        InstrEndLoop(queryDesc->totaltime);
+        const PlannedStmt *ps = queryDesc->plannedstmt;
+        Finished f{static_cast<uint64_t>(queryDesc->totaltime->total * 1e9),
+                   queryDesc->estate->es_processed,
+                   ps->planTree ? ps->planTree->total_cost : -1.0,
+                   ps->queryId,
+                   queryDesc->sourceText,
+                   ps->stmt_location,
+                   ps->stmt_len};
+        run_guarded([&] { record_finished(f); });
+    }
+    if (prev_ExecutorEnd)
+        prev_ExecutorEnd(queryDesc);
+    else
+        standard_ExecutorEnd(queryDesc);
+}
+
+bool counts_rows(const QueryCompletion *qc)
+{
+    return qc != nullptr &&
+           (qc->commandTag == CMDTAG_COPY || qc->commandTag == CMDTAG_FETCH ||
+            qc->commandTag == CMDTAG_SELECT ||
+            qc->commandTag == CMDTAG_REFRESH_MATERIALIZED_VIEW);
+}
+
+void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                       ProcessUtilityContext context, ParamListInfo params,
+                       QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    if (prev_ProcessUtility)
+        prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                            qc);
+    else
+        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+                                dest, qc);
+}
+
+void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    Node *parsetree = pstmt->utilityStmt;
+    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
+                   !IsA(parsetree, DeallocateStmt);
+    int level = nesting_level;
+    if (!(guc::track_utility && handled && tracking(level))) {
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+        return;
+    }
+
+    instr_time start, duration;
+    INSTR_TIME_SET_CURRENT(start);
+    nesting_level++;
+    PG_TRY();
+    {
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    }
+    PG_CATCH();
+    {
+        nesting_level = level;
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    nesting_level = level;
+    INSTR_TIME_SET_CURRENT(duration);
+    INSTR_TIME_SUBTRACT(duration, start);
+
+    Finished f{static_cast<uint64_t>(INSTR_TIME_GET_DOUBLE(duration) * 1e9),
+               counts_rows(qc) ? qc->nprocessed : 0,
+               -1.0,
+               pstmt->queryId,
+               queryString,
+               pstmt->stmt_location,
+               pstmt->stmt_len};
+    run_guarded([&] { record_finished(f); });
+}
+
+}  // namespace
+
+void executor_hooks_install()
+{
+    prev_ExecutorStart = ExecutorStart_hook;
+    ExecutorStart_hook = poolgov_ExecutorStart;
+    prev_ExecutorRun = ExecutorRun_hook;
+    ExecutorRun_hook = poolgov_ExecutorRun;
+    prev_ExecutorFinish = ExecutorFinish_hook;
+    ExecutorFinish_hook = poolgov_ExecutorFinish;
+    prev_ExecutorEnd = ExecutorEnd_hook;
+    ExecutorEnd_hook = poolgov_ExecutorEnd;
+    prev_ProcessUtility = ProcessUtility_hook;
+    ProcessUtility_hook = poolgov_ProcessUtility;
+}
+
+}  // namespace poolgov::pg

@@ -1,0 +1,5 @@
+#pragma once
+
+namespace poolgov::pg {
+void executor_hooks_install();
+}

@@ -1,0 +1,209 @@
+// The governor: a background worker that samples connection states and
+// statement counters every poolgov.sample_interval into the history ring,
+// closes expired login breakers, and keeps the shared budget set in step
+// with poolgov.budgets (at start, on request, every 10 samples, and every
+// sample on a hot standby, where replication changes the table without
+// firing triggers).
+//
+// Lifecycle: started once the server is consistent (primary or hot
+// standby); SIGHUP reloads settings; SIGTERM ends it (exit 1, so the
+// postmaster restarts it after kRestartSeconds unless the server is shutting
+// down); a crash makes the postmaster reset shared memory and start it again.
+#include "postgres.hpp"
+
+#include "governor.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+}
+
+#include "activity.hpp"
+#include "budgets_sync.hpp"
+#include "events_log.hpp"
+#include "guc.hpp"
+#include "shmem.hpp"
+
+#include <fmt/format.h>
+
+extern "C" PGDLLEXPORT void poolgov_governor_main(Datum main_arg);
+
+namespace poolgov::pg {
+
+namespace {
+
+constexpr int kRestartSeconds = 5;
+constexpr int kReloadEverySamples = 10;
+
+Totals *prev_totals;
+Totals *cur_totals;
+Histogram *scratch;
+StmtCounters *all_counters;
+
+void forget_governor(int, Datum)
+{
+    shm.state->governor_latch = nullptr;
+    shm.state->governor_pid = 0;
+}
+
+void reload_budgets_now()
+{
+    uint64_t generation = current_budget_generation();
+    auto *fresh = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    PushActiveSnapshot(GetTransactionSnapshot());
+    pgstat_report_activity(STATE_RUNNING, "pg_poolgov: reading poolgov.budgets");
+    bool found = read_budget_table(fresh);
+    PopActiveSnapshot();
+    CommitTransactionCommand();
+    pgstat_report_activity(STATE_IDLE, nullptr);
+    if (found)
+        install_budgets(*fresh, generation, "governor");
+}
+
+// A broken table must not take the governor down: report and go on.
+void reload_budgets()
+{
+    MemoryContext cxt = CurrentMemoryContext;
+    PG_TRY();
+    {
+        reload_budgets_now();
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(cxt);
+        EmitErrorReport();
+        FlushErrorState();
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    }
+    PG_END_TRY();
+}
+
+void take_sample()
+{
+    pgstat_clear_snapshot();  // read the backend states afresh
+    ConnTally tally{};
+    gather_totals(*cur_totals, tally, *all_counters);
+    HistorySample s = make_sample(*prev_totals, *cur_totals, tally, *scratch);
+    LWLockAcquire(shm.state->history_lock, LW_EXCLUSIVE);
+    RingView ring = history_ring();
+    *reinterpret_cast<HistorySample *>(ring.push()) = s;
+    LWLockRelease(shm.state->history_lock);
+    std::swap(prev_totals, cur_totals);
+}
+
+void sweep_breakers()
+{
+    SharedState *st = shm.state;
+    if (atomic::load(st->breaker.used) == 0)
+        return;
+    auto *closed = static_cast<BreakerEntry *>(palloc(sizeof(BreakerEntry) * kBreakerEntries));
+    int n = 0;
+    LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+    breaker_sweep(st->breaker, GetCurrentTimestamp(),
+                  static_cast<int64_t>(guc::auth_failure_window) * 1000000,
+                  [&](const BreakerEntry &e) { closed[n++] = e; });
+    LWLockRelease(st->breaker_lock);
+    for (int i = 0; i < n; ++i) {
+        char detail[kDetailLen];
+        auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
+                                    "lockout over after {} failed logins from {}",
+                                    closed[i].failures, closed[i].addr);
+        *out.out = '\0';
+        const char *addr = strcmp(closed[i].addr, "local") == 0 ? nullptr : closed[i].addr;
+        log_event(EventKind::BreakerClose, EventFields{closed[i].role, nullptr, 0, addr}, detail);
+    }
+}
+
+void allocate_state()
+{
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    prev_totals = static_cast<Totals *>(palloc0(sizeof(Totals)));
+    cur_totals = static_cast<Totals *>(palloc0(sizeof(Totals)));
+    scratch = static_cast<Histogram *>(palloc0(sizeof(Histogram)));
+    all_counters = static_cast<StmtCounters *>(palloc0(sizeof(StmtCounters)));
+    MemoryContextSwitchTo(old);
+}
+
+}  // namespace
+
+void governor_register()
+{
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof(worker));
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_ConsistentState;
+    worker.bgw_restart_time = kRestartSeconds;
+    strlcpy(worker.bgw_library_name, "pg_poolgov", BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, "poolgov_governor_main", BGW_MAXLEN);
+    strlcpy(worker.bgw_name, "pg_poolgov governor", BGW_MAXLEN);
+    strlcpy(worker.bgw_type, "pg_poolgov governor", BGW_MAXLEN);
+    RegisterBackgroundWorker(&worker);
+}
+
+void governor_main()
+{
+    pqsignal(SIGHUP, SignalHandlerForConfigReload);
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    BackgroundWorkerInitializeConnection(guc::database, nullptr, 0);
+
+    shm.state->governor_pid = MyProcPid;
+    shm.state->governor_latch = MyLatch;
+    on_shmem_exit(forget_governor, 0);
+    allocate_state();
+    MemoryContext pass = AllocSetContextCreate(TopMemoryContext, "pg_poolgov governor pass",
+                                               ALLOCSET_DEFAULT_SIZES);
+    MemoryContextSwitchTo(pass);
+    reload_budgets();
+
+    TimestampTz next_sample = GetCurrentTimestamp();
+    uint64_t samples = 0;
+    for (;;) {
+        long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_sample);
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        if (ConfigReloadPending) {
+            ConfigReloadPending = false;
+            ProcessConfigFile(PGC_SIGHUP);
+        }
+        MemoryContextReset(pass);
+
+        bool requested = __atomic_exchange_n(&shm.state->budget_reload_requested, 0u,
+                                             __ATOMIC_ACQ_REL) != 0;
+        TimestampTz now = GetCurrentTimestamp();
+        bool sample_due = now >= next_sample;
+        if (sample_due) {
+            take_sample();
+            sweep_breakers();
+            samples++;
+            next_sample = TimestampTzPlusMilliseconds(next_sample, guc::sample_interval);
+            if (next_sample <= now)  // fell behind (or the interval shrank): restart the grid
+                next_sample = TimestampTzPlusMilliseconds(now, guc::sample_interval);
+        }
+        if (requested ||
+            (sample_due && (RecoveryInProgress() || samples % kReloadEverySamples == 0)))
+            reload_budgets();
+    }
+}
+
+}  // namespace poolgov::pg
+
+void poolgov_governor_main(Datum)
+{
+    poolgov::pg::governor_main();
+}

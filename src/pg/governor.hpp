@@ -1,0 +1,6 @@
+#pragma once
+
+namespace poolgov::pg {
+void governor_register();
+void governor_main();
+}

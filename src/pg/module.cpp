@@ -1,0 +1,41 @@
+// pg_poolgov: module initialisation. Read this file as the table of contents:
+// everything the extension installs into the server is listed here.
+#include "postgres.hpp"
+
+#include "auth_hook.hpp"
+#include "budgets_sync.hpp"
+#include "executor_hooks.hpp"
+#include "governor.hpp"
+#include "guard.hpp"
+#include "guc.hpp"
+#include "shmem.hpp"
+
+extern "C" {
+PG_MODULE_MAGIC;
+PGDLLEXPORT void _PG_init(void);
+}
+
+void _PG_init(void)
+{
+    // Shared memory, hooks and the worker exist only when preloaded; a plain
+    // LOAD (or CREATE EXTENSION without the preload) gets the SQL functions,
+    // which then report that the preload is missing.
+    if (!process_shared_preload_libraries_in_progress)
+        return;
+
+    poolgov::pg::guc::define_all();             // poolgov.* settings
+    poolgov::pg::shmem_install_hooks();         // request + startup of shared memory
+    poolgov::pg::auth_hook_install();           // breaker, budgets, slot claim at login
+    poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
+    poolgov::pg::budgets_sync_install();        // poolgov.budgets -> shared memory at commit
+    poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload
+}
+
+using namespace poolgov::pg;
+
+// Called by the install script: CREATE EXTENSION fails without the preload.
+POOLGOV_SQL_FUNCTION(poolgov_require_preload)
+{
+    require_shmem();
+    PG_RETURN_VOID();
+}

@@ -1,0 +1,200 @@
+// poolgov.roles, poolgov.databases and poolgov.budget_usage: cumulative
+// counters per role and per database (retired + live), with budgets.
+#include "postgres.hpp"
+
+#include "activity.hpp"
+#include "connection.hpp"
+#include "guard.hpp"
+#include "guc.hpp"
+#include "row_builder.hpp"
+#include "shmem.hpp"
+
+using namespace poolgov;
+using namespace poolgov::pg;
+
+namespace {
+
+struct Rollup {
+    CounterEntry *entries;  // copies, with retired counters
+    int n;
+    BudgetSet *budgets;
+};
+
+// Copies the counter table (and the budget set) under the shared lock; adds
+// entries for budgeted roles that have none yet when `with_budget_roles`.
+Rollup copy_table(const CounterEntry *table, uint32_t capacity, bool with_budget_roles)
+{
+    SharedState *st = shm.state;
+    Rollup r{};
+    r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * (capacity + kMaxBudgets)));
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    for (uint32_t i = 0; i < capacity; ++i)
+        if (table[i].oid != 0)
+            r.entries[r.n++] = table[i];
+    memcpy(r.budgets, &st->budgets,
+           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
+    LWLockRelease(st->main_lock);
+    if (!with_budget_roles)
+        return r;
+    for (uint32_t b = 0; b < r.budgets->count; ++b) {
+        const BudgetRule &rule = r.budgets->rules[b];
+        bool present = false;
+        for (int i = 0; i < r.n && !present; ++i)
+            present = r.entries[i].oid == rule.role_oid;
+        if (present)
+            continue;
+        CounterEntry &e = r.entries[r.n++];
+        memset(&e, 0, sizeof(e));
+        e.oid = rule.role_oid;
+        copy_text(e.name, rule.role_name);
+    }
+    return r;
+}
+
+// Adds live backends' counters and counts their connections.
+int add_live(CounterEntry &e, const ConnSlot *slots, int nslots, bool by_role)
+{
+    int connections = 0;
+    for (int i = 0; i < nslots; ++i) {
+        const ConnSlot &s = slots[i];
+        if ((by_role ? s.role_oid : s.db_oid) != e.oid)
+            continue;
+        connections++;
+        stmt_merge(e.retired, s.stmts);
+    }
+    return connections;
+}
+
+struct EffectiveBudget {
+    int32_t limit;       // kUnlimited or a number
+    const char *source;  // "role", "group", "default" or null
+    const char *role;    // whose rule
+};
+
+// The tightest rule for every database that governs this role: its own, or
+// one of a group it belongs to; else poolgov.default_budget.
+EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
+{
+    Oid *closure = nullptr;
+    int n = role_closure(role, &closure);
+    EffectiveBudget best{kUnlimited, nullptr, nullptr};
+    bool own = false;
+    for (uint32_t i = 0; i < budgets.count; ++i) {
+        const BudgetRule &r = budgets.rules[i];
+        if (r.db_oid != 0 || !rule_applies(r, closure, n, 0))
+            continue;
+        own = own || r.role_oid == role;
+        bool tighter = best.source == nullptr ||
+                       (r.max_connections != kUnlimited &&
+                        (best.limit == kUnlimited || r.max_connections < best.limit));
+        if (tighter)
+            best = {r.max_connections, r.role_oid == role ? "role" : "group", r.role_name};
+    }
+    pfree(closure);
+    if (!own && guc::default_budget >= 0 &&
+        (best.source == nullptr || best.limit == kUnlimited || guc::default_budget < best.limit))
+        best = {guc::default_budget, "default", nullptr};
+    return best;
+}
+
+void emit_statements(RowBuilder &row, const StmtCounters &c)
+{
+    StmtSummary s = stmt_summarize(c);
+    row.int8(static_cast<int64>(s.statements))
+        .int8(static_cast<int64>(s.errors))
+        .int8(static_cast<int64>(s.rows))
+        .float8(s.total_ms)
+        .float8_or_null(s.mean_ms)
+        .float8_or_null(s.p50_ms)
+        .float8_or_null(s.p95_ms)
+        .float8_or_null(s.p99_ms)
+        .float8_or_null(s.max_ms)
+        .int8(static_cast<int64>(s.slow));
+}
+
+}  // namespace
+
+POOLGOV_SQL_FUNCTION(poolgov_roles)
+{
+    require_shmem();
+    Rollup r = copy_table(shm.roles, shm.state->roles.capacity, true);
+    ConnSlot *slots = nullptr;
+    int nslots = copy_live_slots(&slots);
+    RowBuilder row(fcinfo);
+    for (int i = 0; i < r.n; ++i) {
+        CounterEntry &e = r.entries[i];
+        int connections = add_live(e, slots, nslots, true);
+        EffectiveBudget b = effective_budget(e.oid, *r.budgets);
+        row.name(e.name).int4(connections).int8(static_cast<int64>(e.peak_connections));
+        if (b.source == nullptr || b.limit == kUnlimited)
+            row.null();
+        else
+            row.int4(b.limit);
+        row.text(b.source).name(b.role);
+        row.int8(static_cast<int64>(e.accepted))
+            .int8(static_cast<int64>(e.rejected))
+            .int8(static_cast<int64>(e.warned))
+            .int8(static_cast<int64>(e.auth_failures));
+        emit_statements(row, e.retired);
+        row.emit();
+    }
+    return (Datum) 0;
+}
+
+POOLGOV_SQL_FUNCTION(poolgov_databases)
+{
+    require_shmem();
+    Rollup r = copy_table(shm.databases, shm.state->databases.capacity, false);
+    ConnSlot *slots = nullptr;
+    int nslots = copy_live_slots(&slots);
+    RowBuilder row(fcinfo);
+    for (int i = 0; i < r.n; ++i) {
+        CounterEntry &e = r.entries[i];
+        int connections = add_live(e, slots, nslots, false);
+        row.name(e.name)
+            .int4(connections)
+            .int8(static_cast<int64>(e.peak_connections))
+            .int8(static_cast<int64>(e.accepted))
+            .int8(static_cast<int64>(e.rejected));
+        emit_statements(row, e.retired);
+        row.emit();
+    }
+    return (Datum) 0;
+}
+
+// One row per budget rule in force, with the connections it counts now.
+POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
+{
+    require_shmem();
+    SharedState *st = shm.state;
+    auto *budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    auto *counts = static_cast<int *>(palloc(sizeof(int) * kMaxBudgets));
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    memcpy(budgets, &st->budgets,
+           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
+    for (uint32_t i = 0; i < budgets->count; ++i) {
+        const BudgetRule &b = budgets->rules[i];
+        counts[i] = count_slots(shm.slots, static_cast<int>(st->nslots),
+                                {b.role_oid, b.db_oid, true});
+    }
+    LWLockRelease(st->main_lock);
+
+    RowBuilder row(fcinfo);
+    for (uint32_t i = 0; i < budgets->count; ++i) {
+        const BudgetRule &b = budgets->rules[i];
+        row.name(b.role_name).name(b.db_oid ? b.db_name : nullptr);
+        if (b.max_connections == kUnlimited)
+            row.null();
+        else
+            row.int4(b.max_connections);
+        row.int4(counts[i]);
+        if (b.max_connections == kUnlimited)
+            row.null();
+        else
+            row.int4(b.max_connections - counts[i]);
+        row.text(priority_name(b.priority));
+        row.emit();
+    }
+    return (Datum) 0;
+}

@@ -1,0 +1,81 @@
+// Filling one output row of a materialized set-returning function, column by
+// column, with a check that the count matches the declared OUT columns.
+#pragma once
+
+#include "postgres.hpp"
+
+extern "C" {
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+}
+
+namespace poolgov::pg {
+
+class RowBuilder {
+public:
+    explicit RowBuilder(FunctionCallInfo fcinfo)
+    {
+        InitMaterializedSRF(fcinfo, 0);
+        rsinfo_ = reinterpret_cast<ReturnSetInfo *>(fcinfo->resultinfo);
+    }
+
+    RowBuilder &null()
+    {
+        check();
+        nulls_[n_++] = true;
+        return *this;
+    }
+    RowBuilder &datum(Datum d)
+    {
+        check();
+        nulls_[n_] = false;
+        values_[n_++] = d;
+        return *this;
+    }
+    RowBuilder &int8(int64 v) { return datum(Int64GetDatum(v)); }
+    RowBuilder &int4(int32 v) { return datum(Int32GetDatum(v)); }
+    RowBuilder &float8(double v) { return datum(Float8GetDatum(v)); }
+    // Negative means "no value" for latencies and costs.
+    RowBuilder &float8_or_null(double v) { return v < 0 ? null() : float8(v); }
+    RowBuilder &text(const char *s) { return s ? datum(CStringGetTextDatum(s)) : null(); }
+    RowBuilder &text_or_null(const char *s) { return s && *s ? text(s) : null(); }
+    RowBuilder &name(const char *s)
+    {
+        if (s == nullptr)
+            return null();
+        Name n = static_cast<Name>(palloc0(NAMEDATALEN));
+        strlcpy(NameStr(*n), s, NAMEDATALEN);
+        return datum(NameGetDatum(n));
+    }
+    RowBuilder &timestamptz(TimestampTz t) { return t ? datum(TimestampTzGetDatum(t)) : null(); }
+    RowBuilder &inet(const char *addr)
+    {
+        if (addr == nullptr || addr[0] == '\0')
+            return null();
+        return datum(DirectFunctionCall1(inet_in, CStringGetDatum(addr)));
+    }
+
+    void emit()
+    {
+        if (n_ != rsinfo_->setDesc->natts)
+            elog(ERROR, "pg_poolgov: row has %d columns, the function declares %d", n_,
+                 rsinfo_->setDesc->natts);
+        tuplestore_putvalues(rsinfo_->setResult, rsinfo_->setDesc, values_, nulls_);
+        n_ = 0;
+    }
+
+private:
+    static constexpr int kMaxColumns = 40;
+    void check()
+    {
+        if (n_ >= kMaxColumns)
+            elog(ERROR, "pg_poolgov: too many columns");
+    }
+    ReturnSetInfo *rsinfo_;
+    Datum values_[kMaxColumns];
+    bool nulls_[kMaxColumns];
+    int n_ = 0;
+};
+
+}  // namespace poolgov::pg

@@ -1,0 +1,128 @@
+#include "postgres.hpp"
+
+#include "shmem.hpp"
+
+extern "C" {
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+}
+
+#include "guc.hpp"
+#include "poolgov/events.hpp"
+#include "poolgov/history.hpp"
+
+namespace poolgov::pg {
+
+Shmem shm = {};
+
+namespace {
+
+constexpr const char *kTranche = "pg_poolgov";
+constexpr int kLocks = 5;
+
+shmem_request_hook_type prev_shmem_request_hook = nullptr;
+shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
+
+struct Layout {
+    size_t slots, roles, databases, events, slowlog, history, total;
+};
+
+// One place computes sizes and offsets, for the request and for startup.
+Layout layout()
+{
+    Layout l{};
+    size_t off = MAXALIGN(sizeof(SharedState));
+    auto take = [&](size_t bytes) {
+        size_t at = off;
+        off += MAXALIGN(bytes);
+        return at;
+    };
+    l.slots = take(sizeof(ConnSlot) * static_cast<size_t>(MaxBackends));
+    l.roles = take(sizeof(CounterEntry) * kRoleEntries);
+    l.databases = take(sizeof(CounterEntry) * kDatabaseEntries);
+    l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
+    l.slowlog = take(ring_bytes(static_cast<uint32_t>(guc::slow_query_log_size), slowlog_stride()));
+    l.history = take(ring_bytes(static_cast<uint32_t>(guc::history_size), sizeof(HistorySample)));
+    l.total = off;
+    return l;
+}
+
+void shmem_request()
+{
+    if (prev_shmem_request_hook)
+        prev_shmem_request_hook();
+    RequestAddinShmemSpace(layout().total);
+    RequestNamedLWLockTranche(kTranche, kLocks);
+}
+
+void init_state(SharedState *s, const Layout &l, char *base)
+{
+    memset(base, 0, l.total);
+    LWLockPadded *locks = GetNamedLWLockTranche(kTranche);
+    s->main_lock = &locks[0].lock;
+    s->breaker_lock = &locks[1].lock;
+    s->events_lock = &locks[2].lock;
+    s->slowlog_lock = &locks[3].lock;
+    s->history_lock = &locks[4].lock;
+    s->stats_epoch = 1;
+    s->stats_reset = GetCurrentTimestamp();
+    s->nslots = static_cast<uint32_t>(MaxBackends);
+    s->roles.capacity = kRoleEntries;
+    s->databases.capacity = kDatabaseEntries;
+    RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
+    RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(guc::slow_query_log_size),
+                   slowlog_stride());
+    RingView::init(&s->history, base + l.history, static_cast<uint32_t>(guc::history_size),
+                   sizeof(HistorySample));
+}
+
+// Runs in the postmaster at start and after every crash restart (a fresh
+// segment: found is false, and everything starts from zero).
+void shmem_startup()
+{
+    if (prev_shmem_startup_hook)
+        prev_shmem_startup_hook();
+    Layout l = layout();
+    LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+    bool found = false;
+    char *base = static_cast<char *>(ShmemInitStruct("pg_poolgov", l.total, &found));
+    auto *s = reinterpret_cast<SharedState *>(base);
+    if (!found)
+        init_state(s, l, base);
+    LWLockRelease(AddinShmemInitLock);
+
+    shm.state = s;
+    shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
+    shm.roles = reinterpret_cast<CounterEntry *>(base + l.roles);
+    shm.databases = reinterpret_cast<CounterEntry *>(base + l.databases);
+    shm.events = base + l.events;
+    shm.slowlog = base + l.slowlog;
+    shm.history = base + l.history;
+}
+
+}  // namespace
+
+uint32_t slowlog_stride()
+{
+    return static_cast<uint32_t>(MAXALIGN(sizeof(SlowQueryRecord) + guc::max_query_text + 1));
+}
+
+void shmem_install_hooks()
+{
+    prev_shmem_request_hook = shmem_request_hook;
+    shmem_request_hook = shmem_request;
+    prev_shmem_startup_hook = shmem_startup_hook;
+    shmem_startup_hook = shmem_startup;
+}
+
+void require_shmem()
+{
+    if (shm.state == nullptr)
+        ereport(ERROR,
+                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                 errmsg("pg_poolgov must be loaded via shared_preload_libraries"),
+                 errhint("Add pg_poolgov to shared_preload_libraries in postgresql.conf and "
+                         "restart the server.")));
+}
+
+}  // namespace poolgov::pg

@@ -1,0 +1,93 @@
+// pg_poolgov's shared memory: one segment requested at preload, laid out as
+// a header (SharedState) followed by arrays whose sizes come from
+// MaxBackends and the PGC_POSTMASTER settings.
+//
+// Locking rules (no lock is ever held across an ereport or a wait):
+//   main_lock     connection slots' identity fields (claim, release), the
+//                 per-role and per-database counter tables, the budget set,
+//                 peak_connections. Taken exclusively once per login and once
+//                 per backend exit, shared by the views. Never per statement.
+//   breaker_lock  the login breaker table.
+//   events_lock   the events ring.
+//   slowlog_lock  the slow-query ring (taken only for slow statements).
+//   history_lock  the history ring (written by the governor alone).
+// Statement counters live in each backend's slot, written by their owner
+// without a lock (see poolgov/slots.hpp). Global counters below are atomics.
+#pragma once
+
+#include "postgres.hpp"
+
+#include "poolgov/breaker.hpp"
+#include "poolgov/budgets.hpp"
+#include "poolgov/entry_table.hpp"
+#include "poolgov/ring.hpp"
+#include "poolgov/slots.hpp"
+
+namespace poolgov::pg {
+
+constexpr uint32_t kRoleEntries = 256;
+constexpr uint32_t kDatabaseEntries = 64;
+
+struct SharedState {
+    LWLock *main_lock;
+    LWLock *breaker_lock;
+    LWLock *events_lock;
+    LWLock *slowlog_lock;
+    LWLock *history_lock;
+
+    // Governor: its latch (to wake it) and a request to reload budgets.
+    Latch *governor_latch;
+    int32_t governor_pid;
+    uint32_t budget_reload_requested;
+
+    // poolgov.reset() generation; backends zero their own counters lazily.
+    uint64_t stats_epoch;
+    TimestampTz stats_reset;
+
+    // Cumulative counters since stats_reset (atomics).
+    uint64_t accepted;
+    uint64_t rejected_budget;
+    uint64_t rejected_reserve;
+    uint64_t rejected_breaker;
+    uint64_t warned;
+    uint64_t auth_failures;
+    uint64_t peak_connections;  // under main_lock
+
+    // Statement counters of exited backends, all roles (under main_lock).
+    StmtCounters retired;
+
+    uint32_t nslots;
+    EntryTableHeader roles;
+    EntryTableHeader databases;
+    BudgetSet budgets;
+    BreakerTable breaker;
+    RingHeader events;
+    RingHeader slowlog;
+    RingHeader history;
+};
+
+// Process-local pointers into the segment; all null unless preloaded.
+struct Shmem {
+    SharedState *state;
+    ConnSlot *slots;
+    CounterEntry *roles;
+    CounterEntry *databases;
+    char *events;
+    char *slowlog;
+    char *history;
+};
+
+extern Shmem shm;
+
+void shmem_install_hooks();
+
+// For SQL functions: errors out clearly when the library was not preloaded.
+void require_shmem();
+
+inline RingView events_ring() { return RingView(&shm.state->events, shm.events); }
+inline RingView slowlog_ring() { return RingView(&shm.state->slowlog, shm.slowlog); }
+inline RingView history_ring() { return RingView(&shm.state->history, shm.history); }
+
+uint32_t slowlog_stride();
+
+}  // namespace poolgov::pg
