@@ -18,9 +18,9 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
 SHLIB_LINK  = -lstdc++
 
 # One file per feature; the temp instance preloads the extension.
-REGRESS      = setup connections reset budgets breaker timing slow_queries security
+REGRESS      = setup connections reset budgets timing slow_queries security
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check \
-               --load-extension=pg_poolgov
+               --use-existing --dbname=postgres
 
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl

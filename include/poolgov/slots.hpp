@@ -1,13 +1,14 @@
-// Connection slots: one plain record per possible backend, indexed by the
-// backend id, in shared memory.
+// Connection slots: one plain record per possible backend, in shared memory.
 //
 // Vocabulary: a *connection* is a client backend that passed authentication
 // and the login checks; its *slot* is claimed in the authentication hook and
 // released by the backend's exit callback. Walsenders, background workers and
 // autovacuum never claim a slot.
 //
-// Locking: the identity fields (in_use .. application_name) change only under
-// the main lock held exclusively (claim, release); readers hold it shared.
+// Locking: a slot is claimed (identity fields written, in_use set) under the
+// main lock held exclusively; readers hold it shared. The owner frees its
+// slot with a single atomic store of in_use at process exit, after
+// PostgreSQL forgot the backend (see src/pg/connection.cpp).
 // The statement counters are written by the owning backend alone, with no
 // lock, inside `stats_cc`; readers copy them with read_consistent().
 #pragma once

@@ -8,7 +8,7 @@ int count_slots(const ConnSlot *slots, int n, const SlotFilter &f)
     int count = 0;
     for (int i = 0; i < n; ++i) {
         const ConnSlot &s = slots[i];
-        if (!s.in_use)
+        if (!atomic::load(s.in_use))  // freed without the lock at exit
             continue;
         if (f.db != 0 && s.db_oid != f.db)
             continue;

@@ -5,7 +5,6 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_auth_members.h"
-#include "storage/backendid.h"
 #include "storage/ipc.h"
 #include "utils/catcache.h"
 #include "utils/syscache.h"
@@ -57,17 +56,46 @@ void retire_counters(const ConnSlot &s)
     stmt_merge(st->retired, s.stmts);
 }
 
-// on_shmem_exit callback: runs on normal exit, FATAL and pg_terminate_backend
-// (not on SIGKILL, which makes the postmaster reinitialise shared memory).
-void release_connection(int code, Datum arg)
+// Release happens in two steps so that a budget never admits a login while
+// the leaving backend is still visible:
+//  1. on_shmem_exit (before ProcKill, LWLocks usable): add this backend's
+//     counters to its role, its database and the totals, and detach them
+//     from the slot, under the main lock;
+//  2. on_proc_exit (after PostgreSQL removed the backend from
+//     pg_stat_activity and freed its PGPROC): mark the slot free, one atomic
+//     store that needs no lock.
+// Both run on normal exit, FATAL and pg_terminate_backend; a crash (SIGKILL)
+// runs neither, but then the postmaster reinitialises shared memory.
+ConnSlot *slot_to_free = nullptr;
+
+void retire_connection(int code, Datum arg)
 {
-    if (my_slot == nullptr)
+    ConnSlot *slot = my_slot;
+    if (slot == nullptr)
         return;
+    my_slot = nullptr;  // no more statements are counted
     LWLockAcquire(shm.state->main_lock, LW_EXCLUSIVE);
-    retire_counters(*my_slot);
-    memset(my_slot, 0, sizeof(ConnSlot));
+    retire_counters(*slot);
+    write_begin(slot->stats_cc);
+    atomic::store(slot->stats_epoch, uint64_t{0});  // readers now see no counters
+    write_end(slot->stats_cc);
     LWLockRelease(shm.state->main_lock);
-    my_slot = nullptr;
+}
+
+void free_slot(int code, Datum arg)
+{
+    if (slot_to_free == nullptr)
+        return;
+    __atomic_store_n(&slot_to_free->in_use, 0u, __ATOMIC_RELEASE);
+    slot_to_free = nullptr;
+}
+
+ConnSlot *find_free_slot()
+{
+    for (uint32_t i = 0; i < shm.state->nslots; ++i)
+        if (!__atomic_load_n(&shm.slots[i].in_use, __ATOMIC_ACQUIRE))
+            return &shm.slots[i];
+    return nullptr;
 }
 
 void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bool priority)
@@ -85,7 +113,7 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bo
     copy_text(s.client_addr, login.client_addr);
     copy_text(s.application_name, login.application_name);
     s.stats_epoch = atomic::load(shm.state->stats_epoch);
-    atomic::store(s.in_use, uint32_t{1});
+    __atomic_store_n(&s.in_use, 1u, __ATOMIC_RELEASE);
 }
 
 void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now)
@@ -149,16 +177,21 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
     LoginDecision d = decide_login(req, st->budgets, shm.slots, static_cast<int>(st->nslots),
                                    policy);
-    if (d.verdict != Verdict::Refuse)
-        fill_slot(shm.slots[MyBackendId - 1], login, st->budgets, d.priority);
+    ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
+    if (slot != nullptr)
+        fill_slot(*slot, login, st->budgets, d.priority);
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
         *rule_copy = st->budgets.rules[d.rule];  // the message is built outside the lock
     LWLockRelease(st->main_lock);
 
-    if (d.verdict != Verdict::Refuse) {
-        my_slot = &shm.slots[MyBackendId - 1];
-        on_shmem_exit(release_connection, 0);
+    if (slot != nullptr) {
+        my_slot = slot_to_free = slot;
+        on_proc_exit(free_slot, 0);
+        on_shmem_exit(retire_connection, 0);
+    } else if (d.verdict != Verdict::Refuse) {
+        ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
+                                 "tracked")));
     }
     return d;
 }

@@ -1,5 +1,5 @@
 // This backend's connection slot: the login decision and claim (under the
-// main lock, one atomic step), the release in an exit callback, and the
+// main lock, one atomic step), the two-step release at exit, and the
 // membership closure that budgets count by.
 #pragma once
 
@@ -9,7 +9,8 @@
 
 namespace poolgov::pg {
 
-// Set once the slot is claimed; null in walsenders, workers, refused logins.
+// Set once the slot is claimed; null in walsenders, workers, refused logins,
+// and once the backend has started to exit.
 extern ConnSlot *my_slot;
 
 struct LoginInfo {

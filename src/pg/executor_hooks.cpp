@@ -2,6 +2,9 @@
 // whatever was installed before us, in either order of
 // shared_preload_libraries.
 //
+// Errors are statements that failed while planned or executed (a planner
+// hook catches the former); statements the parser rejects are not counted.
+//
 // Counting follows pg_stat_statements exactly, so that the two agree: a
 // statement is counted at ExecutorEnd (or when a tracked utility command
 // returns); "top" means nesting level 0, with the level raised around
@@ -21,6 +24,7 @@ extern "C" {
 #include "access/parallel.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
+#include "optimizer/planner.h"
 #include "mb/pg_wchar.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
@@ -38,6 +42,7 @@ namespace poolgov::pg {
 
 namespace {
 
+planner_hook_type prev_planner = nullptr;
 ExecutorStart_hook_type prev_ExecutorStart = nullptr;
 ExecutorRun_hook_type prev_ExecutorRun = nullptr;
 ExecutorFinish_hook_type prev_ExecutorFinish = nullptr;
@@ -125,6 +130,29 @@ void record_error(int level)
     slot_sync_epoch(*my_slot, epoch);
     stmt_record_error(my_slot->stmts);
     write_end(my_slot->stats_cc);
+}
+
+// Only to count statements that fail while being planned (e.g. 1/0 folded
+// as a constant): they never reach the executor.
+PlannedStmt *poolgov_planner(Query *parse, const char *query_string, int cursorOptions,
+                             ParamListInfo boundParams)
+{
+    int level = nesting_level;
+    PlannedStmt *volatile result = nullptr;
+    PG_TRY();
+    {
+        if (prev_planner)
+            result = prev_planner(parse, query_string, cursorOptions, boundParams);
+        else
+            result = standard_planner(parse, query_string, cursorOptions, boundParams);
+    }
+    PG_CATCH();
+    {
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    return result;
 }
 
 void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
@@ -279,6 +307,8 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
 
 void executor_hooks_install()
 {
+    prev_planner = planner_hook;
+    planner_hook = poolgov_planner;
     prev_ExecutorStart = ExecutorStart_hook;
     ExecutorStart_hook = poolgov_ExecutorStart;
     prev_ExecutorRun = ExecutorRun_hook;

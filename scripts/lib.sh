@@ -1,0 +1,29 @@
+# Shared helpers of scripts/test, scripts/demo and bench/run.
+
+PG_BINDIR=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+PGXS_DIR=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs 2>/dev/null || echo /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk)")")")
+
+# Runs a shell command as the postgres OS user when we are root (initdb and
+# the test clusters refuse root), else as ourselves.
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then
+    su postgres -s /bin/bash -c "$1"
+  else
+    bash -c "$1"
+  fi
+}
+
+# A fresh directory the postgres user owns (the clone may sit where that
+# user cannot enter, e.g. under /root).
+stage_dir() {
+  local d
+  d=$(mktemp -d "/tmp/poolgov-$1.XXXXXX")
+  chmod 755 "$d"
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$d"
+  echo "$d"
+}
+
+build_and_install() {
+  make -s -j2 >/dev/null
+  if [ "$(id -u)" -eq 0 ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
+}

@@ -1,0 +1,71 @@
+-- Statement timing: counts per backend, role and database; errors; tracking
+-- levels.
+SELECT statements AS s0 FROM poolgov.connections WHERE pid = pg_backend_pid() \gset
+SELECT 1;
+SELECT 2;
+SELECT 3;
+-- the \gset query and three more
+SELECT statements - :s0 AS counted FROM poolgov.connections WHERE pid = pg_backend_pid();
+
+-- A statement that fails counts as an error, not as a statement: while
+-- planned (1/0 folds as a constant), while executed, or as a utility
+-- command. A statement the parser rejects is not a statement at all.
+SELECT statements AS s0, errors AS e0 FROM poolgov.stats \gset
+SELECT 1 / 0;
+SELECT 1 / x FROM (VALUES (1), (0)) v(x);
+DROP TABLE no_such_table;
+SELECT no_such_column;
+SELECT statements - :s0 AS statements, errors - :e0 AS errors FROM poolgov.stats;
+
+-- Rows processed are counted (the \gset query's 1, then 100 inserted).
+CREATE TEMP TABLE t (x int);
+SELECT rows AS r0 FROM poolgov.databases WHERE database = current_database() \gset
+INSERT INTO t SELECT generate_series(1, 100);
+SELECT rows - :r0 AS rows FROM poolgov.databases WHERE database = current_database();
+
+-- Utility commands count unless poolgov.track_utility is off.
+SELECT statements AS s0 FROM poolgov.connections WHERE pid = pg_backend_pid() \gset
+CREATE TEMP TABLE u (x int);
+DROP TABLE u;
+SET poolgov.track_utility = off;
+CREATE TEMP TABLE u (x int);
+DROP TABLE u;
+RESET poolgov.track_utility;
+-- gset query, CREATE, DROP, SET (its end is seen before it takes effect)
+SELECT statements - :s0 AS counted FROM poolgov.connections WHERE pid = pg_backend_pid();
+
+-- poolgov.track = none stops counting.
+SET poolgov.track = none;
+SELECT statements AS s0 FROM poolgov.connections WHERE pid = pg_backend_pid() \gset
+SELECT 1;
+SELECT 1 / 0;
+SELECT statements - :s0 AS counted FROM poolgov.connections WHERE pid = pg_backend_pid();
+RESET poolgov.track;
+
+-- top counts a function call once; all also counts what runs inside it.
+CREATE FUNCTION pg_temp.five() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..5 LOOP
+        PERFORM 1;
+    END LOOP;
+    RETURN 5;
+END $$;
+SELECT statements AS s0 FROM poolgov.connections WHERE pid = pg_backend_pid() \gset
+SELECT pg_temp.five();
+SELECT statements - :s0 AS top FROM poolgov.connections WHERE pid = pg_backend_pid();
+SET poolgov.track = 'all';
+SELECT statements AS s0 FROM poolgov.connections WHERE pid = pg_backend_pid() \gset
+SELECT pg_temp.five();
+SELECT statements - :s0 AS all FROM poolgov.connections WHERE pid = pg_backend_pid();
+RESET poolgov.track;
+
+-- Latency columns are consistent.
+SELECT statements > 0 AS counted, total_ms > 0 AS timed, mean_ms > 0 AS mean,
+       p50_ms <= p95_ms AND p95_ms <= p99_ms AND p99_ms <= max_ms AS ordered
+  FROM poolgov.stats;
+SELECT statements > 0 AS counted, errors >= 1 AS errors,
+       p50_ms <= p95_ms AND p95_ms <= p99_ms AND p99_ms <= max_ms AS ordered
+  FROM poolgov.roles WHERE role = current_user;
+SELECT statements > 0 AS counted,
+       p50_ms <= p95_ms AND p95_ms <= p99_ms AND p99_ms <= max_ms AS ordered
+  FROM poolgov.databases WHERE database = current_database();
