@@ -129,11 +129,15 @@ void on_xact(XactEvent event, void *)
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_PARALLEL_COMMIT:
         if (pending_valid) {
+            // Install what this transaction read, so the next login sees it
+            // at once; then have the governor re-read the committed table,
+            // which also brings in rows that concurrent transactions
+            // committed meanwhile (each read the table without the others'
+            // uncommitted rows).
             const char *failed = catch_cxx([] {
-                if (pending_stale)
-                    request_governor_reload();
-                else
+                if (!pending_stale)
                     install_budgets(pending, 0, pending_by);
+                request_governor_reload();
             });
             if (failed != nullptr) {
                 request_governor_reload();

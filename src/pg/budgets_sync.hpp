@@ -5,7 +5,9 @@
 //   inside the changing transaction and keeps the result as pending; the
 //   commit callback installs it, so the next login after COMMIT sees it (no
 //   reload, no restart). Abort discards it. If a savepoint that changed
-//   budgets rolls back, the commit asks the governor to re-read instead.
+//   budgets rolls back, the commit does not install. Either way the commit
+//   wakes the governor to re-read the committed table, which reconciles
+//   concurrent changes within milliseconds.
 // - The governor reads the table at start, on request, periodically, and at
 //   every sample on a hot standby (where replication changes the table
 //   without triggers).

@@ -68,8 +68,12 @@ void reload_budgets_now()
     PopActiveSnapshot();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
-    if (found)
-        install_budgets(*fresh, generation, "governor");
+    // Someone installed while we read: read again on the next pass, so the
+    // shared set converges on the committed table.
+    if (found && !install_budgets(*fresh, generation, "governor")) {
+        atomic::store(shm.state->budget_reload_requested, uint32_t{1});
+        SetLatch(MyLatch);
+    }
 }
 
 // A broken table must not take the governor down: report and go on.

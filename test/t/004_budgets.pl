@@ -130,6 +130,21 @@ $node->connect_ok($node->connstr('postgres') . ' user=app', 'app may still log i
 $in_db2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app', 'db2')});
 
+# --- Concurrent changes: each transaction read the table without the
+# other's uncommitted row; both rows must end up enforced.
+my $t1 = session($node);
+my $t2 = session($node);
+$t1->query_safe(q{BEGIN; SELECT poolgov.set_budget('m1', 1)});
+$t2->query_safe(q{BEGIN; SELECT poolgov.set_budget('m2', 1)});
+$t1->query_safe('COMMIT');
+$t2->query_safe('COMMIT');
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM poolgov.budget_usage WHERE role IN ('m1', 'm2')}),
+	'concurrently committed budgets are both in force');
+$t1->quit;
+$t2->quit;
+$node->safe_psql('postgres', q{SELECT poolgov.drop_budget('m1'), poolgov.drop_budget('m2')});
+
 # --- Dry run: warn lets everyone in and records what on would refuse.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.enforce = 'warn'});
 $node->reload;
