@@ -142,7 +142,6 @@ CREATE FUNCTION poolgov._stats(
     OUT auth_failures bigint,
     OUT statements bigint,
     OUT errors bigint,
-    OUT slow_statements bigint,
     OUT rows bigint,
     OUT total_ms double precision,
     OUT mean_ms double precision,
@@ -150,6 +149,7 @@ CREATE FUNCTION poolgov._stats(
     OUT p95_ms double precision,
     OUT p99_ms double precision,
     OUT max_ms double precision,
+    OUT slow_statements bigint,
     OUT stats_reset timestamptz)
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_stats';

@@ -223,32 +223,37 @@ int role_closure(Oid role, Oid **out)
     return n;
 }
 
-void count_auth_failure(Oid role_oid, const char *role_name)
-{
-    SharedState *st = shm.state;
-    atomic::fetch_add(st->auth_failures, uint64_t{1});
-    if (!OidIsValid(role_oid))
-        return;  // unknown names are not given entries: they could flood the table
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    CounterEntry *r = entry_get(st->roles, shm.roles, role_oid, role_name,
-                                GetCurrentTimestamp(), role_has_connections, nullptr);
-    if (r)
-        r->auth_failures++;
-    LWLockRelease(st->main_lock);
-}
+namespace {
 
-void count_breaker_refusal(Oid role_oid, const char *role_name)
+// Adds one to a global counter and, for an existing role, to a field of its
+// entry. Unknown names get no entry: they could flood the table.
+void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid role_oid,
+                        const char *role_name)
 {
     SharedState *st = shm.state;
-    atomic::fetch_add(st->rejected_breaker, uint64_t{1});
+    atomic::fetch_add(global, uint64_t{1});
     if (!OidIsValid(role_oid))
         return;
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
     CounterEntry *r = entry_get(st->roles, shm.roles, role_oid, role_name,
                                 GetCurrentTimestamp(), role_has_connections, nullptr);
     if (r)
-        r->rejected++;
+        (r->*field)++;
     LWLockRelease(st->main_lock);
+}
+
+}  // namespace
+
+void count_auth_failure(Oid role_oid, const char *role_name)
+{
+    count_failed_login(shm.state->auth_failures, &CounterEntry::auth_failures, role_oid,
+                       role_name);
+}
+
+void count_breaker_refusal(Oid role_oid, const char *role_name)
+{
+    count_failed_login(shm.state->rejected_breaker, &CounterEntry::rejected, role_oid,
+                       role_name);
 }
 
 }  // namespace poolgov::pg

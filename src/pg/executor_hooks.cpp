@@ -132,47 +132,52 @@ void record_error(int level)
     write_end(my_slot->stats_cc);
 }
 
+// Calls `call` (the previous hook or the standard function). If it raises an
+// error, the statement at this level is counted as an error and the error
+// goes on unchanged. With `nested`, statements run inside count one level
+// deeper; the level is restored however the call ends.
+template <class Call>
+void call_counting_errors(bool nested, Call call)
+{
+    const int level = nesting_level;
+    if (nested)
+        nesting_level++;
+    PG_TRY();
+    {
+        call();
+    }
+    PG_CATCH();
+    {
+        nesting_level = level;
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    nesting_level = level;
+}
+
 // Only to count statements that fail while being planned (e.g. 1/0 folded
 // as a constant): they never reach the executor.
 PlannedStmt *poolgov_planner(Query *parse, const char *query_string, int cursorOptions,
                              ParamListInfo boundParams)
 {
-    int level = nesting_level;
-    PlannedStmt *volatile result = nullptr;
-    PG_TRY();
-    {
-        if (prev_planner)
-            result = prev_planner(parse, query_string, cursorOptions, boundParams);
-        else
-            result = standard_planner(parse, query_string, cursorOptions, boundParams);
-    }
-    PG_CATCH();
-    {
-        record_error(level);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
+    PlannedStmt *result = nullptr;
+    call_counting_errors(false, [&] {
+        result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
+                              : standard_planner(parse, query_string, cursorOptions, boundParams);
+    });
     return result;
 }
 
 void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-    int level = nesting_level;
-    PG_TRY();
-    {
+    call_counting_errors(false, [&] {
         if (prev_ExecutorStart)
             prev_ExecutorStart(queryDesc, eflags);
         else
             standard_ExecutorStart(queryDesc, eflags);
-    }
-    PG_CATCH();
-    {
-        record_error(level);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
-
-    if (tracking(level) && queryDesc->totaltime == nullptr) {
+    });
+    if (tracking(nesting_level) && queryDesc->totaltime == nullptr) {
         MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
         queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_TIMER, false);
         MemoryContextSwitchTo(old);
@@ -182,44 +187,22 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
                          bool execute_once)
 {
-    int level = nesting_level;
-    nesting_level++;
-    PG_TRY();
-    {
+    call_counting_errors(true, [&] {
         if (prev_ExecutorRun)
             prev_ExecutorRun(queryDesc, direction, count, execute_once);
         else
             standard_ExecutorRun(queryDesc, direction, count, execute_once);
-    }
-    PG_CATCH();
-    {
-        nesting_level = level;
-        record_error(level);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
-    nesting_level = level;
+    });
 }
 
 void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 {
-    int level = nesting_level;
-    nesting_level++;
-    PG_TRY();
-    {
+    call_counting_errors(true, [&] {
         if (prev_ExecutorFinish)
             prev_ExecutorFinish(queryDesc);
         else
             standard_ExecutorFinish(queryDesc);
-    }
-    PG_CATCH();
-    {
-        nesting_level = level;
-        record_error(level);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
-    nesting_level = level;
+    });
 }
 
 void poolgov_ExecutorEnd(QueryDesc *queryDesc)
@@ -277,19 +260,9 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
 
     instr_time start, duration;
     INSTR_TIME_SET_CURRENT(start);
-    nesting_level++;
-    PG_TRY();
-    {
+    call_counting_errors(true, [&] {
         call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-    }
-    PG_CATCH();
-    {
-        nesting_level = level;
-        record_error(level);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
-    nesting_level = level;
+    });
     INSTR_TIME_SET_CURRENT(duration);
     INSTR_TIME_SUBTRACT(duration, start);
 

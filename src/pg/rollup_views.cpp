@@ -98,21 +98,6 @@ EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
     return best;
 }
 
-void emit_statements(RowBuilder &row, const StmtCounters &c)
-{
-    StmtSummary s = stmt_summarize(c);
-    row.int8(static_cast<int64>(s.statements))
-        .int8(static_cast<int64>(s.errors))
-        .int8(static_cast<int64>(s.rows))
-        .float8(s.total_ms)
-        .float8_or_null(s.mean_ms)
-        .float8_or_null(s.p50_ms)
-        .float8_or_null(s.p95_ms)
-        .float8_or_null(s.p99_ms)
-        .float8_or_null(s.max_ms)
-        .int8(static_cast<int64>(s.slow));
-}
-
 }  // namespace
 
 POOLGOV_SQL_FUNCTION(poolgov_roles)
@@ -136,7 +121,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.rejected))
             .int8(static_cast<int64>(e.warned))
             .int8(static_cast<int64>(e.auth_failures));
-        emit_statements(row, e.retired);
+        row.statement_columns(e.retired);
         row.emit();
     }
     return (Datum) 0;
@@ -157,7 +142,7 @@ POOLGOV_SQL_FUNCTION(poolgov_databases)
             .int8(static_cast<int64>(e.peak_connections))
             .int8(static_cast<int64>(e.accepted))
             .int8(static_cast<int64>(e.rejected));
-        emit_statements(row, e.retired);
+        row.statement_columns(e.retired);
         row.emit();
     }
     return (Datum) 0;

@@ -10,6 +10,8 @@ extern "C" {
 #include "utils/tuplestore.h"
 }
 
+#include "poolgov/stmt_stats.hpp"
+
 namespace poolgov::pg {
 
 class RowBuilder {
@@ -54,6 +56,24 @@ public:
         if (addr == nullptr || addr[0] == '\0')
             return null();
         return datum(DirectFunctionCall1(inet_in, CStringGetDatum(addr)));
+    }
+
+    // The statement columns shared by poolgov.stats, .roles and .databases:
+    // statements, errors, rows, total_ms, mean_ms, p50_ms, p95_ms, p99_ms,
+    // max_ms, slow_statements.
+    RowBuilder &statement_columns(const poolgov::StmtCounters &c)
+    {
+        poolgov::StmtSummary s = poolgov::stmt_summarize(c);
+        return int8(static_cast<int64>(s.statements))
+            .int8(static_cast<int64>(s.errors))
+            .int8(static_cast<int64>(s.rows))
+            .float8(s.total_ms)
+            .float8_or_null(s.mean_ms)
+            .float8_or_null(s.p50_ms)
+            .float8_or_null(s.p95_ms)
+            .float8_or_null(s.p99_ms)
+            .float8_or_null(s.max_ms)
+            .int8(static_cast<int64>(s.slow));
     }
 
     void emit()

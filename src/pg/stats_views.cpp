@@ -19,7 +19,6 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
     auto *all = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
     ConnTally tally{};
     gather_totals(*totals, tally, *all);
-    StmtSummary s = stmt_summarize(*all);
     double utilization =
         MaxConnections > 0 ? std::round(1000.0 * tally.connections / MaxConnections) / 10.0 : 0;
 
@@ -37,16 +36,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(atomic::load(st->rejected_breaker)))
         .int8(static_cast<int64>(atomic::load(st->warned)))
         .int8(static_cast<int64>(atomic::load(st->auth_failures)))
-        .int8(static_cast<int64>(s.statements))
-        .int8(static_cast<int64>(s.errors))
-        .int8(static_cast<int64>(s.slow))
-        .int8(static_cast<int64>(s.rows))
-        .float8(s.total_ms)
-        .float8_or_null(s.mean_ms)
-        .float8_or_null(s.p50_ms)
-        .float8_or_null(s.p95_ms)
-        .float8_or_null(s.p99_ms)
-        .float8_or_null(s.max_ms)
+        .statement_columns(*all)
         .timestamptz(st->stats_reset);
     row.emit();
     return (Datum) 0;
