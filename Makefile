@@ -14,7 +14,7 @@ OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 # fmt is used header-only so the .so does not depend on libfmt at run time.
 PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
-              -Wno-missing-field-initializers -fno-strict-aliasing
+              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
 
 # One file per feature; the temp instance preloads the extension.
@@ -26,7 +26,8 @@ TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I $(srcdir)/test/t
 
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out build build-asan
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out build build-asan \
+              $(OBJS:.o=.d)
 
 # Debian's PostgreSQL is built with LLVM; we do not ship JIT bitcode.
 override with_llvm = no
@@ -34,6 +35,10 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies for C++: without these, a change to a
+# shared-memory struct would leave objects built against the old layout.
+-include $(OBJS:.o=.d)
 
 .PHONY: unit bench demo test
 unit:

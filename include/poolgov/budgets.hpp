@@ -82,7 +82,7 @@ struct LoginDecision {
 };
 
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
-                           const ConnSlot *slots, int nslots, const LoginPolicy &policy);
+                           const SlotsView &slots, const LoginPolicy &policy);
 
 // True when some rule names this role itself (for every database or for db).
 bool has_own_rule(const BudgetSet &budgets, uint32_t role_oid, uint32_t db_oid);

@@ -7,6 +7,10 @@
 // 1/64 (1.6 %) of the true order statistic, for any data. Values of 2^46 ns
 // (19.5 hours) and more land in the last bucket; quantiles are clamped to the
 // exact maximum, which the caller keeps.
+//
+// lo/hi bound the buckets in use, so that copying, merging and zeroing touch
+// only those: a histogram in shared memory spans three pages, and a new
+// backend's first touch of a shared page is a page fault.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +24,8 @@ struct Histogram {
     static constexpr int kMaxExp = 45;          // last octave [2^45, 2^46)
     static constexpr int kBuckets = kSub + (kMaxExp - kSubBits + 1) * kSub;
 
+    uint32_t lo;  // first bucket in use (meaningful when hi > 0)
+    uint32_t hi;  // one past the last bucket in use; 0 = empty
     uint64_t counts[kBuckets];
 };
 
@@ -31,6 +37,8 @@ uint64_t histogram_bucket_upper(int bucket);
 
 // Owner-side increment; safe against concurrent readers.
 void histogram_add(Histogram &h, uint64_t value);
+// Owner-side reset to empty, writing only the buckets in use.
+void histogram_clear(Histogram &h);
 // dst += src, reading src with atomic loads.
 void histogram_merge(Histogram &dst, const Histogram &src);
 // dst -= src (for per-interval deltas); counts never go below zero.

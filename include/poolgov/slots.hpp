@@ -5,12 +5,12 @@
 // released by the backend's exit callback. Walsenders, background workers and
 // autovacuum never claim a slot.
 //
-// Locking: a slot is claimed (identity fields written, in_use set) under the
-// main lock held exclusively; readers hold it shared. The owner frees its
-// slot with a single atomic store of in_use at process exit, after
+// Locking: a slot is claimed (key and identity written, in_use set) under
+// the main lock held exclusively; readers hold it shared. The owner frees
+// its slot with a single atomic store of key.in_use at process exit, after
 // PostgreSQL forgot the backend (see src/pg/connection.cpp).
-// The statement counters are written by the owning backend alone, with no
-// lock, inside `stats_cc`; readers copy them with read_consistent().
+// The statement counters (SlotStats) are written by the owning backend
+// alone, with no lock, inside `cc`; readers copy them with read_consistent().
 #pragma once
 
 #include "poolgov/atomics.hpp"
@@ -23,10 +23,19 @@ namespace poolgov {
 
 constexpr int kMaxMemberOf = 64;
 
-struct ConnSlot {
+// What every login scans, in a dense array of its own (16 bytes a slot, so a
+// few pages for hundreds of slots: a new backend's first touch of each
+// shared page is a page fault). keys[i] belongs to slots[i].
+struct SlotKey {
     uint32_t in_use;
-    int32_t pid;
     uint32_t role_oid;
+    uint32_t db_oid;
+    uint32_t unused;
+};
+
+struct ConnSlot {
+    int32_t pid;
+    uint32_t role_oid;  // as in the key; written together at claim
     uint32_t db_oid;
     uint8_t superuser;
     uint8_t priority;
@@ -40,9 +49,20 @@ struct ConnSlot {
     char db_name[kNameLen];
     char client_addr[kAddrLen];  // numeric address, "" for a unix socket
     char application_name[kNameLen];
+};
 
-    ChangeCount stats_cc;
-    uint64_t stats_epoch;  // counters are valid only while this equals the shared epoch
+struct SlotsView {
+    const SlotKey *keys;
+    const ConnSlot *slots;
+    int n;
+};
+
+// The statement counters of a slot, in a parallel array: every login scans
+// the slots, so they stay small (a few hundred bytes, not the 10 KB of a
+// histogram), which keeps the pages a new backend touches few.
+struct SlotStats {
+    ChangeCount cc;
+    uint64_t epoch;  // counters are valid only while this equals the shared epoch
     StmtCounters stmts;
 };
 
@@ -61,31 +81,25 @@ struct SlotFilter {
     bool via_membership = false;   // role matches members of `role` too
 };
 
-int count_slots(const ConnSlot *slots, int n, const SlotFilter &f);
+int count_slots(const SlotsView &v, const SlotFilter &f);
 
 // The owner's counters, reset lazily when the shared epoch moved on
 // (poolgov.reset() bumps the epoch rather than touching other backends'
 // memory). Call inside write_begin/write_end.
-inline void slot_sync_epoch(ConnSlot &s, uint64_t epoch)
+inline void slot_sync_epoch(SlotStats &s, uint64_t epoch)
 {
-    if (atomic::load(s.stats_epoch) != epoch) {
-        StmtCounters zero{};
-        // Field-wise relaxed stores keep concurrent readers race-free.
-        const uint64_t *src = reinterpret_cast<const uint64_t *>(&zero);
-        uint64_t *dst = reinterpret_cast<uint64_t *>(&s.stmts);
-        static_assert(sizeof(StmtCounters) % sizeof(uint64_t) == 0);
-        for (size_t i = 0; i < sizeof(StmtCounters) / sizeof(uint64_t); ++i)
-            atomic::store(dst[i], src[i]);
-        atomic::store(s.stats_epoch, epoch);
+    if (atomic::load(s.epoch) != epoch) {
+        stmt_clear(s.stmts);
+        atomic::store(s.epoch, epoch);
     }
 }
 
 // Consistent copy of a slot's counters; zero when they belong to an older
 // epoch.
-inline void slot_read_stats(const ConnSlot &s, uint64_t epoch, StmtCounters &out)
+inline void slot_read_stats(const SlotStats &s, uint64_t epoch, StmtCounters &out)
 {
-    read_consistent(s.stats_cc, [&] {
-        if (atomic::load(s.stats_epoch) == epoch)
+    read_consistent(s.cc, [&] {
+        if (atomic::load(s.epoch) == epoch)
             stmt_copy(out, s.stmts);
         else
             out = StmtCounters{};

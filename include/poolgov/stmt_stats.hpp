@@ -26,6 +26,8 @@ struct StmtCounters {
 // Owner-side updates (single writer, concurrent readers allowed).
 void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);
 void stmt_record_error(StmtCounters &c);
+// Owner-side reset to zero, writing only what is in use.
+void stmt_clear(StmtCounters &c);
 
 // dst += src; src is read with atomic loads, dst is private.
 void stmt_merge(StmtCounters &dst, const StmtCounters &src);

@@ -35,7 +35,7 @@ bool has_own_rule(const BudgetSet &budgets, uint32_t role_oid, uint32_t db_oid)
 }
 
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
-                           const ConnSlot *slots, int nslots, const LoginPolicy &policy)
+                           const SlotsView &slots, const LoginPolicy &policy)
 {
     LoginDecision d{Verdict::Allow, LimitKind::None, -1, 0, 0, req.listed_priority};
     if (policy.mode == EnforceMode::Off)
@@ -51,7 +51,7 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
             d.priority = true;
         if (r.max_connections == kUnlimited)
             continue;
-        int current = count_slots(slots, nslots, SlotFilter{r.role_oid, r.db_oid, true});
+        int current = count_slots(slots, SlotFilter{r.role_oid, r.db_oid, true});
         if (current < r.max_connections)
             continue;
         bool tighter = d.kind == LimitKind::None || r.max_connections < d.limit ||
@@ -68,7 +68,7 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
 
     if (d.kind == LimitKind::None && policy.default_budget >= 0 &&
         !has_own_rule(budgets, req.role_oid, req.db_oid)) {
-        int current = count_slots(slots, nslots, SlotFilter{req.role_oid, 0, false});
+        int current = count_slots(slots, SlotFilter{req.role_oid, 0, false});
         if (current >= policy.default_budget) {
             d.kind = LimitKind::DefaultBudget;
             d.current = current;
@@ -78,7 +78,7 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
 
     if (d.kind == LimitKind::None && policy.reserve_exhausted && !d.priority && !req.superuser) {
         d.kind = LimitKind::Reserve;
-        d.current = count_slots(slots, nslots, SlotFilter{});
+        d.current = count_slots(slots, SlotFilter{});
         d.limit = policy.reserve_limit;
     }
 

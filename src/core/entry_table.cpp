@@ -5,55 +5,55 @@
 
 namespace poolgov {
 
-CounterEntry *entry_find(CounterEntry *entries, uint32_t capacity, uint32_t oid)
+int entry_find(const EntryTable &t, uint32_t oid)
 {
-    for (uint32_t i = 0; i < capacity; ++i)
-        if (entries[i].oid == oid)
-            return &entries[i];
-    return nullptr;
+    for (uint32_t i = 0; i < t.header->capacity; ++i)
+        if (t.oids[i] == oid)
+            return static_cast<int>(i);
+    return -1;
 }
 
-CounterEntry *entry_get(EntryTableHeader &h, CounterEntry *entries, uint32_t oid,
-                        const char *name, int64_t now, HasLiveConnections live,
-                        const void *ctx)
+int entry_get(const EntryTable &t, uint32_t oid, const char *name, int64_t now,
+              HasLiveConnections live, const void *ctx)
 {
-    CounterEntry *e = entry_find(entries, h.capacity, oid);
-    if (e == nullptr) {
-        CounterEntry *lru = nullptr;
-        for (uint32_t i = 0; i < h.capacity && e == nullptr; ++i) {
-            CounterEntry &c = entries[i];
-            if (c.oid == 0)
-                e = &c;
-            else if (!live(c.oid, ctx) && (lru == nullptr || c.last_seen < lru->last_seen))
-                lru = &c;
+    int i = entry_find(t, oid);
+    if (i < 0) {
+        i = entry_find(t, 0);
+        if (i < 0) {
+            int lru = -1;
+            for (uint32_t j = 0; j < t.header->capacity; ++j)
+                if (!live(t.oids[j], ctx) &&
+                    (lru < 0 || t.entries[j].last_seen < t.entries[lru].last_seen))
+                    lru = static_cast<int>(j);
+            if (lru < 0)
+                return -1;
+            ++t.header->evicted;
+            i = lru;
         }
-        if (e == nullptr) {
-            if (lru == nullptr)
-                return nullptr;
-            ++h.evicted;
-            e = lru;
-        }
-        std::memset(e, 0, sizeof(*e));
-        e->oid = oid;
+        std::memset(&t.entries[i], 0, sizeof(CounterEntry));
+        std::memset(&t.stats[i], 0, sizeof(StmtCounters));
+        t.oids[i] = oid;
+        t.entries[i].oid = oid;
     }
+    CounterEntry &e = t.entries[i];
     if (name != nullptr && name[0] != '\0')
-        copy_text(e->name, name);
-    e->last_seen = now;
-    return e;
+        copy_text(e.name, name);
+    e.last_seen = now;
+    return i;
 }
 
-void entry_reset_all(CounterEntry *entries, uint32_t capacity)
+void entry_reset_all(const EntryTable &t)
 {
-    for (uint32_t i = 0; i < capacity; ++i) {
-        CounterEntry &e = entries[i];
-        if (e.oid == 0)
+    for (uint32_t i = 0; i < t.header->capacity; ++i) {
+        if (t.oids[i] == 0)
             continue;
-        uint32_t oid = e.oid;
+        CounterEntry &e = t.entries[i];
         CounterEntry keep{};
-        keep.oid = oid;
+        keep.oid = e.oid;
         std::memcpy(keep.name, e.name, sizeof(keep.name));
         keep.last_seen = e.last_seen;
         e = keep;
+        std::memset(&t.stats[i], 0, sizeof(StmtCounters));
     }
 }
 

@@ -40,28 +40,64 @@ uint64_t histogram_bucket_upper(int bucket)
     return histogram_bucket_lower(bucket) + (uint64_t{1} << (exp - kSubBits));
 }
 
+namespace {
+
+// Widens [lo, hi) to cover [from, to); single writer.
+void widen(Histogram &h, uint32_t from, uint32_t to)
+{
+    uint32_t hi = atomic::load(h.hi);
+    if (hi == 0) {
+        atomic::store(h.lo, from);
+        atomic::store(h.hi, to);
+        return;
+    }
+    if (from < atomic::load(h.lo))
+        atomic::store(h.lo, from);
+    if (to > hi)
+        atomic::store(h.hi, to);
+}
+
+}  // namespace
+
 void histogram_add(Histogram &h, uint64_t value)
 {
-    atomic::owner_add(h.counts[histogram_bucket(value)], uint64_t{1});
+    auto b = static_cast<uint32_t>(histogram_bucket(value));
+    widen(h, b, b + 1);
+    atomic::owner_add(h.counts[b], uint64_t{1});
+}
+
+void histogram_clear(Histogram &h)
+{
+    uint32_t hi = atomic::load(h.hi);
+    for (uint32_t i = hi ? atomic::load(h.lo) : 0; i < hi; ++i)
+        atomic::store(h.counts[i], uint64_t{0});
+    atomic::store(h.hi, 0u);
+    atomic::store(h.lo, 0u);
 }
 
 void histogram_merge(Histogram &dst, const Histogram &src)
 {
-    for (int i = 0; i < Histogram::kBuckets; ++i)
-        dst.counts[i] += atomic::load(src.counts[i]);
+    uint32_t hi = atomic::load(src.hi);
+    if (hi == 0)
+        return;
+    uint32_t lo = atomic::load(src.lo);
+    widen(dst, lo, hi);
+    for (uint32_t i = lo; i < hi; ++i)
+        if (uint64_t c = atomic::load(src.counts[i]))
+            dst.counts[i] += c;
 }
 
 void histogram_subtract(Histogram &dst, const Histogram &src)
 {
-    for (int i = 0; i < Histogram::kBuckets; ++i)
+    for (uint32_t i = dst.hi ? dst.lo : 0; i < dst.hi; ++i)
         dst.counts[i] = dst.counts[i] > src.counts[i] ? dst.counts[i] - src.counts[i] : 0;
 }
 
 uint64_t histogram_total(const Histogram &h)
 {
     uint64_t n = 0;
-    for (uint64_t c : h.counts)
-        n += c;
+    for (uint32_t i = h.hi ? h.lo : 0; i < h.hi; ++i)
+        n += h.counts[i];
     return n;
 }
 
@@ -79,7 +115,7 @@ double histogram_quantile(const Histogram &h, double q, uint64_t max_value)
         rank = 1;
     uint64_t seen = 0;
     int bucket = Histogram::kBuckets - 1;
-    for (int i = 0; i < Histogram::kBuckets; ++i) {
+    for (int i = static_cast<int>(h.lo); i < static_cast<int>(h.hi); ++i) {
         seen += h.counts[i];
         if (seen >= rank) {
             bucket = i;

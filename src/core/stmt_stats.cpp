@@ -3,6 +3,8 @@
 
 #include "poolgov/atomics.hpp"
 
+#include <initializer_list>
+
 namespace poolgov {
 
 void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow)
@@ -19,6 +21,13 @@ void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow
 void stmt_record_error(StmtCounters &c)
 {
     atomic::owner_add(c.errors, uint64_t{1});
+}
+
+void stmt_clear(StmtCounters &c)
+{
+    for (uint64_t *f : {&c.statements, &c.errors, &c.rows, &c.slow, &c.total_ns, &c.max_ns})
+        atomic::store(*f, uint64_t{0});
+    histogram_clear(c.latency);
 }
 
 void stmt_merge(StmtCounters &dst, const StmtCounters &src)

@@ -13,20 +13,19 @@ extern "C" {
 
 namespace poolgov::pg {
 
-int copy_live_slots(ConnSlot **out)
+int copy_live_connections(LiveConnection **out)
 {
     SharedState *st = shm.state;
-    auto *copies = static_cast<ConnSlot *>(palloc(sizeof(ConnSlot) * st->nslots));
+    auto *copies = static_cast<LiveConnection *>(palloc(sizeof(LiveConnection) * st->nslots));
     int n = 0;
     LWLockAcquire(st->main_lock, LW_SHARED);
     uint64_t epoch = atomic::load(st->stats_epoch);
     for (uint32_t i = 0; i < st->nslots; ++i) {
-        const ConnSlot &s = shm.slots[i];
-        if (!atomic::load(s.in_use))
+        if (!atomic::load(shm.slot_keys[i].in_use))
             continue;
-        ConnSlot &c = copies[n++];
-        memcpy(&c, &s, offsetof(ConnSlot, stats_cc));
-        slot_read_stats(s, epoch, c.stmts);
+        LiveConnection &c = copies[n++];
+        c.slot = shm.slots[i];
+        slot_read_stats(shm.slot_stats[i], epoch, c.stmts);
     }
     LWLockRelease(st->main_lock);
     *out = copies;
@@ -122,11 +121,10 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
     uint64_t epoch = atomic::load(st->stats_epoch);
     stmt_merge(all, st->retired);
     for (uint32_t i = 0; i < st->nslots; ++i) {
-        const ConnSlot &s = shm.slots[i];
-        if (!atomic::load(s.in_use))
+        if (!atomic::load(shm.slot_keys[i].in_use))
             continue;
-        pids[npids++] = s.pid;
-        slot_read_stats(s, epoch, *scratch);
+        pids[npids++] = shm.slots[i].pid;
+        slot_read_stats(shm.slot_stats[i], epoch, *scratch);
         stmt_merge(all, *scratch);
     }
     LWLockRelease(st->main_lock);

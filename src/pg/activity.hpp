@@ -15,8 +15,13 @@ extern "C" {
 
 namespace poolgov::pg {
 
-// Copies of the slots in use, counters included (palloc'd, in slot order).
-int copy_live_slots(ConnSlot **out);
+struct LiveConnection {
+    ConnSlot slot;
+    StmtCounters stmts;
+};
+
+// Copies of the slots in use with their counters (palloc'd, in slot order).
+int copy_live_connections(LiveConnection **out);
 
 // The backend status of a pid in this transaction's pgstat snapshot (the same
 // snapshot pg_stat_activity reads), or null.

@@ -48,21 +48,18 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
                         &st->rejected_breaker, &st->warned, &st->auth_failures})
         atomic::store(*c, uint64_t{0});
     st->retired = StmtCounters{};
-    entry_reset_all(shm.roles, st->roles.capacity);
-    entry_reset_all(shm.databases, st->databases.capacity);
-    int nslots = static_cast<int>(st->nslots);
-    st->peak_connections = static_cast<uint64_t>(count_slots(shm.slots, nslots, {}));
+    entry_reset_all(shm.roles);
+    entry_reset_all(shm.databases);
+    st->peak_connections = static_cast<uint64_t>(count_connections({}));
     for (uint32_t i = 0; i < st->roles.capacity; ++i) {
-        CounterEntry &e = shm.roles[i];
+        CounterEntry &e = shm.roles.entries[i];
         if (e.oid != 0)
-            e.peak_connections =
-                static_cast<uint64_t>(count_slots(shm.slots, nslots, {e.oid, 0, false}));
+            e.peak_connections = static_cast<uint64_t>(count_connections({e.oid, 0, false}));
     }
     for (uint32_t i = 0; i < st->databases.capacity; ++i) {
-        CounterEntry &e = shm.databases[i];
+        CounterEntry &e = shm.databases.entries[i];
         if (e.oid != 0)
-            e.peak_connections =
-                static_cast<uint64_t>(count_slots(shm.slots, nslots, {0, e.oid, false}));
+            e.peak_connections = static_cast<uint64_t>(count_connections({0, e.oid, false}));
     }
     LWLockRelease(st->main_lock);
     PG_RETURN_VOID();

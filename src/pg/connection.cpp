@@ -39,21 +39,32 @@ void store_memberships(ConnSlot &s, const Oid *closure, int n, const BudgetSet &
         add(closure[i]);
 }
 
+// Index of the role's (database's) counter entry, created if needed; -1 if
+// the table is full of entries with live connections.
+int role_entry(Oid oid, const char *name, TimestampTz now)
+{
+    return entry_get(shm.roles, oid, name, now, role_has_connections, nullptr);
+}
+
+int database_entry(Oid oid, const char *name, TimestampTz now)
+{
+    return entry_get(shm.databases, oid, name, now, database_has_connections, nullptr);
+}
+
 void retire_counters(const ConnSlot &s)
 {
     SharedState *st = shm.state;
-    if (atomic::load(s.stats_epoch) != atomic::load(st->stats_epoch))
+    const SlotStats &mine = stats_of(&s);
+    if (atomic::load(mine.epoch) != atomic::load(st->stats_epoch))
         return;  // counters predate the last reset
     TimestampTz now = GetCurrentTimestamp();
-    CounterEntry *r = entry_get(st->roles, shm.roles, s.role_oid, s.role_name, now,
-                                role_has_connections, nullptr);
-    CounterEntry *d = entry_get(st->databases, shm.databases, s.db_oid, s.db_name, now,
-                                database_has_connections, nullptr);
-    if (r != nullptr)
-        stmt_merge(r->retired, s.stmts);
-    if (d != nullptr)
-        stmt_merge(d->retired, s.stmts);
-    stmt_merge(st->retired, s.stmts);
+    int r = role_entry(s.role_oid, s.role_name, now);
+    if (r >= 0)
+        stmt_merge(shm.roles.stats[r], mine.stmts);
+    int d = database_entry(s.db_oid, s.db_name, now);
+    if (d >= 0)
+        stmt_merge(shm.databases.stats[d], mine.stmts);
+    stmt_merge(st->retired, mine.stmts);
 }
 
 // Release happens in two steps so that a budget never admits a login while
@@ -74,11 +85,15 @@ void retire_connection(int code, Datum arg)
     if (slot == nullptr)
         return;
     my_slot = nullptr;  // no more statements are counted
+    SlotStats &stats = stats_of(slot);
     LWLockAcquire(shm.state->main_lock, LW_EXCLUSIVE);
     retire_counters(*slot);
-    write_begin(slot->stats_cc);
-    atomic::store(slot->stats_epoch, uint64_t{0});  // readers now see no counters
-    write_end(slot->stats_cc);
+    // A free slot's counters are zero (so the next owner touches only what
+    // it uses); epoch 0 makes readers ignore them meanwhile.
+    write_begin(stats.cc);
+    stmt_clear(stats.stmts);
+    atomic::store(stats.epoch, uint64_t{0});
+    write_end(stats.cc);
     LWLockRelease(shm.state->main_lock);
 }
 
@@ -86,14 +101,14 @@ void free_slot(int code, Datum arg)
 {
     if (slot_to_free == nullptr)
         return;
-    __atomic_store_n(&slot_to_free->in_use, 0u, __ATOMIC_RELEASE);
+    __atomic_store_n(&key_of(slot_to_free).in_use, 0u, __ATOMIC_RELEASE);
     slot_to_free = nullptr;
 }
 
 ConnSlot *find_free_slot()
 {
     for (uint32_t i = 0; i < shm.state->nslots; ++i)
-        if (!__atomic_load_n(&shm.slots[i].in_use, __ATOMIC_ACQUIRE))
+        if (!__atomic_load_n(&shm.slot_keys[i].in_use, __ATOMIC_ACQUIRE))
             return &shm.slots[i];
     return nullptr;
 }
@@ -112,17 +127,23 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bo
     copy_text(s.db_name, login.db_name);
     copy_text(s.client_addr, login.client_addr);
     copy_text(s.application_name, login.application_name);
-    s.stats_epoch = atomic::load(shm.state->stats_epoch);
-    __atomic_store_n(&s.in_use, 1u, __ATOMIC_RELEASE);
+    SlotStats &stats = stats_of(&s);
+    write_begin(stats.cc);
+    slot_sync_epoch(stats, atomic::load(shm.state->stats_epoch));
+    write_end(stats.cc);
+    SlotKey &key = key_of(&s);
+    key.role_oid = login.role_oid;
+    key.db_oid = login.db_oid;
+    __atomic_store_n(&key.in_use, 1u, __ATOMIC_RELEASE);
 }
 
 void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now)
 {
     SharedState *st = shm.state;
-    CounterEntry *r = entry_get(st->roles, shm.roles, login.role_oid, login.role_name, now,
-                                role_has_connections, nullptr);
-    CounterEntry *db = entry_get(st->databases, shm.databases, login.db_oid, login.db_name,
-                                 now, database_has_connections, nullptr);
+    int ri = role_entry(login.role_oid, login.role_name, now);
+    int di = database_entry(login.db_oid, login.db_name, now);
+    CounterEntry *r = ri >= 0 ? &shm.roles.entries[ri] : nullptr;
+    CounterEntry *db = di >= 0 ? &shm.databases.entries[di] : nullptr;
     if (d.verdict == Verdict::Refuse) {
         if (r)
             r->rejected++;
@@ -139,10 +160,9 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
         atomic::fetch_add(st->warned, uint64_t{1});
     }
     atomic::fetch_add(st->accepted, uint64_t{1});
-    int nslots = static_cast<int>(st->nslots);
-    auto own = static_cast<uint64_t>(count_slots(shm.slots, nslots, {login.role_oid, 0, false}));
-    auto in_db = static_cast<uint64_t>(count_slots(shm.slots, nslots, {0, login.db_oid, false}));
-    auto all = static_cast<uint64_t>(count_slots(shm.slots, nslots, {}));
+    auto own = static_cast<uint64_t>(count_connections({login.role_oid, 0, false}));
+    auto in_db = static_cast<uint64_t>(count_connections({0, login.db_oid, false}));
+    auto all = static_cast<uint64_t>(count_connections({}));
     if (r) {
         r->accepted++;
         r->peak_connections = std::max(r->peak_connections, own);
@@ -158,12 +178,12 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
 
 bool role_has_connections(uint32_t oid, const void *)
 {
-    return count_slots(shm.slots, static_cast<int>(shm.state->nslots), {oid, 0, false}) > 0;
+    return count_connections({oid, 0, false}) > 0;
 }
 
 bool database_has_connections(uint32_t oid, const void *)
 {
-    return count_slots(shm.slots, static_cast<int>(shm.state->nslots), {0, oid, false}) > 0;
+    return count_connections({0, oid, false}) > 0;
 }
 
 LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
@@ -175,8 +195,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
                      login.closure, login.n_closure};
 
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    LoginDecision d = decide_login(req, st->budgets, shm.slots, static_cast<int>(st->nslots),
-                                   policy);
+    LoginDecision d = decide_login(req, st->budgets, slots_view(), policy);
     ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
     if (slot != nullptr)
         fill_slot(*slot, login, st->budgets, d.priority);
@@ -235,10 +254,9 @@ void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid rol
     if (!OidIsValid(role_oid))
         return;
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    CounterEntry *r = entry_get(st->roles, shm.roles, role_oid, role_name,
-                                GetCurrentTimestamp(), role_has_connections, nullptr);
-    if (r)
-        (r->*field)++;
+    int r = role_entry(role_oid, role_name, GetCurrentTimestamp());
+    if (r >= 0)
+        (shm.roles.entries[r].*field)++;
     LWLockRelease(st->main_lock);
 }
 

@@ -14,14 +14,14 @@ using namespace poolgov::pg;
 POOLGOV_SQL_FUNCTION(poolgov_connections)
 {
     require_shmem();
-    ConnSlot *slots = nullptr;
-    int n = copy_live_slots(&slots);
+    LiveConnection *conns = nullptr;
+    int n = copy_live_connections(&conns);
     BackendIndex index;
     index.build();
 
     RowBuilder row(fcinfo);
     for (int i = 0; i < n; ++i) {
-        const ConnSlot &s = slots[i];
+        const ConnSlot &s = conns[i].slot;
         const PgBackendStatus *be = index.find(s.pid);
         bool visible = can_see_details_of(s.role_oid);
         const char *app = be && be->st_appname ? be->st_appname : s.application_name;
@@ -32,7 +32,7 @@ POOLGOV_SQL_FUNCTION(poolgov_connections)
             row.emit();
             continue;
         }
-        StmtSummary sum = stmt_summarize(s.stmts);
+        StmtSummary sum = stmt_summarize(conns[i].stmts);
         row.inet(s.client_addr)
             .text(app)
             .timestamptz(s.backend_start)

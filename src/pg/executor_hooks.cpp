@@ -112,11 +112,12 @@ void record_finished(const Finished &f)
 {
     int threshold = guc::slow_query_threshold;
     bool slow = threshold >= 0 && f.duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
+    SlotStats &mine = stats_of(my_slot);
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
-    write_begin(my_slot->stats_cc);
-    slot_sync_epoch(*my_slot, epoch);
-    stmt_record(my_slot->stmts, f.duration_ns, f.rows, slow);
-    write_end(my_slot->stats_cc);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record(mine.stmts, f.duration_ns, f.rows, slow);
+    write_end(mine.cc);
     if (slow)
         add_slow_query(f);
 }
@@ -125,11 +126,12 @@ void record_error(int level)
 {
     if (!tracking(level))
         return;
+    SlotStats &mine = stats_of(my_slot);
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
-    write_begin(my_slot->stats_cc);
-    slot_sync_epoch(*my_slot, epoch);
-    stmt_record_error(my_slot->stmts);
-    write_end(my_slot->stats_cc);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record_error(mine.stmts);
+    write_end(mine.cc);
 }
 
 // Calls `call` (the previous hook or the standard function). If it raises an

@@ -15,23 +15,31 @@ using namespace poolgov::pg;
 namespace {
 
 struct Rollup {
-    CounterEntry *entries;  // copies, with retired counters
+    CounterEntry *entries;  // copies
+    StmtCounters *stats;    // their retired counters, then the live ones added
     int n;
     BudgetSet *budgets;
 };
 
-// Copies the counter table (and the budget set) under the shared lock; adds
-// entries for budgeted roles that have none yet when `with_budget_roles`.
-Rollup copy_table(const CounterEntry *table, uint32_t capacity, bool with_budget_roles)
+// Copies a counter table with its stats (and the budget set) under the
+// shared lock; adds rows for budgeted roles that have none yet when
+// `with_budget_roles`.
+Rollup copy_table(const EntryTable &t, bool with_budget_roles)
 {
+    uint32_t capacity = t.header->capacity;
     SharedState *st = shm.state;
     Rollup r{};
+    uint32_t room = capacity + kMaxBudgets;
     r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
-    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * (capacity + kMaxBudgets)));
+    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * room));
+    r.stats = static_cast<StmtCounters *>(palloc0(sizeof(StmtCounters) * room));
     LWLockAcquire(st->main_lock, LW_SHARED);
-    for (uint32_t i = 0; i < capacity; ++i)
-        if (table[i].oid != 0)
-            r.entries[r.n++] = table[i];
+    for (uint32_t i = 0; i < capacity; ++i) {
+        if (t.oids[i] == 0)
+            continue;
+        r.entries[r.n] = t.entries[i];
+        stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
+    }
     memcpy(r.budgets, &st->budgets,
            offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
     LWLockRelease(st->main_lock);
@@ -52,16 +60,16 @@ Rollup copy_table(const CounterEntry *table, uint32_t capacity, bool with_budget
     return r;
 }
 
-// Adds live backends' counters and counts their connections.
-int add_live(CounterEntry &e, const ConnSlot *slots, int nslots, bool by_role)
+// Adds live connections' counters to row i and counts its connections.
+int add_live(Rollup &r, int i, const LiveConnection *live, int nlive, bool by_role)
 {
     int connections = 0;
-    for (int i = 0; i < nslots; ++i) {
-        const ConnSlot &s = slots[i];
-        if ((by_role ? s.role_oid : s.db_oid) != e.oid)
+    for (int j = 0; j < nlive; ++j) {
+        const ConnSlot &s = live[j].slot;
+        if ((by_role ? s.role_oid : s.db_oid) != r.entries[i].oid)
             continue;
         connections++;
-        stmt_merge(e.retired, s.stmts);
+        stmt_merge(r.stats[i], live[j].stmts);
     }
     return connections;
 }
@@ -103,13 +111,13 @@ EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
 POOLGOV_SQL_FUNCTION(poolgov_roles)
 {
     require_shmem();
-    Rollup r = copy_table(shm.roles, shm.state->roles.capacity, true);
-    ConnSlot *slots = nullptr;
-    int nslots = copy_live_slots(&slots);
+    Rollup r = copy_table(shm.roles, true);
+    LiveConnection *live = nullptr;
+    int nlive = copy_live_connections(&live);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        int connections = add_live(e, slots, nslots, true);
+        int connections = add_live(r, i, live, nlive, true);
         EffectiveBudget b = effective_budget(e.oid, *r.budgets);
         row.name(e.name).int4(connections).int8(static_cast<int64>(e.peak_connections));
         if (b.source == nullptr || b.limit == kUnlimited)
@@ -121,7 +129,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.rejected))
             .int8(static_cast<int64>(e.warned))
             .int8(static_cast<int64>(e.auth_failures));
-        row.statement_columns(e.retired);
+        row.statement_columns(r.stats[i]);
         row.emit();
     }
     return (Datum) 0;
@@ -130,19 +138,19 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
 POOLGOV_SQL_FUNCTION(poolgov_databases)
 {
     require_shmem();
-    Rollup r = copy_table(shm.databases, shm.state->databases.capacity, false);
-    ConnSlot *slots = nullptr;
-    int nslots = copy_live_slots(&slots);
+    Rollup r = copy_table(shm.databases, false);
+    LiveConnection *live = nullptr;
+    int nlive = copy_live_connections(&live);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        int connections = add_live(e, slots, nslots, false);
+        int connections = add_live(r, i, live, nlive, false);
         row.name(e.name)
             .int4(connections)
             .int8(static_cast<int64>(e.peak_connections))
             .int8(static_cast<int64>(e.accepted))
             .int8(static_cast<int64>(e.rejected));
-        row.statement_columns(e.retired);
+        row.statement_columns(r.stats[i]);
         row.emit();
     }
     return (Datum) 0;
@@ -160,8 +168,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
            offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
     for (uint32_t i = 0; i < budgets->count; ++i) {
         const BudgetRule &b = budgets->rules[i];
-        counts[i] = count_slots(shm.slots, static_cast<int>(st->nslots),
-                                {b.role_oid, b.db_oid, true});
+        counts[i] = count_connections({b.role_oid, b.db_oid, true});
     }
     LWLockRelease(st->main_lock);
 

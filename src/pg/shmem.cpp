@@ -24,7 +24,8 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t slots, roles, databases, events, slowlog, history, total;
+    size_t slot_keys, slots, slot_stats, role_oids, roles, role_stats, db_oids, databases,
+        db_stats, events, slowlog, history, total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
@@ -37,9 +38,16 @@ Layout layout()
         off += MAXALIGN(bytes);
         return at;
     };
-    l.slots = take(sizeof(ConnSlot) * static_cast<size_t>(MaxBackends));
+    auto nslots = static_cast<size_t>(MaxBackends);
+    l.slot_keys = take(sizeof(SlotKey) * nslots);
+    l.slots = take(sizeof(ConnSlot) * nslots);
+    l.slot_stats = take(sizeof(SlotStats) * nslots);
+    l.role_oids = take(sizeof(uint32_t) * kRoleEntries);
     l.roles = take(sizeof(CounterEntry) * kRoleEntries);
+    l.role_stats = take(sizeof(StmtCounters) * kRoleEntries);
+    l.db_oids = take(sizeof(uint32_t) * kDatabaseEntries);
     l.databases = take(sizeof(CounterEntry) * kDatabaseEntries);
+    l.db_stats = take(sizeof(StmtCounters) * kDatabaseEntries);
     l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
     l.slowlog = take(ring_bytes(static_cast<uint32_t>(guc::slow_query_log_size), slowlog_stride()));
     l.history = take(ring_bytes(static_cast<uint32_t>(guc::history_size), sizeof(HistorySample)));
@@ -92,9 +100,15 @@ void shmem_startup()
     LWLockRelease(AddinShmemInitLock);
 
     shm.state = s;
+    shm.slot_keys = reinterpret_cast<SlotKey *>(base + l.slot_keys);
     shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
-    shm.roles = reinterpret_cast<CounterEntry *>(base + l.roles);
-    shm.databases = reinterpret_cast<CounterEntry *>(base + l.databases);
+    shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
+    shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_oids),
+                           reinterpret_cast<CounterEntry *>(base + l.roles),
+                           reinterpret_cast<StmtCounters *>(base + l.role_stats)};
+    shm.databases = EntryTable{&s->databases, reinterpret_cast<uint32_t *>(base + l.db_oids),
+                               reinterpret_cast<CounterEntry *>(base + l.databases),
+                               reinterpret_cast<StmtCounters *>(base + l.db_stats)};
     shm.events = base + l.events;
     shm.slowlog = base + l.slowlog;
     shm.history = base + l.history;

@@ -67,11 +67,17 @@ struct SharedState {
 };
 
 // Process-local pointers into the segment; all null unless preloaded.
+// slot_keys[i], slots[i] and slot_stats[i] belong together; they are
+// separate arrays so that what every login scans stays on a few pages (a new
+// backend's first touch of a shared page is a page fault, which costs tens
+// of microseconds on some virtual machines).
 struct Shmem {
     SharedState *state;
+    SlotKey *slot_keys;
     ConnSlot *slots;
-    CounterEntry *roles;
-    CounterEntry *databases;
+    SlotStats *slot_stats;
+    EntryTable roles;
+    EntryTable databases;
     char *events;
     char *slowlog;
     char *history;
@@ -89,5 +95,13 @@ inline RingView slowlog_ring() { return RingView(&shm.state->slowlog, shm.slowlo
 inline RingView history_ring() { return RingView(&shm.state->history, shm.history); }
 
 uint32_t slowlog_stride();
+
+inline SlotStats &stats_of(const ConnSlot *slot) { return shm.slot_stats[slot - shm.slots]; }
+inline SlotKey &key_of(const ConnSlot *slot) { return shm.slot_keys[slot - shm.slots]; }
+inline SlotsView slots_view()
+{
+    return SlotsView{shm.slot_keys, shm.slots, static_cast<int>(shm.state->nslots)};
+}
+inline int count_connections(const SlotFilter &f) { return count_slots(slots_view(), f); }
 
 }  // namespace poolgov::pg

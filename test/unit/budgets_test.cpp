@@ -15,16 +15,18 @@ constexpr uint32_t kApp = 100, kBatch = 101, kGroup = 200, kOuter = 300, kOps = 
 constexpr uint32_t kDb1 = 10, kDb2 = 11;
 
 struct Fixture {
+    std::vector<SlotKey> keys = std::vector<SlotKey>(32);
     std::vector<ConnSlot> slots = std::vector<ConnSlot>(32);
     std::unique_ptr<BudgetSet> budgets = std::make_unique<BudgetSet>(BudgetSet{});
 
     void connect(uint32_t role, uint32_t db, std::vector<uint32_t> groups = {})
     {
-        for (ConnSlot &s : slots) {
-            if (s.in_use)
+        for (size_t i = 0; i < slots.size(); ++i) {
+            if (keys[i].in_use)
                 continue;
+            keys[i] = SlotKey{1, role, db, 0};
+            ConnSlot &s = slots[i];
             s = ConnSlot{};
-            s.in_use = 1;
             s.role_oid = role;
             s.db_oid = db;
             s.member_of[s.n_member_of++] = role;
@@ -58,7 +60,8 @@ struct Fixture {
         member_of.insert(member_of.end(), groups.begin(), groups.end());
         LoginRequest req{role, db, superuser, listed, member_of.data(),
                          static_cast<int>(member_of.size())};
-        return decide_login(req, *budgets, slots.data(), static_cast<int>(slots.size()),
+        return decide_login(req, *budgets,
+                            SlotsView{keys.data(), slots.data(), static_cast<int>(slots.size())},
                             policy);
     }
 };

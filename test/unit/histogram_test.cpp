@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cmath>
 #include <memory>
 #include <random>
@@ -143,6 +144,40 @@ TEST(Histogram, MergeEqualsCombinedData)
         ASSERT_EQ(a->counts[i], all->counts[i]);
     histogram_subtract(*a, *b);
     EXPECT_EQ(histogram_total(*a), 50000u - histogram_total(*b));
+}
+
+TEST(Histogram, TracksTheBucketsInUse)
+{
+    auto h = make();
+    EXPECT_EQ(h->hi, 0u);
+    histogram_add(*h, 5000);
+    histogram_add(*h, 70);
+    histogram_add(*h, 900000);
+    EXPECT_EQ(h->lo, static_cast<uint32_t>(histogram_bucket(70)));
+    EXPECT_EQ(h->hi, static_cast<uint32_t>(histogram_bucket(900000)) + 1);
+    auto m = make();
+    histogram_add(*m, 1);
+    histogram_merge(*m, *h);  // the range widens to cover both
+    EXPECT_EQ(m->lo, 1u);
+    EXPECT_EQ(m->hi, h->hi);
+    EXPECT_EQ(histogram_total(*m), 4u);
+    histogram_clear(*h);
+    EXPECT_EQ(h->hi, 0u);
+    EXPECT_EQ(histogram_total(*h), 0u);
+    for (uint64_t c : h->counts)
+        ASSERT_EQ(c, 0u);  // cleared, not just marked empty
+    histogram_merge(*m, *h);  // merging an empty histogram changes nothing
+    EXPECT_EQ(histogram_total(*m), 4u);
+}
+
+TEST(StmtStats, ClearZeroesEverything)
+{
+    auto c = std::make_unique<StmtCounters>(StmtCounters{});
+    stmt_record(*c, 123456, 3, true);
+    stmt_record_error(*c);
+    stmt_clear(*c);
+    StmtCounters zero{};
+    EXPECT_EQ(std::memcmp(c.get(), &zero, sizeof(zero)), 0);
 }
 
 TEST(StmtStats, RecordAndSummarize)

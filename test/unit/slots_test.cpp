@@ -13,11 +13,10 @@ using namespace poolgov;
 
 TEST(Slots, CountByRoleDatabaseAndMembership)
 {
+    std::vector<SlotKey> k(8);
     std::vector<ConnSlot> s(8);
     auto use = [&](int i, uint32_t role, uint32_t db, uint32_t group) {
-        s[i].in_use = 1;
-        s[i].role_oid = role;
-        s[i].db_oid = db;
+        k[i] = SlotKey{1, role, db, 0};
         s[i].member_of[0] = role;
         s[i].member_of[1] = group;
         s[i].n_member_of = group ? 2 : 1;
@@ -26,24 +25,26 @@ TEST(Slots, CountByRoleDatabaseAndMembership)
     use(1, 10, 2, 50);
     use(3, 11, 1, 50);
     use(5, 12, 1, 0);
-    s[6].role_oid = 10;  // not in use: never counted
-    EXPECT_EQ(count_slots(s.data(), 8, {}), 4);
-    EXPECT_EQ(count_slots(s.data(), 8, {10, 0, false}), 2);
-    EXPECT_EQ(count_slots(s.data(), 8, {10, 1, false}), 1);
-    EXPECT_EQ(count_slots(s.data(), 8, {50, 0, true}), 3);
-    EXPECT_EQ(count_slots(s.data(), 8, {50, 0, false}), 0);
-    EXPECT_EQ(count_slots(s.data(), 8, {50, 1, true}), 2);
-    EXPECT_EQ(count_slots(s.data(), 8, {0, 1, false}), 3);
+    k[6].role_oid = 10;  // not in use: never counted
+    SlotsView v{k.data(), s.data(), 8};
+    EXPECT_EQ(count_slots(v, {}), 4);
+    EXPECT_EQ(count_slots(v, {10, 0, false}), 2);
+    EXPECT_EQ(count_slots(v, {10, 1, false}), 1);
+    EXPECT_EQ(count_slots(v, {50, 0, true}), 3);
+    EXPECT_EQ(count_slots(v, {50, 0, false}), 0);
+    EXPECT_EQ(count_slots(v, {50, 1, true}), 2);
+    EXPECT_EQ(count_slots(v, {0, 1, false}), 3);
+    EXPECT_EQ(count_slots(v, {12, 0, true}), 1);  // own role, no groups
 }
 
 TEST(Slots, EpochResetsOwnerCountersLazily)
 {
-    auto slot = std::make_unique<ConnSlot>(ConnSlot{});
-    slot->stats_epoch = 1;
-    write_begin(slot->stats_cc);
+    auto slot = std::make_unique<SlotStats>(SlotStats{});
+    slot->epoch = 1;
+    write_begin(slot->cc);
     slot_sync_epoch(*slot, 1);
     stmt_record(slot->stmts, 1000, 1, false);
-    write_end(slot->stats_cc);
+    write_end(slot->cc);
 
     auto out = std::make_unique<StmtCounters>();
     slot_read_stats(*slot, 1, *out);
@@ -51,10 +52,10 @@ TEST(Slots, EpochResetsOwnerCountersLazily)
     slot_read_stats(*slot, 2, *out);  // a reset happened: reads as zero
     EXPECT_EQ(out->statements, 0u);
 
-    write_begin(slot->stats_cc);
+    write_begin(slot->cc);
     slot_sync_epoch(*slot, 2);
     stmt_record(slot->stmts, 1000, 1, false);
-    write_end(slot->stats_cc);
+    write_end(slot->cc);
     slot_read_stats(*slot, 2, *out);
     EXPECT_EQ(out->statements, 1u);
     EXPECT_EQ(histogram_total(out->latency), 1u);
@@ -64,7 +65,7 @@ TEST(Slots, EpochResetsOwnerCountersLazily)
 // (statement count equals the histogram total, total time matches).
 TEST(Slots, ConcurrentReadersSeeConsistentCounters)
 {
-    auto slot = std::make_unique<ConnSlot>(ConnSlot{});
+    auto slot = std::make_unique<SlotStats>(SlotStats{});
     std::atomic<bool> stop{false};
     std::atomic<int> inconsistent{0};
     std::atomic<long> reads{0};
@@ -81,9 +82,9 @@ TEST(Slots, ConcurrentReadersSeeConsistentCounters)
             }
         });
     for (int i = 0; i < 200000; ++i) {
-        write_begin(slot->stats_cc);
+        write_begin(slot->cc);
         stmt_record(slot->stmts, 1000, 1, false);
-        write_end(slot->stats_cc);
+        write_end(slot->cc);
     }
     stop = true;
     for (auto &t : readers)
@@ -98,47 +99,58 @@ bool never_live(uint32_t, const void *) { return false; }
 bool odd_live(uint32_t oid, const void *) { return oid % 2 == 1; }
 }  // namespace
 
+namespace {
+struct Table {
+    explicit Table(uint32_t cap) : h{cap, 0}, oids(cap), e(cap), st(cap) {}
+    EntryTable view() { return EntryTable{&h, oids.data(), e.data(), st.data()}; }
+    EntryTableHeader h;
+    std::vector<uint32_t> oids;
+    std::vector<CounterEntry> e;
+    std::vector<StmtCounters> st;
+};
+}  // namespace
+
 TEST(EntryTable, FindOrCreateAndEvictLeastRecentIdle)
 {
-    constexpr uint32_t cap = 4;
-    std::vector<CounterEntry> e(cap);
-    EntryTableHeader h{cap, 0};
+    Table t(4);
     for (uint32_t oid = 1; oid <= 4; ++oid)
-        ASSERT_NE(entry_get(h, e.data(), oid, "r", 100 + oid, never_live, nullptr), nullptr);
-    entry_get(h, e.data(), 1, "r1", 200, never_live, nullptr)->accepted = 7;  // 1 is fresh now
-    CounterEntry *n = entry_get(h, e.data(), 9, "nine", 300, never_live, nullptr);
-    ASSERT_NE(n, nullptr);
-    EXPECT_EQ(h.evicted, 1u);
-    EXPECT_EQ(entry_find(e.data(), cap, 2), nullptr);  // oldest idle entry went
-    EXPECT_EQ(entry_find(e.data(), cap, 1)->accepted, 7u);
-    EXPECT_STREQ(entry_find(e.data(), cap, 1)->name, "r1");
+        ASSERT_EQ(entry_get(t.view(), oid, "r", 100 + oid, never_live, nullptr),
+                  static_cast<int>(oid - 1));
+    stmt_record(t.st[1], 5, 1, false);  // the stats of oid 2, about to be evicted
+    t.e[entry_get(t.view(), 1, "r1", 200, never_live, nullptr)].accepted = 7;
+    int n = entry_get(t.view(), 9, "nine", 300, never_live, nullptr);
+    EXPECT_EQ(n, 1);                   // oid 2 was the least recently seen
+    EXPECT_EQ(t.h.evicted, 1u);
+    EXPECT_EQ(t.st[1].statements, 0u);  // the new entry does not inherit its stats
+    EXPECT_EQ(entry_find(t.view(), 2), -1);
+    EXPECT_EQ(t.e[entry_find(t.view(), 1)].accepted, 7u);
+    EXPECT_STREQ(t.e[entry_find(t.view(), 1)].name, "r1");
+    EXPECT_EQ(t.e[n].oid, 9u);
 }
 
 TEST(EntryTable, EntriesWithLiveConnectionsAreKept)
 {
-    constexpr uint32_t cap = 2;
-    std::vector<CounterEntry> e(cap);
-    EntryTableHeader h{cap, 0};
-    entry_get(h, e.data(), 1, "a", 1, odd_live, nullptr);
-    entry_get(h, e.data(), 3, "b", 2, odd_live, nullptr);
-    EXPECT_EQ(entry_get(h, e.data(), 4, "c", 3, odd_live, nullptr), nullptr);
-    EXPECT_NE(entry_find(e.data(), cap, 1), nullptr);
+    Table t(2);
+    entry_get(t.view(), 1, "a", 1, odd_live, nullptr);
+    entry_get(t.view(), 3, "b", 2, odd_live, nullptr);
+    EXPECT_EQ(entry_get(t.view(), 4, "c", 3, odd_live, nullptr), -1);
+    EXPECT_GE(entry_find(t.view(), 1), 0);
 }
 
 TEST(EntryTable, ResetKeepsKeysZeroesCounters)
 {
-    std::vector<CounterEntry> e(2);
-    EntryTableHeader h{2, 0};
-    CounterEntry *a = entry_get(h, e.data(), 5, "five", 1, never_live, nullptr);
-    a->accepted = 3;
-    a->rejected = 2;
-    stmt_record(a->retired, 10, 1, false);
-    entry_reset_all(e.data(), 2);
-    EXPECT_EQ(a->oid, 5u);
-    EXPECT_STREQ(a->name, "five");
-    EXPECT_EQ(a->accepted, 0u);
-    EXPECT_EQ(a->retired.statements, 0u);
-    EXPECT_EQ(histogram_total(a->retired.latency), 0u);
+    Table t(2);
+    int i = entry_get(t.view(), 5, "five", 1, never_live, nullptr);
+    t.e[i].accepted = 3;
+    t.e[i].rejected = 2;
+    stmt_record(t.st[i], 10, 1, false);
+    entry_reset_all(t.view());
+    EXPECT_EQ(t.e[i].oid, 5u);
+    EXPECT_EQ(t.oids[i], 5u);
+    EXPECT_STREQ(t.e[i].name, "five");
+    EXPECT_EQ(t.e[i].accepted, 0u);
+    EXPECT_EQ(t.st[i].statements, 0u);
+    EXPECT_EQ(histogram_total(t.st[i].latency), 0u);
 }
 
 TEST(History, IntervalRatesAndPercentile)
