@@ -119,7 +119,7 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
     all = StmtCounters{};
     LWLockAcquire(st->main_lock, LW_SHARED);
     uint64_t epoch = atomic::load(st->stats_epoch);
-    stmt_merge(all, st->retired);
+    stmt_merge(all, *shm.retired);
     for (uint32_t i = 0; i < st->nslots; ++i) {
         if (!atomic::load(shm.slot_keys[i].in_use))
             continue;

@@ -47,7 +47,7 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     for (uint64_t *c : {&st->accepted, &st->rejected_budget, &st->rejected_reserve,
                         &st->rejected_breaker, &st->warned, &st->auth_failures})
         atomic::store(*c, uint64_t{0});
-    st->retired = StmtCounters{};
+    *shm.retired = StmtCounters{};
     entry_reset_all(shm.roles);
     entry_reset_all(shm.databases);
     st->peak_connections = static_cast<uint64_t>(count_connections({}));

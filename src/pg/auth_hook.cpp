@@ -52,24 +52,28 @@ void client_addr_of(const Port *port, char (&out)[kAddrLen])
     copy_text(out, host);
 }
 
-bool listed_as_priority(const Oid *closure, int n)
+// OIDs of the roles named in poolgov.priority_roles (names that match no
+// role are ignored, as a list setting must be valid before roles exist).
+int priority_role_oids(Oid **out)
 {
+    *out = nullptr;
     if (guc::priority_roles == nullptr || guc::priority_roles[0] == '\0')
-        return false;
+        return 0;
     char *raw = pstrdup(guc::priority_roles);
     List *names = NIL;
-    bool listed = false;
-    if (SplitIdentifierString(raw, ',', &names)) {
+    int n = 0;
+    if (SplitIdentifierString(raw, ',', &names) && names != NIL) {
+        *out = static_cast<Oid *>(palloc(sizeof(Oid) * list_length(names)));
         ListCell *lc;
         foreach (lc, names) {
             Oid r = get_role_oid(static_cast<const char *>(lfirst(lc)), true);
-            for (int i = 0; i < n && !listed; ++i)
-                listed = OidIsValid(r) && closure[i] == r;
+            if (OidIsValid(r))
+                (*out)[n++] = r;
         }
     }
     list_free(names);
     pfree(raw);
-    return listed;
+    return n;
 }
 
 // Only the reserved slots (PostgreSQL's superuser reserve plus ours) are free.
@@ -109,11 +113,12 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     int64_t open_until = 0;
     FailureResult failure{FailureOutcome::Disabled, 0, 0};
 
-    if (status == STATUS_ERROR || atomic::load(st->breaker.used) > 0) {
+    if (status == STATUS_ERROR || atomic::load(st->breaker_entries) > 0) {
         LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
-        open_until = breaker_open_until(st->breaker, role, key_addr, now);
+        open_until = breaker_open_until(*shm.breaker, role, key_addr, now);
         if (open_until == 0 && status == STATUS_ERROR)
-            failure = breaker_record_failure(st->breaker, role, key_addr, now, policy);
+            failure = breaker_record_failure(*shm.breaker, role, key_addr, now, policy);
+        atomic::store(st->breaker_entries, shm.breaker->used);
         LWLockRelease(st->breaker_lock);
     }
     if (status == STATUS_ERROR)
@@ -163,26 +168,35 @@ void admit(const Port *port, const char *client_addr)
     if (!OidIsValid(role) || !OidIsValid(db))
         return;  // PostgreSQL itself refuses the login a moment later
 
-    Oid *closure = nullptr;
-    int n_closure = role_closure(role, &closure);
+    Oid *priority = nullptr;
+    int n_priority = priority_role_oids(&priority);
     LoginInfo login{role,
                     db,
                     superuser_arg(role),
-                    listed_as_priority(closure, n_closure),
                     port->user_name,
                     port->database_name,
                     client_addr,
                     port->application_name,
-                    closure,
-                    n_closure};
+                    priority,
+                    n_priority,
+                    nullptr,
+                    0,
+                    0};
     LoginPolicy policy{static_cast<EnforceMode>(guc::enforce), guc::exempt_superusers,
                        guc::default_budget, reserve_exhausted(),
                        MaxConnections - ReservedBackends - guc::reserved_connections};
     BudgetRule rule{};
-    LoginDecision d = claim_connection(login, policy, &rule);
-    pfree(closure);
-    if (d.kind != LimitKind::None)
-        report_decision(d, rule, login);
+    ClaimResult claim = claim_connection(login, policy, &rule);
+    if (claim.needs_closure) {
+        // Not in the shared cache: walk pg_auth_members, then claim again.
+        Oid *closure = nullptr;
+        login.closure_generation = membership_generation();
+        login.n_closure = role_closure(role, &closure);
+        login.closure = closure;
+        claim = claim_connection(login, policy, &rule);
+    }
+    if (claim.decision.kind != LimitKind::None)
+        report_decision(claim.decision, rule, login);
 }
 
 void auth_body(Port *port, int status)

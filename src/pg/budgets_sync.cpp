@@ -223,7 +223,7 @@ bool read_budget_table(BudgetSet *out)
 uint64_t current_budget_generation()
 {
     LWLockAcquire(shm.state->main_lock, LW_SHARED);
-    uint64_t gen = shm.state->budgets.generation;
+    uint64_t gen = shm.budgets->generation;
     LWLockRelease(shm.state->main_lock);
     return gen;
 }
@@ -232,15 +232,15 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
 {
     SharedState *st = shm.state;
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    if (expected != 0 && st->budgets.generation != expected) {
+    if (expected != 0 && shm.budgets->generation != expected) {
         LWLockRelease(st->main_lock);
         return false;
     }
-    memcpy(&previous, &st->budgets, offsetof(BudgetSet, rules) +
-                                        sizeof(BudgetRule) * st->budgets.count);
-    uint64_t gen = st->budgets.generation + 1;
-    memcpy(&st->budgets, &fresh, offsetof(BudgetSet, rules) + sizeof(BudgetRule) * fresh.count);
-    st->budgets.generation = gen;
+    memcpy(&previous, shm.budgets, offsetof(BudgetSet, rules) +
+                                        sizeof(BudgetRule) * shm.budgets->count);
+    uint64_t gen = shm.budgets->generation + 1;
+    memcpy(shm.budgets, &fresh, offsetof(BudgetSet, rules) + sizeof(BudgetRule) * fresh.count);
+    shm.budgets->generation = gen;
     LWLockRelease(st->main_lock);
     log_changes(previous, fresh, changed_by);
     return true;

@@ -7,6 +7,7 @@ extern "C" {
 #include "catalog/pg_auth_members.h"
 #include "storage/ipc.h"
 #include "utils/catcache.h"
+#include "utils/inval.h"
 #include "utils/syscache.h"
 }
 
@@ -64,7 +65,7 @@ void retire_counters(const ConnSlot &s)
     int d = database_entry(s.db_oid, s.db_name, now);
     if (d >= 0)
         stmt_merge(shm.databases.stats[d], mine.stmts);
-    stmt_merge(st->retired, mine.stmts);
+    stmt_merge(*shm.retired, mine.stmts);
 }
 
 // Release happens in two steps so that a budget never admits a login while
@@ -113,7 +114,8 @@ ConnSlot *find_free_slot()
     return nullptr;
 }
 
-void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bool priority)
+void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_closure,
+               const BudgetSet &budgets, bool priority)
 {
     memset(&s, 0, sizeof(s));
     s.pid = MyProcPid;
@@ -121,7 +123,7 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const BudgetSet &budgets, bo
     s.db_oid = login.db_oid;
     s.superuser = login.superuser;
     s.priority = priority;
-    store_memberships(s, login.closure, login.n_closure, budgets);
+    store_memberships(s, closure, n_closure, budgets);
     s.backend_start = MyStartTimestamp;
     copy_text(s.role_name, login.role_name);
     copy_text(s.db_name, login.db_name);
@@ -186,22 +188,40 @@ bool database_has_connections(uint32_t oid, const void *)
     return count_connections({0, oid, false}) > 0;
 }
 
-LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
-                               BudgetRule *rule_copy)
+ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
+                             BudgetRule *rule_copy)
 {
     SharedState *st = shm.state;
     TimestampTz now = GetCurrentTimestamp();
-    LoginRequest req{login.role_oid, login.db_oid, login.superuser, login.listed_priority,
-                     login.closure, login.n_closure};
+    Oid cached[kMaxMemberOf];
+    const Oid *closure = login.closure;
+    int n_closure = login.n_closure;
 
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    LoginDecision d = decide_login(req, st->budgets, slots_view(), policy);
+    if (closure == nullptr) {
+        n_closure = closure_lookup(shm.closures, login.role_oid,
+                                   atomic::load(st->membership_generation), now, cached);
+        if (n_closure < 0) {
+            LWLockRelease(st->main_lock);
+            return ClaimResult{LoginDecision{}, true};
+        }
+        closure = cached;
+    } else {
+        closure_store(shm.closures, login.role_oid, login.closure_generation, now, closure,
+                      n_closure);
+    }
+    bool listed = false;
+    for (int i = 0; i < login.n_priority_roles && !listed; ++i)
+        for (int j = 0; j < n_closure && !listed; ++j)
+            listed = closure[j] == login.priority_roles[i];
+    LoginRequest req{login.role_oid, login.db_oid, login.superuser, listed, closure, n_closure};
+    LoginDecision d = decide_login(req, *shm.budgets, slots_view(), policy);
     ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
     if (slot != nullptr)
-        fill_slot(*slot, login, st->budgets, d.priority);
+        fill_slot(*slot, login, closure, n_closure, *shm.budgets, d.priority);
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
-        *rule_copy = st->budgets.rules[d.rule];  // the message is built outside the lock
+        *rule_copy = shm.budgets->rules[d.rule];  // the message is built outside the lock
     LWLockRelease(st->main_lock);
 
     if (slot != nullptr) {
@@ -212,7 +232,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
         ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
     }
-    return d;
+    return ClaimResult{d, false};
 }
 
 int role_closure(Oid role, Oid **out)
@@ -261,6 +281,30 @@ void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid rol
 }
 
 }  // namespace
+
+namespace {
+
+// Any change to pg_auth_members (GRANT, REVOKE, DROP ROLE, ...) reaches
+// every backend as a catalog invalidation; the first to process it makes all
+// cached closures stale. (The committing backend processes its own at
+// commit.)
+void on_membership_change(Datum, int, uint32)
+{
+    if (shm.state != nullptr)
+        atomic::fetch_add(shm.state->membership_generation, uint64_t{1});
+}
+
+}  // namespace
+
+void membership_cache_install()
+{
+    CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, on_membership_change, (Datum) 0);
+}
+
+uint64_t membership_generation()
+{
+    return atomic::load(shm.state->membership_generation);
+}
 
 void count_auth_failure(Oid role_oid, const char *role_name)
 {

@@ -17,21 +17,34 @@ struct LoginInfo {
     Oid role_oid;
     Oid db_oid;
     bool superuser;
-    bool listed_priority;
     const char *role_name;
     const char *db_name;
     const char *client_addr;
     const char *application_name;
-    const Oid *closure;  // role_oid first, then every role it belongs to
+    const Oid *priority_roles;  // roles named in poolgov.priority_roles
+    int n_priority_roles;
+    // role_oid first, then every role it belongs to; null: take it from the
+    // shared closure cache.
+    const Oid *closure;
     int n_closure;
+    uint64_t closure_generation;  // membership generation it was computed under
+};
+
+struct ClaimResult {
+    LoginDecision decision;
+    bool needs_closure;  // not cached: compute it and call again
 };
 
 // Decides and, unless refused, claims this backend's slot and registers the
-// exit callback that releases it. Refusals are counted here; the caller
+// exit callbacks that release it. Refusals are counted here; the caller
 // reports them. Never errors while holding the lock.
 // rule_copy receives the refusing rule (LimitKind::Budget), for the message.
-LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
-                               BudgetRule *rule_copy);
+ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
+                             BudgetRule *rule_copy);
+
+// Makes cached membership closures stale when pg_auth_members changes.
+void membership_cache_install();
+uint64_t membership_generation();
 
 // The role and every role it is a member of, directly or not (palloc'd).
 int role_closure(Oid role, Oid **out);

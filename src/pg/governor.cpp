@@ -111,14 +111,15 @@ void take_sample()
 void sweep_breakers()
 {
     SharedState *st = shm.state;
-    if (atomic::load(st->breaker.used) == 0)
+    if (atomic::load(st->breaker_entries) == 0)
         return;
     auto *closed = static_cast<BreakerEntry *>(palloc(sizeof(BreakerEntry) * kBreakerEntries));
     int n = 0;
     LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
-    breaker_sweep(st->breaker, GetCurrentTimestamp(),
+    breaker_sweep(*shm.breaker, GetCurrentTimestamp(),
                   static_cast<int64_t>(guc::auth_failure_window) * 1000000,
                   [&](const BreakerEntry &e) { closed[n++] = e; });
+    atomic::store(st->breaker_entries, shm.breaker->used);
     LWLockRelease(st->breaker_lock);
     for (int i = 0; i < n; ++i) {
         char detail[kDetailLen];

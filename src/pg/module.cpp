@@ -4,6 +4,7 @@
 
 #include "auth_hook.hpp"
 #include "budgets_sync.hpp"
+#include "connection.hpp"
 #include "executor_hooks.hpp"
 #include "governor.hpp"
 #include "guard.hpp"
@@ -26,6 +27,7 @@ void _PG_init(void)
     poolgov::pg::guc::define_all();             // poolgov.* settings
     poolgov::pg::shmem_install_hooks();         // request + startup of shared memory
     poolgov::pg::auth_hook_install();           // breaker, budgets, slot claim at login
+    poolgov::pg::membership_cache_install();    // role closures shared across logins
     poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
     poolgov::pg::budgets_sync_install();        // poolgov.budgets -> shared memory at commit
     poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload

@@ -40,8 +40,8 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
         r.entries[r.n] = t.entries[i];
         stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
     }
-    memcpy(r.budgets, &st->budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
+    memcpy(r.budgets, shm.budgets,
+           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
     LWLockRelease(st->main_lock);
     if (!with_budget_roles)
         return r;
@@ -164,8 +164,8 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
     auto *budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
     auto *counts = static_cast<int *>(palloc(sizeof(int) * kMaxBudgets));
     LWLockAcquire(st->main_lock, LW_SHARED);
-    memcpy(budgets, &st->budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * st->budgets.count);
+    memcpy(budgets, shm.budgets,
+           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
     for (uint32_t i = 0; i < budgets->count; ++i) {
         const BudgetRule &b = budgets->rules[i];
         counts[i] = count_connections({b.role_oid, b.db_oid, true});

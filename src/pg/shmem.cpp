@@ -24,11 +24,14 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t slot_keys, slots, slot_stats, role_oids, roles, role_stats, db_oids, databases,
-        db_stats, events, slowlog, history, total;
+    size_t role_oids, db_oids, closure_index, slot_keys, budgets, slots, slot_stats, roles,
+        role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
+        total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
+// Order matters: the header, the OID indexes, the slot keys and the start of
+// the budget set are what a login reads, so they come first and together.
 Layout layout()
 {
     Layout l{};
@@ -39,15 +42,20 @@ Layout layout()
         return at;
     };
     auto nslots = static_cast<size_t>(MaxBackends);
+    l.role_oids = take(sizeof(uint32_t) * kRoleEntries);
+    l.db_oids = take(sizeof(uint32_t) * kDatabaseEntries);
+    l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
     l.slot_keys = take(sizeof(SlotKey) * nslots);
+    l.budgets = take(sizeof(BudgetSet));
     l.slots = take(sizeof(ConnSlot) * nslots);
     l.slot_stats = take(sizeof(SlotStats) * nslots);
-    l.role_oids = take(sizeof(uint32_t) * kRoleEntries);
     l.roles = take(sizeof(CounterEntry) * kRoleEntries);
     l.role_stats = take(sizeof(StmtCounters) * kRoleEntries);
-    l.db_oids = take(sizeof(uint32_t) * kDatabaseEntries);
     l.databases = take(sizeof(CounterEntry) * kDatabaseEntries);
     l.db_stats = take(sizeof(StmtCounters) * kDatabaseEntries);
+    l.retired = take(sizeof(StmtCounters));
+    l.closures = take(sizeof(ClosureEntry) * kClosureEntries);
+    l.breaker = take(sizeof(BreakerTable));
     l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
     l.slowlog = take(ring_bytes(static_cast<uint32_t>(guc::slow_query_log_size), slowlog_stride()));
     l.history = take(ring_bytes(static_cast<uint32_t>(guc::history_size), sizeof(HistorySample)));
@@ -73,6 +81,7 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->slowlog_lock = &locks[3].lock;
     s->history_lock = &locks[4].lock;
     s->stats_epoch = 1;
+    s->membership_generation = 1;
     s->stats_reset = GetCurrentTimestamp();
     s->nslots = static_cast<uint32_t>(MaxBackends);
     s->roles.capacity = kRoleEntries;
@@ -101,6 +110,7 @@ void shmem_startup()
 
     shm.state = s;
     shm.slot_keys = reinterpret_cast<SlotKey *>(base + l.slot_keys);
+    shm.budgets = reinterpret_cast<BudgetSet *>(base + l.budgets);
     shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
     shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
     shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_oids),
@@ -109,6 +119,10 @@ void shmem_startup()
     shm.databases = EntryTable{&s->databases, reinterpret_cast<uint32_t *>(base + l.db_oids),
                                reinterpret_cast<CounterEntry *>(base + l.databases),
                                reinterpret_cast<StmtCounters *>(base + l.db_stats)};
+    shm.retired = reinterpret_cast<StmtCounters *>(base + l.retired);
+    shm.closures = ClosureCache{reinterpret_cast<uint32_t *>(base + l.closure_index),
+                                reinterpret_cast<ClosureEntry *>(base + l.closures)};
+    shm.breaker = reinterpret_cast<BreakerTable *>(base + l.breaker);
     shm.events = base + l.events;
     shm.slowlog = base + l.slowlog;
     shm.history = base + l.history;

@@ -1,6 +1,7 @@
 // pg_poolgov's shared memory: one segment requested at preload, laid out as
-// a header (SharedState) followed by arrays whose sizes come from
-// MaxBackends and the PGC_POSTMASTER settings.
+// a small header (SharedState) followed by arrays whose sizes come from
+// MaxBackends and the PGC_POSTMASTER settings. What every login reads comes
+// first, so that it stays on a page or two.
 //
 // Locking rules (no lock is ever held across an ereport or a wait):
 //   main_lock     connection slots' identity fields (claim, release), the
@@ -19,6 +20,7 @@
 
 #include "poolgov/breaker.hpp"
 #include "poolgov/budgets.hpp"
+#include "poolgov/closure_cache.hpp"
 #include "poolgov/entry_table.hpp"
 #include "poolgov/ring.hpp"
 #include "poolgov/slots.hpp"
@@ -53,14 +55,12 @@ struct SharedState {
     uint64_t auth_failures;
     uint64_t peak_connections;  // under main_lock
 
-    // Statement counters of exited backends, all roles (under main_lock).
-    StmtCounters retired;
+    uint32_t breaker_entries;  // copy of breaker->used, so logins need not touch the table
+    uint64_t membership_generation;  // bumped on any pg_auth_members change (atomic)
 
     uint32_t nslots;
     EntryTableHeader roles;
     EntryTableHeader databases;
-    BudgetSet budgets;
-    BreakerTable breaker;
     RingHeader events;
     RingHeader slowlog;
     RingHeader history;
@@ -74,10 +74,14 @@ struct SharedState {
 struct Shmem {
     SharedState *state;
     SlotKey *slot_keys;
+    BudgetSet *budgets;      // under main_lock
     ConnSlot *slots;
     SlotStats *slot_stats;
     EntryTable roles;
     EntryTable databases;
+    StmtCounters *retired;   // exited backends, all roles (under main_lock)
+    ClosureCache closures;   // under main_lock
+    BreakerTable *breaker;   // under breaker_lock
     char *events;
     char *slowlog;
     char *history;
