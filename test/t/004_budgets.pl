@@ -119,6 +119,18 @@ like($node->safe_psql('postgres', q{SELECT detail FROM poolgov.events
 $held[0]->quit;
 $node->connect_ok($node->connstr('postgres') . ' user=m3', 'a member gets in once one leaves');
 $_->quit for @held[1 .. 4];
+
+# Membership changes reach the shared closure cache at once: a login caches
+# the closure of its role; GRANT and REVOKE make it stale.
+$node->safe_psql('postgres', q{CREATE ROLE late LOGIN; SELECT poolgov.set_budget('grp', 0)});
+my $late = $node->connstr('postgres') . ' user=late';
+$node->connect_ok($late, 'late is not in grp: the zero budget does not apply');
+$node->connect_ok($late, 'and its closure is now cached');
+$node->safe_psql('postgres', 'GRANT grp TO late');
+$node->connect_fails($late, 'after GRANT the group budget applies at once',
+	expected_stderr => qr/too many connections for role "late"/);
+$node->safe_psql('postgres', 'REVOKE grp FROM late');
+$node->connect_ok($late, 'after REVOKE it no longer does');
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('grp')});
 
 # --- Per-database budget: app may hold 1 connection to db2, any to postgres.
