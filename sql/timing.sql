@@ -69,3 +69,38 @@ SELECT statements > 0 AS counted, errors >= 1 AS errors,
 SELECT statements > 0 AS counted,
        p50_ms <= p95_ms AND p95_ms <= p99_ms AND p99_ms <= max_ms AS ordered
   FROM poolgov.databases WHERE database = current_database();
+
+-- A cursor's time adds up over its fetches; it is counted once, at CLOSE.
+-- (With track_utility off, DECLARE and FETCH do not nest, so the cursor's
+-- query is a top-level statement, as in pg_stat_statements.)
+SET poolgov.track_utility = off;
+SELECT poolgov.reset_slow_queries();
+BEGIN;
+DECLARE c CURSOR FOR SELECT pg_sleep(0.06) FROM generate_series(1, 3);
+FETCH 1 FROM c;
+FETCH 2 FROM c;
+CLOSE c;
+COMMIT;
+SELECT duration_ms >= 180 AS all_fetches, rows FROM poolgov.slow_queries;
+
+-- Cursors abandoned by ROLLBACK and ROLLBACK TO SAVEPOINT are not counted
+-- and leave nothing behind: the next statements are timed as usual.
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+BEGIN;
+DECLARE c1 CURSOR FOR SELECT 1;
+FETCH 1 FROM c1;
+SAVEPOINT s;
+DECLARE c2 CURSOR FOR SELECT 2;
+FETCH 1 FROM c2;
+ROLLBACK TO s;
+FETCH 1 FROM c1;
+ROLLBACK;
+SELECT pg_sleep(0.11);
+-- the \gset query and pg_sleep: utility commands are not tracked here, and
+-- the cursors never finished
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+SELECT count(*) AS slow, min(duration_ms) >= 110 AS timed
+  FROM poolgov.slow_queries WHERE query LIKE 'SELECT pg_sleep(0.11)%';
+RESET poolgov.track_utility;

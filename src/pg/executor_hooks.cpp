@@ -8,14 +8,16 @@
 // Counting follows pg_stat_statements exactly, so that the two agree: a
 // statement is counted at ExecutorEnd (or when a tracked utility command
 // returns); "top" means nesting level 0, with the level raised around
-// ExecutorRun, ExecutorFinish and tracked utility commands; EXECUTE, PREPARE
-// and DEALLOCATE pass through untracked (the executor counts what EXECUTE
-// runs). Time is the executor's queryDesc->totaltime, the same instrument
-// pg_stat_statements reads (shared when both are loaded).
+// ExecutorRun, ExecutorFinish and tracked utility commands (kept balanced on
+// errors with PG_TRY, as pg_stat_statements does); EXECUTE, PREPARE and
+// DEALLOCATE pass through untracked (the executor counts what EXECUTE runs).
+// Time: see statement_clock.hpp.
 //
 // The per-statement path takes no lock: it writes this backend's own slot
 // inside its change counter (see poolgov/slots.hpp). Only a slow statement
-// takes slowlog_lock, to append to the ring.
+// takes slowlog_lock, to append to the ring. A top-level statement's
+// planner and ExecutorStart run without PG_TRY (a sigsetjmp each): a flag
+// marks them, and the abort callback counts a failure there.
 #include "postgres.hpp"
 
 #include "executor_hooks.hpp"
@@ -24,6 +26,7 @@ extern "C" {
 #include "access/parallel.h"
 #include "executor/executor.h"
 #include "executor/instrument.h"
+#include "storage/ipc.h"
 #include "optimizer/planner.h"
 #include "mb/pg_wchar.h"
 #include "tcop/utility.h"
@@ -32,6 +35,7 @@ extern "C" {
 }
 
 #include "connection.hpp"
+#include "statement_clock.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
 #include "shmem.hpp"
@@ -50,6 +54,9 @@ ExecutorEnd_hook_type prev_ExecutorEnd = nullptr;
 ProcessUtility_hook_type prev_ProcessUtility = nullptr;
 
 int nesting_level = 0;
+
+// Set while the planner or ExecutorStart runs for a top-level statement.
+bool top_statement_starting = false;
 
 bool tracking(int level)
 {
@@ -163,33 +170,81 @@ void call_counting_errors(bool nested, Call call)
 PlannedStmt *poolgov_planner(Query *parse, const char *query_string, int cursorOptions,
                              ParamListInfo boundParams)
 {
+    auto plan = [&] {
+        return prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
+                            : standard_planner(parse, query_string, cursorOptions, boundParams);
+    };
     PlannedStmt *result = nullptr;
-    call_counting_errors(false, [&] {
-        result = prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
-                              : standard_planner(parse, query_string, cursorOptions, boundParams);
-    });
+    if (nesting_level > 0) {
+        call_counting_errors(false, [&] { result = plan(); });
+        return result;
+    }
+    bool saved = top_statement_starting;
+    top_statement_starting = tracking(0);
+    result = plan();
+    top_statement_starting = saved;
     return result;
+}
+
+void call_prev_executor_start(QueryDesc *queryDesc, int eflags)
+{
+    if (prev_ExecutorStart)
+        prev_ExecutorStart(queryDesc, eflags);
+    else
+        standard_ExecutorStart(queryDesc, eflags);
 }
 
 void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-    call_counting_errors(false, [&] {
-        if (prev_ExecutorStart)
-            prev_ExecutorStart(queryDesc, eflags);
-        else
-            standard_ExecutorStart(queryDesc, eflags);
-    });
-    if (tracking(nesting_level) && queryDesc->totaltime == nullptr) {
-        MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-        queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_TIMER, false);
-        MemoryContextSwitchTo(old);
+    int level = nesting_level;
+    if (level > 0) {
+        call_counting_errors(false, [&] { call_prev_executor_start(queryDesc, eflags); });
+    } else {
+        bool saved = top_statement_starting;
+        top_statement_starting = tracking(0);
+        call_prev_executor_start(queryDesc, eflags);
+        top_statement_starting = saved;
     }
+    if (!tracking(level) || queryDesc->totaltime != nullptr)
+        return;
+    if (level == 0 && statement_clock_start(queryDesc))
+        return;
+    MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
+    queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_TIMER, false);
+    MemoryContextSwitchTo(old);
+}
+
+// Runs an executor phase one nesting level down, timing it when this
+// top-level statement has a timer of ours.
+template <class Call>
+void call_timed(const QueryDesc *queryDesc, Call call)
+{
+    double *total = nesting_level == 0 ? statement_clock_of(queryDesc) : nullptr;
+    if (total == nullptr) {
+        call_counting_errors(true, call);
+        return;
+    }
+    instr_time start, duration;
+    INSTR_TIME_SET_CURRENT(start);
+    call_counting_errors(true, call);
+    INSTR_TIME_SET_CURRENT(duration);
+    INSTR_TIME_SUBTRACT(duration, start);
+    *total += INSTR_TIME_GET_DOUBLE(duration);
+}
+
+// ExecutorFinish of a plain SELECT runs no statements of its own: its
+// query level queued no AFTER trigger events (statements inside functions
+// fire theirs in their own executor) and it has no data-modifying CTEs to
+// finish. Such a call needs no nesting level, so no PG_TRY.
+bool finish_runs_nothing(const QueryDesc *queryDesc)
+{
+    return queryDesc->operation == CMD_SELECT && !queryDesc->plannedstmt->hasModifyingCTE;
 }
 
 void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
                          bool execute_once)
 {
-    call_counting_errors(true, [&] {
+    call_timed(queryDesc, [&] {
         if (prev_ExecutorRun)
             prev_ExecutorRun(queryDesc, direction, count, execute_once);
         else
@@ -199,20 +254,29 @@ void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 c
 
 void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 {
-    call_counting_errors(true, [&] {
+    auto finish = [&] {
         if (prev_ExecutorFinish)
             prev_ExecutorFinish(queryDesc);
         else
             standard_ExecutorFinish(queryDesc);
-    });
+    };
+    if (finish_runs_nothing(queryDesc))
+        finish();
+    else
+        call_timed(queryDesc, finish);
 }
 
 void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
-    if (queryDesc->totaltime != nullptr && tracking(nesting_level)) {
-        InstrEndLoop(queryDesc->totaltime);
+    double own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1.0;
+    if (tracking(nesting_level) && (queryDesc->totaltime != nullptr || own >= 0)) {
+        double seconds = own;
+        if (queryDesc->totaltime != nullptr) {
+            InstrEndLoop(queryDesc->totaltime);
+            seconds = queryDesc->totaltime->total;
+        }
         const PlannedStmt *ps = queryDesc->plannedstmt;
-        Finished f{static_cast<uint64_t>(queryDesc->totaltime->total * 1e9),
+        Finished f{static_cast<uint64_t>(seconds * 1e9),
                    queryDesc->estate->es_processed,
                    ps->planTree ? ps->planTree->total_cost : -1.0,
                    ps->queryId,
@@ -278,10 +342,34 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     run_guarded([&] { record_finished(f); });
 }
 
+// A top-level statement that failed in the planner or ExecutorStart, and
+// the timers of statements that will never reach ExecutorEnd.
+void on_xact_abort(XactEvent event, void *)
+{
+    if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
+        return;
+    if (top_statement_starting && !proc_exit_inprogress)
+        record_error(0);
+    top_statement_starting = false;
+    statement_clock_forget(InvalidSubTransactionId);
+}
+
+void on_subxact_abort(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+{
+    if (event != SUBXACT_EVENT_ABORT_SUB)
+        return;
+    if (top_statement_starting && !proc_exit_inprogress)
+        record_error(0);
+    top_statement_starting = false;
+    statement_clock_forget(mySubid);
+}
+
 }  // namespace
 
 void executor_hooks_install()
 {
+    RegisterXactCallback(on_xact_abort, nullptr);
+    RegisterSubXactCallback(on_subxact_abort, nullptr);
     prev_planner = planner_hook;
     planner_hook = poolgov_planner;
     prev_ExecutorStart = ExecutorStart_hook;
