@@ -104,3 +104,74 @@ SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
 SELECT count(*) AS slow, min(duration_ms) >= 110 AS timed
   FROM poolgov.slow_queries WHERE query LIKE 'SELECT pg_sleep(0.11)%';
 RESET poolgov.track_utility;
+
+-- Failures and the nesting level: an error caught by a PL/pgSQL exception
+-- block, a failed statement inside a savepoint, a failed statement outside
+-- any block, and a procedure that commits leave the level right, so the
+-- statements after them still count as top-level.
+CREATE FUNCTION pg_temp.catch() RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN
+        RETURN -1;
+    END;
+    RETURN 0;
+END $$;
+CREATE PROCEDURE public.commit_twice() LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1;
+    COMMIT;
+    PERFORM 2;
+    COMMIT;
+END $$;
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+SELECT pg_temp.catch();
+BEGIN;
+SAVEPOINT a;
+SELECT 1 / x FROM (VALUES (0)) v(x);
+ROLLBACK TO a;
+SELECT 1;
+COMMIT;
+SELECT 1 / x FROM (VALUES (0)) v(x);
+CALL public.commit_twice();
+SELECT 2;
+-- \gset, catch(), BEGIN, SAVEPOINT, ROLLBACK TO, SELECT 1, COMMIT, CALL,
+-- SELECT 2; errors: the two divisions at top level (the caught one is nested)
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+
+-- With track = all the caught division counts too, as a nested error.
+SET poolgov.track = 'all';
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+SELECT pg_temp.catch();
+SELECT 3;
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+RESET poolgov.track;
+
+-- Without track_utility, DO and CALL do not nest: what they run is
+-- top-level, including a failure caught inside the DO block and statements
+-- on both sides of a COMMIT in the procedure.
+SET poolgov.track_utility = off;
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+DO $$
+BEGIN
+    BEGIN
+        PERFORM 1 / 0;
+    EXCEPTION WHEN division_by_zero THEN
+        NULL;
+    END;
+    PERFORM 1;
+END $$;
+CALL public.commit_twice();
+SELECT 4;
+-- \gset, PERFORM 1 in DO, PERFORM 1 and PERFORM 2 in the procedure, SELECT 4;
+-- errors: the caught division
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+RESET poolgov.track_utility;
+DROP PROCEDURE public.commit_twice();

@@ -15,9 +15,16 @@
 //
 // The per-statement path takes no lock: it writes this backend's own slot
 // inside its change counter (see poolgov/slots.hpp). Only a slow statement
-// takes slowlog_lock, to append to the ring. A top-level statement's
-// planner and ExecutorStart run without PG_TRY (a sigsetjmp each): a flag
-// marks them, and the abort callback counts a failure there.
+// takes slowlog_lock, to append to the ring.
+//
+// Nested calls keep the nesting level balanced with PG_TRY, as
+// pg_stat_statements does. A top-level statement's phases (planner,
+// ExecutorStart/Run/Finish) run without it, to save a sigsetjmp each: an
+// error that escapes them ends in the abort of the transaction, or of a
+// subtransaction begun between statements (a savepoint), and the abort
+// callbacks count the failure and put the level back to 0. (Subtransactions
+// begun inside a statement, e.g. by a PL/pgSQL exception block, are unwound
+// by the nested PG_TRYs before they abort.)
 #include "postgres.hpp"
 
 #include "executor_hooks.hpp"
@@ -31,6 +38,7 @@ extern "C" {
 #include "mb/pg_wchar.h"
 #include "tcop/utility.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/queryjumble.h"
 }
 
@@ -55,8 +63,14 @@ ProcessUtility_hook_type prev_ProcessUtility = nullptr;
 
 int nesting_level = 0;
 
-// Set while the planner or ExecutorStart runs for a top-level statement.
-bool top_statement_starting = false;
+// Set while a top-level statement is in the planner or an executor phase.
+bool top_statement_active = false;
+
+// Subtransactions begun at nesting level 0 (savepoints between statements),
+// innermost last: their abort is where a failed top-level statement lands.
+SubTransactionId *level0_subxacts = nullptr;
+int n_level0_subxacts = 0;
+int cap_level0_subxacts = 0;
 
 bool tracking(int level)
 {
@@ -179,10 +193,10 @@ PlannedStmt *poolgov_planner(Query *parse, const char *query_string, int cursorO
         call_counting_errors(false, [&] { result = plan(); });
         return result;
     }
-    bool saved = top_statement_starting;
-    top_statement_starting = tracking(0);
+    bool saved = top_statement_active;
+    top_statement_active = true;
     result = plan();
-    top_statement_starting = saved;
+    top_statement_active = saved;
     return result;
 }
 
@@ -200,10 +214,10 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
     if (level > 0) {
         call_counting_errors(false, [&] { call_prev_executor_start(queryDesc, eflags); });
     } else {
-        bool saved = top_statement_starting;
-        top_statement_starting = tracking(0);
+        bool saved = top_statement_active;
+        top_statement_active = true;
         call_prev_executor_start(queryDesc, eflags);
-        top_statement_starting = saved;
+        top_statement_active = saved;
     }
     if (!tracking(level) || queryDesc->totaltime != nullptr)
         return;
@@ -217,19 +231,26 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 // Runs an executor phase one nesting level down, timing it when this
 // top-level statement has a timer of ours.
 template <class Call>
-void call_timed(const QueryDesc *queryDesc, Call call)
+void call_nested(const QueryDesc *queryDesc, Call call)
 {
-    double *total = nesting_level == 0 ? statement_clock_of(queryDesc) : nullptr;
-    if (total == nullptr) {
+    if (nesting_level > 0) {
         call_counting_errors(true, call);
         return;
     }
+    double *total = statement_clock_of(queryDesc);
     instr_time start, duration;
-    INSTR_TIME_SET_CURRENT(start);
-    call_counting_errors(true, call);
-    INSTR_TIME_SET_CURRENT(duration);
-    INSTR_TIME_SUBTRACT(duration, start);
-    *total += INSTR_TIME_GET_DOUBLE(duration);
+    if (total != nullptr)
+        INSTR_TIME_SET_CURRENT(start);
+    nesting_level = 1;
+    top_statement_active = true;
+    call();  // on error: see on_xact_abort and on_subxact_event
+    top_statement_active = false;
+    nesting_level = 0;
+    if (total != nullptr) {
+        INSTR_TIME_SET_CURRENT(duration);
+        INSTR_TIME_SUBTRACT(duration, start);
+        *total += INSTR_TIME_GET_DOUBLE(duration);
+    }
 }
 
 // ExecutorFinish of a plain SELECT runs no statements of its own: its
@@ -244,7 +265,7 @@ bool finish_runs_nothing(const QueryDesc *queryDesc)
 void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
                          bool execute_once)
 {
-    call_timed(queryDesc, [&] {
+    call_nested(queryDesc, [&] {
         if (prev_ExecutorRun)
             prev_ExecutorRun(queryDesc, direction, count, execute_once);
         else
@@ -263,7 +284,7 @@ void poolgov_ExecutorFinish(QueryDesc *queryDesc)
     if (finish_runs_nothing(queryDesc))
         finish();
     else
-        call_timed(queryDesc, finish);
+        call_nested(queryDesc, finish);
 }
 
 void poolgov_ExecutorEnd(QueryDesc *queryDesc)
@@ -342,34 +363,74 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     run_guarded([&] { record_finished(f); });
 }
 
-// A top-level statement that failed in the planner or ExecutorStart, and
-// the timers of statements that will never reach ExecutorEnd.
-void on_xact_abort(XactEvent event, void *)
+// The top-level statement under way failed: count it, and put the level
+// back where statements start.
+void top_statement_failed()
 {
-    if (event != XACT_EVENT_ABORT && event != XACT_EVENT_PARALLEL_ABORT)
-        return;
-    if (top_statement_starting && !proc_exit_inprogress)
+    if (top_statement_active && !proc_exit_inprogress)
         record_error(0);
-    top_statement_starting = false;
-    statement_clock_forget(InvalidSubTransactionId);
+    top_statement_active = false;
+    nesting_level = 0;
 }
 
-void on_subxact_abort(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+void on_xact_event(XactEvent event, void *)
 {
-    if (event != SUBXACT_EVENT_ABORT_SUB)
-        return;
-    if (top_statement_starting && !proc_exit_inprogress)
-        record_error(0);
-    top_statement_starting = false;
-    statement_clock_forget(mySubid);
+    switch (event) {
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+        top_statement_failed();
+        statement_clock_forget(InvalidSubTransactionId);
+        n_level0_subxacts = 0;
+        break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PREPARE:
+        n_level0_subxacts = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+{
+    switch (event) {
+    case SUBXACT_EVENT_START_SUB:
+        if (nesting_level != 0)
+            return;
+        if (n_level0_subxacts == cap_level0_subxacts) {
+            int cap = cap_level0_subxacts ? cap_level0_subxacts * 2 : 16;
+            size_t bytes = sizeof(SubTransactionId) * cap;
+            level0_subxacts = static_cast<SubTransactionId *>(
+                level0_subxacts ? repalloc(level0_subxacts, bytes)
+                                : MemoryContextAlloc(TopMemoryContext, bytes));
+            cap_level0_subxacts = cap;
+        }
+        level0_subxacts[n_level0_subxacts++] = mySubid;
+        break;
+    case SUBXACT_EVENT_COMMIT_SUB:
+    case SUBXACT_EVENT_ABORT_SUB: {
+        bool level0 = n_level0_subxacts > 0 && level0_subxacts[n_level0_subxacts - 1] >= mySubid;
+        while (n_level0_subxacts > 0 && level0_subxacts[n_level0_subxacts - 1] >= mySubid)
+            n_level0_subxacts--;
+        if (event == SUBXACT_EVENT_ABORT_SUB) {
+            if (level0)
+                top_statement_failed();
+            statement_clock_forget(mySubid);
+        }
+        break;
+    }
+    default:
+        break;
+    }
 }
 
 }  // namespace
 
 void executor_hooks_install()
 {
-    RegisterXactCallback(on_xact_abort, nullptr);
-    RegisterSubXactCallback(on_subxact_abort, nullptr);
+    RegisterXactCallback(on_xact_event, nullptr);
+    RegisterSubXactCallback(on_subxact_event, nullptr);
     prev_planner = planner_hook;
     planner_hook = poolgov_planner;
     prev_ExecutorStart = ExecutorStart_hook;
