@@ -142,6 +142,21 @@ $node->connect_ok($node->connstr('postgres') . ' user=app', 'app may still log i
 $in_db2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app', 'db2')});
 
+# --- Superusers: exempt by default, budgeted when exempt_superusers = off.
+$node->safe_psql('postgres', q{CREATE ROLE boss LOGIN SUPERUSER; SELECT poolgov.set_budget('boss', 1)});
+my $boss = session($node, user => 'boss');
+$node->connect_ok($node->connstr('postgres') . ' user=boss', 'a superuser is exempt by default');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.exempt_superusers = off});
+$node->reload;
+ok($node->poll_query_until('postgres', q{SELECT current_setting('poolgov.exempt_superusers') = 'off'}),
+	'exempt_superusers = off after reload');
+$node->connect_fails($node->connstr('postgres') . ' user=boss',
+	'with exempt_superusers = off the budget applies to superusers too',
+	expected_stderr => qr/too many connections for role "boss"/);
+$boss->quit;
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET poolgov.exempt_superusers; SELECT pg_reload_conf();
+	SELECT poolgov.drop_budget('boss')});
+
 # --- Concurrent changes: each transaction read the table without the
 # other's uncommitted row; both rows must end up enforced.
 my $t1 = session($node);

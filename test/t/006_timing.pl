@@ -64,6 +64,15 @@ ok($node->poll_query_until('postgres', q{
 	'terminated backend: six finished statements kept, the interrupted one not counted');
 $k->{run}->kill_kill;
 $node->connect_ok($node->connstr('postgres') . ' user=killed', 'logins still work (no lock held)');
+
+# poolgov.log_slow_queries writes one LOG line per slow statement; it is off
+# by default. (The test cluster logs every statement too, so count ours.)
+$node->safe_psql('postgres', q{SET poolgov.log_slow_queries = on; SELECT pg_sleep(0.15) AS logged_nap});
+$node->safe_psql('postgres', q{SELECT pg_sleep(0.15) AS not_logged_nap});
+my $log = slurp_file($node->logfile);
+my @slow = $log =~ /LOG:  pg_poolgov: slow statement: \d+\.\d{3} ms\n[^\n]*DETAIL:  Role "postgres", database "postgres", 1 rows: ([^\n]*)/g;
+is_deeply(\@slow, ['SELECT pg_sleep(0.15) AS logged_nap'],
+	'log_slow_queries: one LOG line with duration, role, database, rows and text; off by default');
 wait_counts_agree($node, 'after cancel and terminate');
 $node->stop;
 
