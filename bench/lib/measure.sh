@@ -1,0 +1,71 @@
+# shellcheck shell=bash
+# One measured pgbench run, and the bookkeeping around it.
+#
+# Every run is bounded by -T and logs every transaction (-l); the latency
+# percentiles come from those logs (stats.py). Each run appends one row to
+# runs.tsv, whatever happened: report.py and the final check read the
+# outcome from there, which also works for runs started in the background.
+#
+# Needs: STAGE, RESULTS, RUN_SECONDS, WARMUP_SECONDS, BENCH_LIB, PG_BINDIR.
+
+RUNS_HEADER="scenario	config	round	clients	stream	rc	tps	transactions	failed	p50_ms	p95_ms	p99_ms	mean_ms"
+
+# measure SCENARIO CONFIG ROUND CLIENTS STREAM PGBENCH-ARGS...
+measure() {
+  local scenario=$1 config=$2 round=$3 clients=$4 stream=$5
+  shift 5
+  local tag=$scenario.$config.r$round.c$clients.$stream
+  local logdir=$STAGE/txlog/$tag raw=$RESULTS/raw/$tag.txt rc=0
+  mkdir -p "$logdir"
+  timeout --foreground -k 10 "$(hard_limit "$RUN_SECONDS")" \
+    "$PG_BINDIR/pgbench" -T "$RUN_SECONDS" -l --log-prefix="$logdir/tx" "$@" >"$raw" 2>&1 || rc=$?
+
+  local tps figures logs=()
+  tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$raw" | head -n 1)
+  shopt -s nullglob
+  logs=("$logdir"/tx.*)
+  shopt -u nullglob
+  figures="0 0 nan nan nan nan"
+  [ ${#logs[@]} -gt 0 ] && figures=$(python3 "$BENCH_LIB/stats.py" "${logs[@]}")
+  # The logs of a 10 s run can reach tens of MB; the figures are all we keep.
+  rm -rf "$logdir"
+
+  local n failed p50 p95 p99 mean
+  read -r n failed p50 p95 p99 mean <<<"$figures"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+    "$scenario" "$config" "$round" "$clients" "$stream" "$rc" "${tps:-0}" \
+    "$n" "$failed" "$p50" "$p95" "$p99" "$mean" >>"$RESULTS/runs.tsv"
+
+  printf '  %-9s %-18s round %s  %4s clients %-6s %9.1f tps  p99 %9s ms\n' \
+    "$scenario" "$config" "$round" "$clients" "$stream" "${tps:-0}" "$p99"
+  if [ "$rc" -ne 0 ] || [ "$n" -eq 0 ]; then
+    echo "  FAILED: pgbench exit code $rc, $n transactions; its output ($raw) ends with:"
+    tail -n 5 "$raw" | sed 's/^/    /'
+  fi
+}
+
+# An unmeasured run right after a restart, so that the measured one does not
+# pay for loading shared buffers. Its failures surface in the measured run.
+warmup() {
+  [ "$WARMUP_SECONDS" -gt 0 ] || return 0
+  timeout --foreground -k 10 "$(hard_limit "$WARMUP_SECONDS")" \
+    "$PG_BINDIR/pgbench" -T "$WARMUP_SECONDS" "$@" >/dev/null 2>&1 || true
+}
+
+# -T bounds the measured part of a run, not connecting 256 clients to a
+# server that stopped answering: timeout adds a hard limit well above the
+# normal length (--foreground keeps pgbench in our process group, so Ctrl-C
+# still reaches it). The redirections stay on the command itself, not on a
+# wrapper function, so that a trap firing meanwhile still writes to our
+# stderr.
+hard_limit() {  # seconds of -T
+  echo $(($1 * 2 + 60))
+}
+
+# Runs started with measure in the background; cleanup ends them.
+BACKGROUND_PIDS=()
+
+# Failed runs so far: pgbench exit code not 0, or no transaction at all.
+failed_runs() {
+  awk -F'\t' 'NR > 1 && ($6 != 0 || $8 == 0)' "$RESULTS/runs.tsv" | wc -l
+}
