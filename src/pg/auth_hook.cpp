@@ -161,9 +161,8 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
                   errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
 
-void admit(const Port *port, const char *client_addr)
+void admit(const Port *port, Oid role, const char *client_addr)
 {
-    Oid role = get_role_oid(port->user_name, true);
     Oid db = get_database_oid(port->database_name, true);
     if (!OidIsValid(role) || !OidIsValid(db))
         return;  // PostgreSQL itself refuses the login a moment later
@@ -207,7 +206,7 @@ void auth_body(Port *port, int status)
     breaker_gate(port, status, role, client_addr);
     // Walsenders are replication connections, not client connections.
     if (status == STATUS_OK && !am_walsender)
-        admit(port, client_addr);
+        admit(port, role, client_addr);
 }
 
 void poolgov_client_auth(Port *port, int status)

@@ -162,9 +162,15 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
         atomic::fetch_add(st->warned, uint64_t{1});
     }
     atomic::fetch_add(st->accepted, uint64_t{1});
-    auto own = static_cast<uint64_t>(count_connections({login.role_oid, 0, false}));
-    auto in_db = static_cast<uint64_t>(count_connections({0, login.db_oid, false}));
-    auto all = static_cast<uint64_t>(count_connections({}));
+    uint64_t own = 0, in_db = 0, all = 0;  // one pass over the slot keys
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        const SlotKey &k = shm.slot_keys[i];
+        if (!atomic::load(k.in_use))
+            continue;
+        all++;
+        own += k.role_oid == login.role_oid;
+        in_db += k.db_oid == login.db_oid;
+    }
     if (r) {
         r->accepted++;
         r->peak_connections = std::max(r->peak_connections, own);
