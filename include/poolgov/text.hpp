@@ -37,10 +37,4 @@ inline void copy_text(char (&dst)[N], const char *src)
     copy_text(dst, N, src);
 }
 
-template <size_t N>
-inline bool text_equals(const char (&a)[N], const char *b)
-{
-    return b != nullptr && std::strncmp(a, b, N) == 0;
-}
-
 }  // namespace poolgov
