@@ -54,6 +54,14 @@ SELECT poolgov.set_budget('regress_app', 1);
 ROLLBACK;
 SELECT max_connections FROM poolgov.budget_usage WHERE role = 'regress_app';
 
+-- Two-phase commit would install budgets at the wrong moment: refused, and
+-- nothing changes.
+BEGIN;
+SELECT poolgov.set_budget('regress_app', 4);
+PREPARE TRANSACTION 'budget_change';
+SELECT count(*) AS prepared FROM pg_prepared_xacts;
+SELECT max_connections FROM poolgov.budget_usage WHERE role = 'regress_app';
+
 -- A savepoint rolled back after a change: the transaction's last reading of
 -- the table is stale, so the governor re-reads the committed table.
 BEGIN;
