@@ -125,6 +125,13 @@ BEGIN
     PERFORM 2;
     COMMIT;
 END $$;
+CREATE PROCEDURE public.rollback_each(n int) LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..n LOOP
+        PERFORM i;
+        IF i % 2 = 0 THEN ROLLBACK; ELSE COMMIT; END IF;
+    END LOOP;
+END $$;
 SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
  WHERE pid = pg_backend_pid() \gset
 SELECT pg_temp.catch();
@@ -174,4 +181,30 @@ SELECT 4;
 SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
   FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
 RESET poolgov.track_utility;
+
+-- ROLLBACK and COMMIT inside a procedure end transactions while the CALL
+-- runs: what the procedure runs stays nested, and nothing failed.
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+CALL public.rollback_each(50);
+SELECT 5;
+-- \gset, CALL, SELECT 5; no errors
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+-- A failure after a ROLLBACK in the procedure is still one top-level error.
+CREATE PROCEDURE public.rollback_then_fail() LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1;
+    ROLLBACK;
+    PERFORM 1 / 0;
+END $$;
+SELECT c.statements AS s0, s.errors AS e0 FROM poolgov.connections c, poolgov.stats s
+ WHERE pid = pg_backend_pid() \gset
+CALL public.rollback_then_fail();
+SELECT 6;
+-- \gset, SELECT 6; errors: the CALL
+SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
+  FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
+DROP PROCEDURE public.rollback_then_fail();
+DROP PROCEDURE public.rollback_each(int);
 DROP PROCEDURE public.commit_twice();

@@ -63,6 +63,11 @@ ProcessUtility_hook_type prev_ProcessUtility = nullptr;
 
 int nesting_level = 0;
 
+// Frames of call_counting_errors under way. A transaction that aborts while
+// one is alive was ended by transaction control inside a procedure or DO
+// block (ROLLBACK), not by an error: an error unwinds those frames first.
+int guarded_frames = 0;
+
 // Set while a top-level statement is in the planner or an executor phase.
 bool top_statement_active = false;
 
@@ -165,17 +170,20 @@ void call_counting_errors(bool nested, Call call)
     const int level = nesting_level;
     if (nested)
         nesting_level++;
+    guarded_frames++;
     PG_TRY();
     {
         call();
     }
     PG_CATCH();
     {
+        guarded_frames--;
         nesting_level = level;
         record_error(level);
         PG_RE_THROW();
     }
     PG_END_TRY();
+    guarded_frames--;
     nesting_level = level;
 }
 
@@ -378,8 +386,12 @@ void on_xact_event(XactEvent event, void *)
     switch (event) {
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PARALLEL_ABORT:
-        top_statement_failed();
-        statement_clock_forget(InvalidSubTransactionId);
+        // A ROLLBACK inside a procedure: the CALL is still running, one
+        // level down, and nothing failed.
+        if (guarded_frames == 0) {
+            top_statement_failed();
+            statement_clock_forget(InvalidSubTransactionId);
+        }
         n_level0_subxacts = 0;
         break;
     case XACT_EVENT_COMMIT:
