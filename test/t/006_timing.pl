@@ -91,6 +91,14 @@ poolgov.track_utility = on
 		CREATE ROLE acc LOGIN;
 		CREATE FUNCTION nested() RETURNS int LANGUAGE plpgsql AS
 		  'BEGIN PERFORM 1; PERFORM 2; RETURN 3; END';
+		CREATE PROCEDURE txn_control(n int) LANGUAGE plpgsql AS $$
+		BEGIN
+		    FOR i IN 1..n LOOP
+		        PERFORM i;
+		        IF i % 2 = 0 THEN ROLLBACK; ELSE COMMIT; END IF;
+		    END LOOP;
+		END $$;
+		GRANT EXECUTE ON PROCEDURE txn_control(int) TO acc;
 	});
 	$n->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-d', $n->connstr('postgres') ],
 		'pgbench tables');
@@ -105,6 +113,8 @@ poolgov.track_utility = on
 		'-d', $n->connstr('postgres') . ' user=acc' ], "tpcb as acc ($order)");
 	$n->psql('postgres', q{
 		SELECT nested();
+		CALL txn_control(50);
+		CALL txn_control(7);
 		CREATE TEMP TABLE tt AS SELECT 1 AS x;
 		PREPARE p AS SELECT x FROM tt;
 		EXECUTE p;
