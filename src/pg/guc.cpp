@@ -11,6 +11,8 @@ extern "C" {
 
 #include "poolgov/budgets.hpp"
 
+#include "shmem.hpp"
+
 namespace poolgov::pg::guc {
 
 int enforce = static_cast<int>(EnforceMode::On);
@@ -61,6 +63,33 @@ bool check_role_list(char **newval, void **extra, GucSource source)
     if (!ok)
         GUC_check_errdetail("List syntax is invalid.");
     return ok;
+}
+
+// The slow-query view copies the whole ring into one palloc'd block, which
+// PostgreSQL caps at 1 GB; keep the ring well below that. Both settings are
+// read at preload, so shrink the entry count there, visibly (SHOW agrees).
+constexpr uint64_t kMaxSlowLogBytes = 256ull * 1024 * 1024;
+
+void clamp_slow_query_log()
+{
+    uint64_t stride = slowlog_stride();
+    uint64_t wanted = static_cast<uint64_t>(slow_query_log_size) * stride;
+    if (wanted <= kMaxSlowLogBytes)
+        return;
+    int fit = static_cast<int>(kMaxSlowLogBytes / stride);
+    ereport(WARNING,
+            (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+             errmsg("poolgov.slow_query_log_size lowered from %d to %d", slow_query_log_size,
+                    fit),
+             errdetail("%d entries of %llu bytes (poolgov.max_query_text = %d) would take %llu "
+                       "MB; the slow-query ring is capped at %llu MB.",
+                       slow_query_log_size, static_cast<unsigned long long>(stride),
+                       max_query_text, static_cast<unsigned long long>(wanted >> 20),
+                       static_cast<unsigned long long>(kMaxSlowLogBytes >> 20)),
+             errhint("Lower poolgov.slow_query_log_size or poolgov.max_query_text.")));
+    char value[16];
+    snprintf(value, sizeof(value), "%d", fit);
+    SetConfigOption("poolgov.slow_query_log_size", value, PGC_POSTMASTER, PGC_S_OVERRIDE);
 }
 
 }  // namespace
@@ -116,6 +145,7 @@ void define_all()
                             "Bytes of query text kept per slow statement.", nullptr,
                             &max_query_text, max_query_text, 0, 65536, PGC_POSTMASTER,
                             GUC_UNIT_BYTE, nullptr, nullptr, nullptr);
+    clamp_slow_query_log();
     DefineCustomIntVariable("poolgov.sample_interval", "Time between two governor samples.",
                             nullptr, &sample_interval, sample_interval, 10, 3600 * 1000,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
