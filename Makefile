@@ -17,14 +17,22 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
 
-# One file per feature; the temp instance preloads the extension.
+# One file per feature. `make installcheck` (as a user other than root)
+# starts its own temp instance that preloads the extension: pg_poolgov
+# cannot be tested on a server that did not preload it. The tests run in
+# the existing database "postgres", the default poolgov.database, whose
+# budgets the governor enforces; pgxs.mk appends --dbname=$(CONTRIB_TESTDB)
+# after REGRESS_OPTS, so that is where the database is named.
 REGRESS      = setup connections reset budgets timing slow_queries security
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check \
-               --use-existing --dbname=postgres
+               --use-existing
+override CONTRIB_TESTDB = postgres
 
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
-PROVE_FLAGS = -I $(srcdir)/test/t
+# Makefile.global resets PROVE_FLAGS (it is the user's, e.g. --verbose):
+# our test helper module goes into the flags PostgreSQL itself passes.
+override PG_PROVE_FLAGS = -I $(top_srcdir)/src/test/perl/ -I $(srcdir) -I $(srcdir)/test/t
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out build build-asan \
               $(OBJS:.o=.d)

@@ -1,6 +1,7 @@
 # Shared helpers of scripts/test, scripts/demo and bench/run.
 
-PG_BINDIR=$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
+PG_CONFIG=$(command -v pg_config || echo /usr/lib/postgresql/15/bin/pg_config)
+PG_BINDIR=$("$PG_CONFIG" --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
 PGXS_DIR=$(dirname "$(dirname "$(dirname "$(pg_config --pgxs 2>/dev/null || echo /usr/lib/postgresql/15/lib/pgxs/src/makefiles/pgxs.mk)")")")
 
 # Runs a shell command as the postgres OS user when we are root (initdb and
