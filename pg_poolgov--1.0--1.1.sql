@@ -5,3 +5,70 @@
 -- older script declares, see src/pg/row_builder.hpp); every function pins
 -- search_path or is written in C; every new object gets its privileges here.
 \echo Use "ALTER EXTENSION pg_poolgov UPDATE TO '1.1'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- Track M: budgets on superusers are for superusers to set
+------------------------------------------------------------------------------
+
+-- A budget on a superuser, or on a group with a superuser among its
+-- (transitive) members, can lock superusers out when
+-- poolgov.exempt_superusers is off; only a superuser may add, change or
+-- remove one. Runs as the role changing the table.
+CREATE FUNCTION poolgov._superuser_in(role_name name) RETURNS name
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH RECURSIVE members(oid) AS (
+        SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = role_name
+        UNION
+        SELECT m.member FROM pg_catalog.pg_auth_members m JOIN members ON m.roleid = members.oid
+    )
+    SELECT r.rolname FROM members JOIN pg_catalog.pg_roles r ON r.oid = members.oid
+     WHERE r.rolsuper ORDER BY r.rolname LIMIT 1
+$$;
+
+CREATE FUNCTION poolgov._budgets_guard() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    target name;
+    su name;
+BEGIN
+    IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = current_user) THEN
+        NULL;
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        SELECT b.role_name, poolgov._superuser_in(b.role_name) INTO target, su
+          FROM poolgov.budgets b WHERE poolgov._superuser_in(b.role_name) IS NOT NULL LIMIT 1;
+    ELSE
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN
+            target := OLD.role_name;
+            su := poolgov._superuser_in(target);
+        END IF;
+        IF su IS NULL AND TG_OP IN ('INSERT', 'UPDATE') THEN
+            target := NEW.role_name;
+            su := poolgov._superuser_in(target);
+        END IF;
+    END IF;
+    IF su IS NOT NULL THEN
+        RAISE EXCEPTION 'only superusers may change budgets of superusers'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = CASE WHEN su = target
+                                THEN format('Role %I is a superuser.', target)
+                                ELSE format('Superuser %I is a member of role %I.', su, target)
+                           END,
+                  HINT = 'Ask a superuser to change this budget.';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+CREATE TRIGGER budgets_guard
+    BEFORE INSERT OR UPDATE OR DELETE ON poolgov.budgets
+    FOR EACH ROW EXECUTE FUNCTION poolgov._budgets_guard();
+CREATE TRIGGER budgets_guard_truncate
+    BEFORE TRUNCATE ON poolgov.budgets
+    FOR EACH STATEMENT EXECUTE FUNCTION poolgov._budgets_guard();
+REVOKE ALL ON FUNCTION poolgov._superuser_in(name), poolgov._budgets_guard() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov._superuser_in(name), poolgov._budgets_guard()
+    TO poolgov_admin;

@@ -9,6 +9,7 @@
 #include "governor.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
+#include "install_checks.hpp"
 #include "shmem.hpp"
 
 extern "C" {
@@ -35,9 +36,11 @@ void _PG_init(void)
 
 using namespace poolgov::pg;
 
-// Called by the install script: CREATE EXTENSION fails without the preload.
+// Called first by the install script: CREATE EXTENSION fails without the
+// preload, and over a poolgov_admin role that someone else made.
 POOLGOV_SQL_FUNCTION(poolgov_require_preload)
 {
     require_shmem();
+    check_admin_role();
     PG_RETURN_VOID();
 }
