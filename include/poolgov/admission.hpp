@@ -1,0 +1,124 @@
+// Admission control: at most `max_active` transactions run at once; the rest
+// wait in one queue and are handed a slot directly by the transaction that
+// releases it.
+//
+// Vocabulary: an *entry* is one connection's admission state (one per
+// connection slot, same index). It is *queued* while waiting and *running*
+// while it holds a slot. A running entry may also hold (or queue for) a slot
+// of the *heavy lane*, which caps transactions that run an expensive
+// statement. A *cap* is a budget's max_active on a role the connection
+// belongs to: the running entries that carry the same cap role count
+// against it.
+//
+// Order: a waiter's rank is its priority class (low 0, normal 1, high 2)
+// raised by one class for every `aging_us` it has waited (so a low waiter
+// cannot starve), then its ticket (FIFO). A slot goes to the best-ranked
+// waiter that is *eligible* (room in the lane it needs and under all its
+// caps); a waiter held back only by a cap does not block those behind it.
+// A newcomer runs at once only if no eligible waiter outranks it, so nobody
+// barges past the queue.
+//
+// Everything here is pure: the caller holds the admission lock, passes the
+// clock, and wakes the entries this returns after releasing the lock.
+#pragma once
+
+#include <cstdint>
+
+namespace poolgov {
+
+enum class AdmState : uint32_t { None = 0, Queued = 1, Running = 2 };
+enum class HeavyState : uint8_t { None = 0, Queued = 1, Running = 2 };
+
+constexpr int kMaxAdmissionCaps = 4;
+
+struct AdmissionEntry {
+    uint32_t state;        // AdmState
+    uint8_t heavy;         // HeavyState
+    uint8_t priority;      // 0 low, 1 normal, 2 high
+    uint8_t overdraft;     // admitted past the limit to break a lock wait
+    uint8_t n_caps;
+    uint32_t cap_role[kMaxAdmissionCaps];
+    int32_t cap_limit[kMaxAdmissionCaps];
+    uint64_t ticket;
+    int64_t queued_since;   // microseconds; 0 unless waiting
+    int64_t running_since;  // microseconds; 0 unless running
+};
+
+struct AdmissionCounters {
+    // Now.
+    uint32_t running;
+    uint32_t heavy_running;
+    uint32_t queued;
+    uint32_t unused;
+    uint64_t next_ticket;
+    // Since the last reset.
+    uint64_t admitted;       // transactions that got a slot (at once or after waiting)
+    uint64_t waited;         // of those, how many waited
+    uint64_t timeouts;
+    uint64_t overdrafts;
+    uint64_t idle_ended;     // transactions ended for idling with a slot
+    uint64_t wait_total_us;
+    uint64_t wait_max_us;
+};
+
+struct AdmissionLimits {
+    int max_active;    // > 0 (admission is off at 0 and nothing here is called)
+    int max_heavy;     // 0: no heavy lane
+    int64_t aging_us;  // <= 0: strict priority
+};
+
+struct AdmissionTable {
+    AdmissionCounters *counters;
+    AdmissionEntry *entries;
+    int n;
+};
+
+// What a transaction asks for. The caller fills priority and caps.
+struct AdmissionRequest {
+    bool heavy;
+    uint8_t priority;
+    uint8_t n_caps;
+    const uint32_t *cap_role;
+    const int32_t *cap_limit;
+};
+
+// Entry `i` (state None) asks for a slot. Returns true if it runs now;
+// otherwise it is queued.
+bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,
+                     const AdmissionLimits &lim, int64_t now);
+
+// Entry `i` (running without a heavy slot) asks for one. Returns true if it
+// holds it now; otherwise it is queued for it.
+bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now);
+
+// Hands free slots to eligible waiters, best rank first. Writes the indexes
+// granted to `granted` (at most `max`) and returns how many.
+int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int *granted,
+                    int max);
+
+// Entry `i` leaves: a running one releases its slots, a queued one leaves
+// the queue (a grant that raced in is released, so never lost). Then grants
+// as admission_grant does. Returns the number granted.
+int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now,
+                    int *granted, int max);
+
+// The heavy slot alone is given back (or its wait abandoned); the entry
+// keeps running. Returns the number granted.
+int admission_leave_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now,
+                          int *granted, int max);
+
+// A queued entry runs now, past the limits (to break a wait on a lock it
+// holds). Returns false if it was not queued.
+bool admission_overdraft(AdmissionTable t, int i, int64_t now);
+
+// Is entry `i` still waiting (for a slot or for a heavy slot)?
+inline bool admission_waiting(const AdmissionEntry &e)
+{
+    return e.state == static_cast<uint32_t>(AdmState::Queued) ||
+           e.heavy == static_cast<uint8_t>(HeavyState::Queued);
+}
+
+// Running entries that count against cap role `role`.
+int admission_cap_usage(AdmissionTable t, uint32_t role);
+
+}  // namespace poolgov

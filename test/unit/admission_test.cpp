@@ -1,0 +1,252 @@
+#include "poolgov/admission.hpp"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+using namespace poolgov;
+
+namespace {
+
+constexpr int64_t kSec = 1000000;
+
+struct Fixture {
+    AdmissionCounters counters{};
+    std::vector<AdmissionEntry> entries;
+    AdmissionLimits lim{2, 0, 0};
+    int64_t now = 1000 * kSec;
+    std::vector<int> woken;
+
+    explicit Fixture(int n) : entries(n) {}
+    AdmissionTable table() { return {&counters, entries.data(), static_cast<int>(entries.size())}; }
+
+    bool enter(int i, uint8_t priority = 1, bool heavy = false, uint32_t cap_role = 0,
+               int32_t cap = 0)
+    {
+        AdmissionRequest r{heavy, priority, 0, &cap_role, &cap};
+        r.n_caps = cap_role ? 1 : 0;
+        now += 1;
+        return admission_enter(table(), i, r, lim, now);
+    }
+    std::vector<int> leave(int i)
+    {
+        int out[64];
+        now += 1;
+        int n = admission_leave(table(), i, lim, now, out, 64);
+        return std::vector<int>(out, out + n);
+    }
+    std::vector<int> grant()
+    {
+        int out[64];
+        int n = admission_grant(table(), lim, now, out, 64);
+        return std::vector<int>(out, out + n);
+    }
+    bool running(int i) const { return entries[i].state == static_cast<uint32_t>(AdmState::Running); }
+    bool queued(int i) const { return admission_waiting(entries[i]); }
+};
+
+using V = std::vector<int>;
+
+}  // namespace
+
+TEST(Admission, RunsUpToTheLimitThenQueues)
+{
+    Fixture f(5);
+    EXPECT_TRUE(f.enter(0));
+    EXPECT_TRUE(f.enter(1));
+    EXPECT_FALSE(f.enter(2));
+    EXPECT_FALSE(f.enter(3));
+    EXPECT_EQ(f.counters.running, 2u);
+    EXPECT_EQ(f.counters.queued, 2u);
+    EXPECT_EQ(f.counters.admitted, 2u);
+}
+
+TEST(Admission, ReleaseHandsTheSlotToTheOldestWaiter)
+{
+    Fixture f(5);
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    f.enter(3);
+    f.enter(4);
+    EXPECT_EQ(f.leave(1), V{2});
+    EXPECT_TRUE(f.running(2));
+    EXPECT_EQ(f.leave(0), V{3});
+    EXPECT_EQ(f.leave(2), V{4});
+    EXPECT_EQ(f.leave(3), V{});
+    EXPECT_EQ(f.counters.running, 1u);
+    EXPECT_EQ(f.counters.queued, 0u);
+    EXPECT_EQ(f.counters.admitted, 5u);
+    EXPECT_EQ(f.counters.waited, 3u);
+}
+
+TEST(Admission, NewcomerDoesNotBargePastTheQueue)
+{
+    Fixture f(4);
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);  // waits
+    // The limit rises (a reload): the waiter, not a newcomer, gets the room.
+    f.lim.max_active = 3;
+    EXPECT_FALSE(f.enter(3));
+    EXPECT_EQ(f.grant(), V{2});
+    EXPECT_TRUE(f.queued(3));
+}
+
+TEST(Admission, HigherPriorityFirstAndAgingPreventsStarvation)
+{
+    Fixture f(6);
+    f.enter(0);
+    f.enter(1);
+    f.enter(2, 0);  // low
+    f.enter(3, 1);  // normal
+    f.enter(4, 2);  // high
+    EXPECT_EQ(f.leave(0), V{4});
+    EXPECT_EQ(f.leave(1), V{3});
+    EXPECT_EQ(f.leave(4), V{2});
+
+    Fixture g(4);
+    g.lim = {1, 0, 1 * kSec};
+    g.enter(0);
+    g.enter(1, 0);    // low, waits
+    g.now += 3 * kSec;  // low has aged to high
+    g.enter(2, 2);    // a high newcomer queues behind it
+    EXPECT_FALSE(g.running(2));
+    EXPECT_EQ(g.leave(0), V{1});
+}
+
+TEST(Admission, RoleCapWithoutHeadOfLineBlocking)
+{
+    Fixture f(5);
+    f.lim.max_active = 3;
+    EXPECT_TRUE(f.enter(0, 1, false, 77, 1));   // role 77 may run one
+    EXPECT_FALSE(f.enter(1, 1, false, 77, 1));  // held back by its cap only
+    EXPECT_TRUE(f.enter(2));                    // another role passes it
+    EXPECT_TRUE(f.enter(3));
+    EXPECT_FALSE(f.enter(4));                   // now the limit is reached
+    EXPECT_EQ(admission_cap_usage(f.table(), 77), 1);
+    // Entry 3 leaves: 4 gets it, since 1 is still capped.
+    EXPECT_EQ(f.leave(3), V{4});
+    // Entry 0 (role 77) leaves: 1 may run but the server is full ...
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_EQ(admission_cap_usage(f.table(), 77), 1);
+}
+
+TEST(Admission, HeavyLaneSerializesHeavyTransactions)
+{
+    Fixture f(5);
+    f.lim = {4, 1, 0};
+    EXPECT_TRUE(f.enter(0, 1, true));
+    EXPECT_FALSE(f.enter(1, 1, true));  // second heavy waits
+    EXPECT_TRUE(f.enter(2));            // light passes
+    EXPECT_EQ(f.counters.heavy_running, 1u);
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_EQ(f.entries[1].heavy, static_cast<uint8_t>(HeavyState::Running));
+    // A running transaction upgrading to heavy waits for the lane.
+    EXPECT_FALSE(admission_enter_heavy(f.table(), 2, f.lim, f.now));
+    EXPECT_TRUE(f.running(2));
+    EXPECT_TRUE(f.queued(2));
+    int out[4];
+    EXPECT_EQ(admission_leave_heavy(f.table(), 1, f.lim, f.now, out, 4), 1);
+    EXPECT_EQ(out[0], 2);
+    EXPECT_EQ(f.counters.heavy_running, 1u);
+    EXPECT_EQ(f.counters.running, 2u);
+    EXPECT_EQ(f.counters.queued, 0u);
+}
+
+TEST(Admission, NoHeavyLaneMeansHeavyWaitsForever)
+{
+    // max_heavy 0 means "no lane" to the caller, which then never asks; the
+    // core treats a heavy request without a lane as not eligible.
+    Fixture f(2);
+    f.lim = {2, 0, 0};
+    EXPECT_FALSE(f.enter(0, 1, true));
+}
+
+TEST(Admission, CancelAfterGrantPassesTheSlotOn)
+{
+    Fixture f(3);
+    f.lim.max_active = 1;
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    EXPECT_EQ(f.leave(0), V{1});  // granted to 1 ...
+    EXPECT_EQ(f.leave(1), V{2});  // ... which was cancelled meanwhile: 2 gets it
+    EXPECT_TRUE(f.running(2));
+    EXPECT_EQ(f.counters.running, 1u);
+}
+
+TEST(Admission, CancelWhileQueuedLeavesTheQueueConsistent)
+{
+    Fixture f(4);
+    f.lim.max_active = 1;
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    EXPECT_EQ(f.leave(1), V{});
+    EXPECT_EQ(f.counters.queued, 1u);
+    EXPECT_EQ(f.leave(0), V{2});
+    EXPECT_EQ(f.leave(2), V{});
+    EXPECT_EQ(f.counters.running, 0u);
+    EXPECT_EQ(f.counters.queued, 0u);
+}
+
+TEST(Admission, OverdraftRunsPastTheLimit)
+{
+    Fixture f(3);
+    f.lim.max_active = 1;
+    f.enter(0);
+    f.enter(1);
+    EXPECT_TRUE(admission_overdraft(f.table(), 1, f.now));
+    EXPECT_FALSE(admission_overdraft(f.table(), 1, f.now));
+    EXPECT_EQ(f.counters.running, 2u);
+    EXPECT_EQ(f.counters.overdrafts, 1u);
+    EXPECT_EQ(f.leave(0), V{});  // still over the limit: nobody else yet
+    f.enter(2);
+    EXPECT_TRUE(f.queued(2));
+    EXPECT_EQ(f.leave(1), V{2});
+}
+
+TEST(Admission, WaitTimesAreRecorded)
+{
+    Fixture f(2);
+    f.lim.max_active = 1;
+    f.enter(0);
+    f.enter(1);
+    f.now += 2 * kSec;
+    f.leave(0);
+    EXPECT_GE(f.counters.wait_max_us, static_cast<uint64_t>(2 * kSec));
+    EXPECT_EQ(f.counters.wait_total_us, f.counters.wait_max_us);
+}
+
+TEST(Admission, RandomOperationsKeepCountersExact)
+{
+    Fixture f(16);
+    f.lim = {3, 1, 0};
+    uint64_t seed = 12345;
+    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    for (int step = 0; step < 20000; ++step) {
+        int i = static_cast<int>(next() % 16);
+        AdmissionEntry &e = f.entries[i];
+        if (e.state == static_cast<uint32_t>(AdmState::None))
+            f.enter(i, static_cast<uint8_t>(next() % 3), next() % 4 == 0,
+                    next() % 2 ? 0 : 9, 2);
+        else
+            f.leave(i);
+        uint32_t running = 0, heavy = 0, queued = 0;
+        for (auto &x : f.entries) {
+            running += x.state == static_cast<uint32_t>(AdmState::Running);
+            heavy += x.heavy == static_cast<uint8_t>(HeavyState::Running);
+            queued += admission_waiting(x);
+        }
+        ASSERT_EQ(running, f.counters.running);
+        ASSERT_EQ(heavy, f.counters.heavy_running);
+        ASSERT_EQ(queued, f.counters.queued);
+        ASSERT_LE(running, 3u);
+        ASSERT_LE(heavy, 1u);
+        ASSERT_LE(admission_cap_usage(f.table(), 9), 2);
+        // Nobody eligible is left waiting.
+        int out[16];
+        ASSERT_EQ(admission_grant(f.table(), f.lim, f.now, out, 16), 0);
+    }
+}
