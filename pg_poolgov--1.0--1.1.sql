@@ -72,3 +72,31 @@ CREATE TRIGGER budgets_guard_truncate
 REVOKE ALL ON FUNCTION poolgov._superuser_in(name), poolgov._budgets_guard() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov._superuser_in(name), poolgov._budgets_guard()
     TO poolgov_admin;
+
+------------------------------------------------------------------------------
+-- Track M: admission control columns of poolgov.connections
+------------------------------------------------------------------------------
+
+DROP VIEW poolgov.connections;
+DROP FUNCTION poolgov._connections();
+CREATE FUNCTION poolgov._connections(
+    OUT pid integer,
+    OUT role name,
+    OUT database name,
+    OUT client_addr inet,
+    OUT application_name text,
+    OUT backend_start timestamptz,
+    OUT state text,
+    OUT state_since timestamptz,
+    OUT statements bigint,
+    OUT total_ms double precision,
+    OUT query_start timestamptz,
+    OUT query text,
+    OUT admission text,
+    OUT queued_since timestamptz)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_connections';
+CREATE VIEW poolgov.connections AS SELECT * FROM poolgov._connections();
+REVOKE ALL ON FUNCTION poolgov._connections() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov._connections() TO PUBLIC;
+GRANT SELECT ON poolgov.connections TO PUBLIC;

@@ -17,6 +17,9 @@ enum class EventKind : uint8_t {
     BreakerOpen,
     BreakerClose,
     BudgetChanged,
+    AdmissionTimeout,
+    AdmissionOverdraft,
+    AdmissionIdle,
 };
 
 const char *event_kind_name(EventKind k);

@@ -22,6 +22,12 @@ const char *event_kind_name(EventKind k)
         return "breaker_close";
     case EventKind::BudgetChanged:
         return "budget_changed";
+    case EventKind::AdmissionTimeout:
+        return "admission_timeout";
+    case EventKind::AdmissionOverdraft:
+        return "admission_overdraft";
+    case EventKind::AdmissionIdle:
+        return "admission_idle";
     }
     return "unknown";
 }

@@ -10,6 +10,7 @@ extern "C" {
 #include "utils/backend_status.h"
 }
 
+#include "poolgov/admission.hpp"
 #include "poolgov/history.hpp"
 #include "poolgov/slots.hpp"
 
@@ -18,10 +19,18 @@ namespace poolgov::pg {
 struct LiveConnection {
     ConnSlot slot;
     StmtCounters stmts;
+    int index;           // slot index
+    AdmissionEntry adm;  // filled by copy_admission_entries
 };
 
 // Copies of the slots in use with their counters (palloc'd, in slot order).
 int copy_live_connections(LiveConnection **out);
+
+// Fills each copy's admission entry, at one instant.
+void copy_admission_entries(LiveConnection *conns, int n);
+
+// none | running | heavy | overdraft | queued | queued_heavy
+const char *admission_name(const AdmissionEntry &e);
 
 // The backend status of a pid in this transaction's pgstat snapshot (the same
 // snapshot pg_stat_activity reads), or null.

@@ -16,6 +16,7 @@ POOLGOV_SQL_FUNCTION(poolgov_connections)
     require_shmem();
     LiveConnection *conns = nullptr;
     int n = copy_live_connections(&conns);
+    copy_admission_entries(conns, n);
     BackendIndex index;
     index.build();
 
@@ -29,6 +30,7 @@ POOLGOV_SQL_FUNCTION(poolgov_connections)
         if (!visible) {
             row.null().text(app).null().null().null().null().null().null().text(
                 "<insufficient privilege>");
+            row.null().null();  // admission, queued_since
             row.emit();
             continue;
         }
@@ -41,7 +43,9 @@ POOLGOV_SQL_FUNCTION(poolgov_connections)
             .int8(static_cast<int64>(sum.statements))
             .float8(sum.total_ms)
             .timestamptz(be ? be->st_activity_start_timestamp : 0)
-            .text(be ? pgstat_clip_activity(be->st_activity_raw) : nullptr);
+            .text(be ? pgstat_clip_activity(be->st_activity_raw) : nullptr)
+            .text(admission_name(conns[i].adm))
+            .timestamptz(conns[i].adm.queued_since);
         row.emit();
     }
     return (Datum) 0;

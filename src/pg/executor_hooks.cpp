@@ -42,6 +42,7 @@ extern "C" {
 #include "utils/queryjumble.h"
 }
 
+#include "admission.hpp"
 #include "connection.hpp"
 #include "statement_clock.hpp"
 #include "guard.hpp"
@@ -67,6 +68,13 @@ int nesting_level = 0;
 // one is alive was ended by transaction control inside a procedure or DO
 // block (ROLLBACK), not by an error: an error unwinds those frames first.
 int guarded_frames = 0;
+
+// Utility commands under way that the statement path does not nest (not
+// tracked). With nesting_level, it tells a top-level statement (the only
+// kind admission control stops) from one run by a utility command.
+int untracked_utility_depth = 0;
+
+bool top_level() { return nesting_level == 0 && untracked_utility_depth == 0; }
 
 // Set while a top-level statement is in the planner or an executor phase.
 bool top_statement_active = false;
@@ -224,6 +232,8 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
     } else {
         bool saved = top_statement_active;
         top_statement_active = true;
+        if (untracked_utility_depth == 0)
+            admission_top_statement(queryDesc->plannedstmt);
         call_prev_executor_start(queryDesc, eflags);
         top_statement_active = saved;
     }
@@ -318,6 +328,8 @@ void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
+    if (top_level())
+        admission_statement_done();
 }
 
 bool counts_rows(const QueryCompletion *qc)
@@ -340,6 +352,34 @@ void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnl
                                 dest, qc);
 }
 
+void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    untracked_utility_depth++;
+    PG_TRY();
+    {
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    }
+    PG_FINALLY();
+    {
+        untracked_utility_depth--;
+    }
+    PG_END_TRY();
+}
+
+// BEGIN / START TRANSACTION takes the transaction's slot once the block is
+// open; any top-level command may leave the session idle in its block.
+void after_top_utility(const Node *parsetree)
+{
+    if (IsA(parsetree, TransactionStmt)) {
+        auto kind = reinterpret_cast<const TransactionStmt *>(parsetree)->kind;
+        if (kind == TRANS_STMT_BEGIN || kind == TRANS_STMT_START)
+            admission_transaction_block_started();
+    }
+    admission_statement_done();
+}
+
 void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
                             ProcessUtilityContext context, ParamListInfo params,
                             QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
@@ -348,8 +388,14 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
                    !IsA(parsetree, DeallocateStmt);
     int level = nesting_level;
+    bool top = top_level();
+    if (top)
+        admission_utility_started();
     if (!(guc::track_utility && handled && tracking(level))) {
-        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+        call_untracked_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                               qc);
+        if (top)
+            after_top_utility(parsetree);
         return;
     }
 
@@ -369,6 +415,8 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
                pstmt->stmt_location,
                pstmt->stmt_len};
     run_guarded([&] { record_finished(f); });
+    if (top)
+        after_top_utility(parsetree);
 }
 
 // The top-level statement under way failed: count it, and put the level

@@ -11,6 +11,7 @@ extern "C" {
 
 #include "poolgov/budgets.hpp"
 
+#include "admission.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg::guc {
@@ -170,6 +171,7 @@ void define_all()
                                "Database whose poolgov.budgets table the governor reads.",
                                nullptr, &database, "postgres", PGC_POSTMASTER, 0, nullptr,
                                nullptr, nullptr);
+    admission_define_gucs();
     MarkGUCPrefixReserved("poolgov");
 }
 

@@ -2,6 +2,7 @@
 // everything the extension installs into the server is listed here.
 #include "postgres.hpp"
 
+#include "admission.hpp"
 #include "auth_hook.hpp"
 #include "budgets_sync.hpp"
 #include "connection.hpp"
@@ -31,6 +32,7 @@ void _PG_init(void)
     poolgov::pg::membership_cache_install();    // role closures shared across logins
     poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
     poolgov::pg::budgets_sync_install();        // poolgov.budgets -> shared memory at commit
+    poolgov::pg::admission_install();           // slots released at commit, abort, prepare
     poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload
 }
 

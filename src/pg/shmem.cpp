@@ -18,7 +18,7 @@ Shmem shm = {};
 namespace {
 
 constexpr const char *kTranche = "pg_poolgov";
-constexpr int kLocks = 5;
+constexpr int kLocks = 6;
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
@@ -26,7 +26,7 @@ shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 struct Layout {
     size_t role_oids, db_oids, closure_index, slot_keys, budgets, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
-        total;
+        admission, admission_entries, admission_latches, total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
@@ -59,6 +59,9 @@ Layout layout()
     l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
     l.slowlog = take(ring_bytes(static_cast<uint32_t>(guc::slow_query_log_size), slowlog_stride()));
     l.history = take(ring_bytes(static_cast<uint32_t>(guc::history_size), sizeof(HistorySample)));
+    l.admission = take(sizeof(AdmissionCounters));
+    l.admission_entries = take(sizeof(AdmissionEntry) * nslots);
+    l.admission_latches = take(sizeof(Latch *) * nslots);
     l.total = off;
     return l;
 }
@@ -80,6 +83,7 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->events_lock = &locks[2].lock;
     s->slowlog_lock = &locks[3].lock;
     s->history_lock = &locks[4].lock;
+    s->admission_lock = &locks[5].lock;
     s->stats_epoch = 1;
     s->membership_generation = 1;
     s->stats_reset = GetCurrentTimestamp();
@@ -126,6 +130,10 @@ void shmem_startup()
     shm.events = base + l.events;
     shm.slowlog = base + l.slowlog;
     shm.history = base + l.history;
+    shm.admission = AdmissionTable{reinterpret_cast<AdmissionCounters *>(base + l.admission),
+                                   reinterpret_cast<AdmissionEntry *>(base + l.admission_entries),
+                                   static_cast<int>(s->nslots)};
+    shm.admission_latches = reinterpret_cast<Latch **>(base + l.admission_latches);
 }
 
 }  // namespace

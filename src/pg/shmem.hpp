@@ -12,12 +12,16 @@
 //   events_lock   the events ring.
 //   slowlog_lock  the slow-query ring (taken only for slow statements).
 //   history_lock  the history ring (written by the governor alone).
+//   admission_lock the admission queue: counters, entries and latches.
+//                 Taken only while admission control is on, at most twice
+//                 per transaction (start, end) plus a waiter's wake-ups.
 // Statement counters live in each backend's slot, written by their owner
 // without a lock (see poolgov/slots.hpp). Global counters below are atomics.
 #pragma once
 
 #include "postgres.hpp"
 
+#include "poolgov/admission.hpp"
 #include "poolgov/breaker.hpp"
 #include "poolgov/budgets.hpp"
 #include "poolgov/closure_cache.hpp"
@@ -36,6 +40,7 @@ struct SharedState {
     LWLock *events_lock;
     LWLock *slowlog_lock;
     LWLock *history_lock;
+    LWLock *admission_lock;
 
     // Governor: its latch (to wake it) and a request to reload budgets.
     Latch *governor_latch;
@@ -85,6 +90,8 @@ struct Shmem {
     char *events;
     char *slowlog;
     char *history;
+    AdmissionTable admission;  // under admission_lock; index = slot index
+    Latch **admission_latches; // the latch of each entry's backend
 };
 
 extern Shmem shm;

@@ -1,0 +1,493 @@
+// Admission control in the backend (policy: poolgov/admission.hpp).
+//
+// Where a transaction takes its slot: an explicit BEGIN / START TRANSACTION
+// right after it opened the block (only the virtual-xid lock is held then),
+// otherwise the first top-level statement that runs the executor, before
+// its executor starts. Utility commands outside a block (SET, SHOW, VACUUM,
+// CHECKPOINT, DDL, COPY, CALL, DO, EXPLAIN) pass without a slot. Statements
+// inside functions, procedures and utility commands never wait. Exempt:
+// backends without a connection slot (walsenders, workers, the governor,
+// autovacuum), parallel workers, and superusers while
+// poolgov.exempt_superusers is on.
+//
+// Where it is given back: at COMMIT, ABORT (also the abort at the error of
+// a statement inside a block) and PREPARE TRANSACTION, and at process exit
+// (the same abort, plus a before_shmem_exit backstop). A crash resets
+// shared memory.
+//
+// The wait sleeps on the latch; the releasing backend writes the grant into
+// the waiter's entry and sets its latch. Cancel, terminate, statement_timeout
+// and postmaster death end the wait as usual: the error aborts the
+// transaction and the abort callback leaves the queue, passing on a grant
+// that arrived meanwhile. Lock safety: a waiter that holds a lock another
+// backend is waiting for (taken by parse analysis, or an advisory lock kept
+// across transactions) is admitted past the limit once it has waited
+// deadlock_timeout, since the lock waiter may be the very transaction whose
+// slot it waits for, and PostgreSQL's deadlock detector cannot see our queue.
+#include "postgres.hpp"
+
+#include "admission.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "nodes/plannodes.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/timeout.h"
+#include "utils/wait_event.h"
+}
+
+#include "connection.hpp"
+#include "events_log.hpp"
+#include "guc.hpp"
+#include "shmem.hpp"
+
+#include <fmt/format.h>
+
+namespace poolgov::pg {
+
+namespace guc {
+int max_active_transactions = 0;
+int admission_timeout = 30000;
+double heavy_cost = 100000.0;
+int max_heavy_transactions = 0;
+int admission_idle_timeout = 60000;
+int admission_aging = 5000;
+}  // namespace guc
+
+namespace {
+
+constexpr int kGrantBatch = 32;
+constexpr long kTickMs = 1000;
+
+int my_index = -1;  // this backend's entry, once it took part
+bool idle_timeout_registered = false;
+TimeoutId idle_timeout_id;
+volatile sig_atomic_t idle_expired = false;
+emit_log_hook_type prev_emit_log_hook = nullptr;
+
+// What budgets say about this connection, recomputed when they change.
+struct Profile {
+    uint64_t generation;
+    uint8_t priority;
+    uint8_t n_caps;
+    uint32_t cap_role[kMaxAdmissionCaps];
+    int32_t cap_limit[kMaxAdmissionCaps];
+};
+Profile profile = {~uint64_t{0}, 1, 0, {}, {}};
+
+AdmissionLimits limits()
+{
+    return AdmissionLimits{guc::max_active_transactions, guc::max_heavy_transactions,
+                           static_cast<int64_t>(guc::admission_aging) * 1000};
+}
+
+bool exempt()
+{
+    return my_slot == nullptr || IsParallelWorker() ||
+           (guc::exempt_superusers && my_slot->superuser);
+}
+
+AdmissionEntry &me() { return shm.admission.entries[my_index]; }
+
+uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
+
+void wake(const int *granted, int n)
+{
+    for (int i = 0; i < n; ++i) {
+        Latch *latch = shm.admission_latches[granted[i]];
+        if (latch != nullptr)
+            SetLatch(latch);
+    }
+}
+
+// Runs `step` (which may grant) under the lock, then wakes whoever it
+// granted, and keeps granting while a batch fills up.
+template <class Step>
+void locked_step(Step step)
+{
+    int granted[kGrantBatch];
+    int n = 0;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    n = step(granted);
+    LWLockRelease(shm.state->admission_lock);
+    wake(granted, n);
+    while (n == kGrantBatch && guc::max_active_transactions > 0) {
+        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        n = admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted, kGrantBatch);
+        LWLockRelease(shm.state->admission_lock);
+        wake(granted, n);
+    }
+}
+
+void leave(int, Datum);
+
+void disarm_idle_timeout()
+{
+    if (idle_timeout_registered && get_timeout_active(idle_timeout_id))
+        disable_timeout(idle_timeout_id, false);
+}
+
+void register_backend()
+{
+    if (my_index >= 0)
+        return;
+    my_index = static_cast<int>(my_slot - shm.slots);
+    shm.admission_latches[my_index] = MyLatch;
+    before_shmem_exit(leave, 0);
+}
+
+// The slot (or the place in the queue) goes back; grants go on.
+void leave(int, Datum)
+{
+    if (my_index < 0 || state_of(me()) == static_cast<uint32_t>(AdmState::None))
+        return;
+    disarm_idle_timeout();
+    locked_step([](int *granted) {
+        return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
+                               kGrantBatch);
+    });
+}
+
+void on_xact(XactEvent event, void *)
+{
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PREPARE:
+        leave(0, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+// Priority class and max_active caps of this connection's budgets.
+void refresh_profile()
+{
+    uint64_t gen = __atomic_load_n(&shm.budgets->generation, __ATOMIC_ACQUIRE);
+    if (gen == profile.generation)
+        return;
+    Profile p{};
+    bool low = false;
+    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    p.generation = shm.budgets->generation;
+    const BudgetSet &set = *shm.budgets;
+    for (uint32_t i = 0; i < set.count; ++i) {
+        const BudgetRule &r = set.rules[i];
+        if (!rule_applies(r, my_slot->member_of, my_slot->n_member_of, my_slot->db_oid))
+            continue;
+        low |= r.priority == Priority::Low;
+        if (r.max_active == kUnlimited)
+            continue;
+        if (p.n_caps < kMaxAdmissionCaps) {
+            p.cap_role[p.n_caps] = r.role_oid;
+            p.cap_limit[p.n_caps++] = r.max_active;
+        } else {  // keep the tightest caps
+            int loosest = 0;
+            for (int c = 1; c < p.n_caps; ++c)
+                if (p.cap_limit[c] > p.cap_limit[loosest])
+                    loosest = c;
+            if (r.max_active < p.cap_limit[loosest]) {
+                p.cap_role[loosest] = r.role_oid;
+                p.cap_limit[loosest] = r.max_active;
+            }
+        }
+    }
+    LWLockRelease(shm.state->main_lock);
+    p.priority = my_slot->priority ? 2 : low ? 0 : 1;
+    profile = p;
+}
+
+// Does another backend wait for a lock this one holds?
+bool blocks_a_lock_waiter()
+{
+    bool found = false;
+    for (int part = 0; part < NUM_LOCK_PARTITIONS && !found; ++part) {
+        SHM_QUEUE *head = &MyProc->myProcLocks[part];
+        if (SHMQueueEmpty(head))
+            continue;
+        LWLock *partition = LockHashPartitionLockByIndex(part);
+        LWLockAcquire(partition, LW_SHARED);
+        auto *pl = reinterpret_cast<PROCLOCK *>(
+            SHMQueueNext(head, head, offsetof(PROCLOCK, procLink)));
+        while (pl != nullptr && !found) {
+            LOCK *lock = pl->tag.myLock;
+            LockMethod method = GetLocksMethodTable(lock);
+            for (int mode = 1; mode <= method->numLockModes && !found; ++mode)
+                found = (pl->holdMask & LOCKBIT_ON(mode)) &&
+                        (method->conflictTab[mode] & lock->waitMask);
+            pl = reinterpret_cast<PROCLOCK *>(
+                SHMQueueNext(head, &pl->procLink, offsetof(PROCLOCK, procLink)));
+        }
+        LWLockRelease(partition);
+    }
+    return found;
+}
+
+void report(EventKind kind, const char *detail)
+{
+    log_event(kind,
+              EventFields{my_slot->role_name, my_slot->db_name, MyProcPid, my_slot->client_addr},
+              detail);
+}
+
+// Admitted past the limit to break a wait on one of our locks.
+bool take_overdraft(long waited_ms)
+{
+    bool taken = false;
+    uint32_t running = 0;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    taken = admission_overdraft(shm.admission, my_index, GetCurrentTimestamp());
+    running = shm.admission.counters->running;
+    LWLockRelease(shm.state->admission_lock);
+    if (!taken)
+        return false;
+    char detail[kDetailLen];
+    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
+                                "admitted past the limit of {} ({} running) after {} ms: another "
+                                "backend waits for a lock this transaction holds",
+                                guc::max_active_transactions, running, waited_ms);
+    *out.out = '\0';
+    report(EventKind::AdmissionOverdraft, detail);
+    ereport(LOG, (errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
+                  errdetail("%s.", detail)));
+    return true;
+}
+
+[[noreturn]] void time_out(long waited_ms, uint32_t running, uint32_t queued)
+{
+    char detail[kDetailLen];
+    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
+                                "waited {} ms; {} running, {} queued, limit {}", waited_ms,
+                                running, queued, guc::max_active_transactions);
+    *out.out = '\0';
+    report(EventKind::AdmissionTimeout, detail);
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
+                    guc::admission_timeout),
+             errdetail("Waited %ld ms; %u transactions running, %u queued, "
+                       "poolgov.max_active_transactions = %d.",
+                       waited_ms, running, queued, guc::max_active_transactions),
+             errhint("Look for long or idle transactions in poolgov.connections, or raise "
+                     "poolgov.max_active_transactions or poolgov.admission_timeout.")));
+    pg_unreachable();
+}
+
+// Gives up the wait at the timeout (unless the grant just arrived).
+void leave_at_timeout(long waited_ms)
+{
+    bool still_waiting = false;
+    uint32_t running = 0, queued = 0;
+    locked_step([&](int *granted) {
+        AdmissionTable t = shm.admission;
+        still_waiting = admission_waiting(me());
+        if (!still_waiting)
+            return 0;
+        bool heavy_only = me().state == static_cast<uint32_t>(AdmState::Running);
+        int n = heavy_only ? admission_leave_heavy(t, my_index, limits(), GetCurrentTimestamp(),
+                                                   granted, kGrantBatch)
+                           : admission_leave(t, my_index, limits(), GetCurrentTimestamp(),
+                                             granted, kGrantBatch);
+        t.counters->timeouts++;
+        running = t.counters->running;
+        queued = t.counters->queued;
+        return n;
+    });
+    if (still_waiting)
+        time_out(waited_ms, running, queued);
+}
+
+bool still_waiting()
+{
+    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    bool waiting = admission_waiting(me());
+    LWLockRelease(shm.state->admission_lock);
+    return waiting;
+}
+
+// Sleeps until granted. Errors (timeout, cancel, terminate) leave through
+// the abort callback; only plain data lives in this frame.
+void wait_for_grant()
+{
+    TimestampTz start = GetCurrentTimestamp();
+    for (;;) {
+        if (!still_waiting())
+            return;
+        long waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+        if (guc::max_active_transactions <= 0) {  // turned off meanwhile
+            leave(0, 0);
+            return;
+        }
+        if (guc::admission_timeout > 0 && waited >= guc::admission_timeout)
+            leave_at_timeout(waited);  // returns only if the grant arrived
+        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && take_overdraft(waited))
+            return;
+        long sleep = std::min<long>(kTickMs, DeadlockTimeout > 0 ? DeadlockTimeout : kTickMs);
+        if (guc::admission_timeout > 0)
+            sleep = std::max<long>(1, std::min<long>(sleep, guc::admission_timeout - waited));
+        int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep,
+                           PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        if (rc & WL_TIMEOUT)  // a raised limit frees room nobody released
+            locked_step([](int *granted) {
+                return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                                       kGrantBatch);
+            });
+    }
+}
+
+bool is_heavy(const PlannedStmt *plan)
+{
+    return guc::max_heavy_transactions > 0 && plan->commandType != CMD_UTILITY &&
+           plan->planTree != nullptr && plan->planTree->total_cost >= guc::heavy_cost;
+}
+
+// Takes (or waits for) a slot, and the heavy lane if asked.
+void acquire(bool heavy)
+{
+    register_backend();
+    uint32_t state = state_of(me());
+    if (state == static_cast<uint32_t>(AdmState::Running) &&
+        (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
+        return;
+    if (state == static_cast<uint32_t>(AdmState::None))
+        refresh_profile();
+    bool now_running = false;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    if (state == static_cast<uint32_t>(AdmState::None)) {
+        AdmissionRequest req{heavy, profile.priority, profile.n_caps, profile.cap_role,
+                             profile.cap_limit};
+        now_running = admission_enter(shm.admission, my_index, req, limits(),
+                                      GetCurrentTimestamp());
+    } else {
+        now_running = admission_enter_heavy(shm.admission, my_index, limits(),
+                                            GetCurrentTimestamp());
+    }
+    LWLockRelease(shm.state->admission_lock);
+    if (!now_running)
+        wait_for_grant();
+}
+
+void idle_timeout_handler()
+{
+    // Signal handler: act only if the session still sits idle in its
+    // transaction; a statement that just started is left alone.
+    if (MyBEEntry != nullptr && MyBEEntry->st_state == STATE_IDLEINTRANSACTION) {
+        idle_expired = true;
+        ProcDiePending = true;
+        InterruptPending = true;
+    }
+    SetLatch(MyLatch);
+}
+
+// Rewrites the FATAL that ends a session idle with its slot, so the client
+// learns why, and counts it.
+void emit_log(ErrorData *edata)
+{
+    if (idle_expired && edata->elevel == FATAL) {
+        idle_expired = false;
+        edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+        edata->message = pstrdup("terminating connection: idle in transaction while holding a "
+                                 "pg_poolgov transaction slot");
+        edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
+                                 "transactions may run at once "
+                                 "(poolgov.max_active_transactions).",
+                                 guc::admission_idle_timeout, guc::max_active_transactions);
+        edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
+                              "how long a transaction may idle with a slot.");
+        __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
+        if (my_slot != nullptr)
+            report(EventKind::AdmissionIdle, edata->detail);
+    }
+    if (prev_emit_log_hook)
+        prev_emit_log_hook(edata);
+}
+
+bool admission_on() { return guc::max_active_transactions > 0 && shm.state != nullptr; }
+
+}  // namespace
+
+void admission_define_gucs()
+{
+    DefineCustomIntVariable("poolgov.max_active_transactions",
+                            "Transactions that may run at once; the others wait.",
+                            "0 turns admission control off.", &guc::max_active_transactions,
+                            guc::max_active_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.admission_timeout",
+                            "Longest wait for a transaction slot before an error.",
+                            "0 waits for ever.", &guc::admission_timeout,
+                            guc::admission_timeout, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            nullptr, nullptr);
+    DefineCustomRealVariable("poolgov.heavy_cost",
+                             "Plan cost from which a statement needs a heavy-lane slot.",
+                             nullptr, &guc::heavy_cost, guc::heavy_cost, 0.0, 1e300, PGC_SIGHUP,
+                             0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.max_heavy_transactions",
+                            "Transactions with a heavy statement that may run at once.",
+                            "0: no heavy lane.", &guc::max_heavy_transactions,
+                            guc::max_heavy_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.admission_idle_timeout",
+                            "Ends a session idle in its transaction this long while holding a "
+                            "transaction slot.",
+                            "0 turns it off.", &guc::admission_idle_timeout,
+                            guc::admission_idle_timeout, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.admission_aging",
+                            "Waiting this long raises a waiter by one priority class.",
+                            "0: strict priority.", &guc::admission_aging, guc::admission_aging, 0,
+                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+}
+
+void admission_install()
+{
+    RegisterXactCallback(on_xact, nullptr);
+    prev_emit_log_hook = emit_log_hook;
+    emit_log_hook = emit_log;
+}
+
+void admission_top_statement(const PlannedStmt *plan)
+{
+    if (!admission_on() || exempt())
+        return;
+    disarm_idle_timeout();
+    acquire(is_heavy(plan));
+}
+
+void admission_transaction_block_started()
+{
+    if (!admission_on() || exempt())
+        return;
+    disarm_idle_timeout();
+    acquire(false);
+}
+
+void admission_utility_started()
+{
+    disarm_idle_timeout();
+}
+
+void admission_statement_done()
+{
+    if (my_index < 0 || guc::admission_idle_timeout <= 0 || !admission_on() ||
+        !IsTransactionBlock() || state_of(me()) != static_cast<uint32_t>(AdmState::Running))
+        return;
+    if (!idle_timeout_registered) {
+        idle_timeout_id = RegisterTimeout(USER_TIMEOUT, idle_timeout_handler);
+        idle_timeout_registered = true;
+    }
+    enable_timeout_after(idle_timeout_id, guc::admission_idle_timeout);
+}
+
+}  // namespace poolgov::pg

@@ -1,0 +1,275 @@
+# Admission control: at most poolgov.max_active_transactions transactions
+# run; the rest wait in FIFO order and get the slot handed over; waits end
+# with a timeout (53000), cancel or terminate without losing a slot; a
+# waiter that holds a lock someone needs is admitted past the limit; nothing
+# deadlocks with itself at limit 1; the heavy lane, per-role max_active and
+# the idle-in-transaction rule.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use PoolgovTest;
+
+my $node = poolgov_node('admission', conf => q{
+poolgov.max_active_transactions = 2
+poolgov.admission_timeout = 20s
+deadlock_timeout = 200ms
+max_prepared_transactions = 2
+});
+$node->safe_psql('postgres', q{
+	CREATE ROLE app LOGIN;
+	CREATE ROLE other LOGIN;
+	CREATE TABLE t (x int);
+	CREATE TABLE arrivals (id int, at timestamptz);
+	GRANT ALL ON t, arrivals TO app, other;
+	GRANT CREATE ON SCHEMA public TO app;
+});
+my $app = $node->connstr('postgres') . ' user=app';
+
+sub admission_counts
+{
+	return $node->safe_psql('postgres', q{
+		SELECT count(*) FILTER (WHERE admission IN ('running', 'heavy', 'overdraft', 'queued_heavy')),
+		       count(*) FILTER (WHERE admission IN ('queued', 'queued_heavy'))
+		  FROM poolgov.connections});
+}
+
+sub set_conf
+{
+	my ($conf) = @_;
+	$node->append_conf('postgresql.conf', $conf);
+	$node->reload;
+	# Every backend reads the new settings at its next command; give the
+	# reload a moment to reach the postmaster.
+	usleep(300_000);
+}
+
+# --- 10 sessions, limit 2: never more than 2 running, FIFO, all finish.
+my @runs;
+my $start = time;
+for my $id (1 .. 10)
+{
+	push @runs, start_psql($node, qq{
+		BEGIN;
+		INSERT INTO arrivals VALUES ($id, clock_timestamp());
+		SELECT pg_sleep(0.3);
+		COMMIT;}, user => 'app');
+	usleep(30_000);    # arrive in order
+}
+my ($max_running, $max_queued) = (0, 0);
+while (time - $start < 30)
+{
+	my ($r, $q, $done) = split /\|/, $node->safe_psql('postgres', q{
+		SELECT count(*) FILTER (WHERE admission IN ('running', 'heavy', 'overdraft', 'queued_heavy')),
+		       count(*) FILTER (WHERE admission IN ('queued', 'queued_heavy')),
+		       (SELECT count(*) FROM arrivals)
+		  FROM poolgov.connections});
+	$max_running = $r if $r > $max_running;
+	$max_queued = $q if $q > $max_queued;
+	last if $done == 10 && $r == 0 && $q == 0;
+	usleep(20_000);
+}
+$_->finish for @runs;
+is($max_running, 2, 'never more than 2 transactions running');
+cmp_ok($max_queued, '>=', 5, "others queued (max $max_queued)");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM arrivals'), '10', 'all 10 finished');
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(id::text, ',' ORDER BY at) FROM arrivals}),
+	'1,2,3,4,5,6,7,8,9,10', 'admitted in arrival order (FIFO)');
+is(admission_counts(), '0|0', 'nothing running or queued afterwards');
+
+# --- Timeout: 53000, the transaction aborts, the session goes on.
+set_conf("poolgov.max_active_transactions = 1\npoolgov.admission_timeout = 400ms");
+my $holder = session($node, user => 'app');
+$holder->query_safe('BEGIN; SELECT 1;');
+my $waiter = session($node, user => 'app');
+$waiter->query(q{\set VERBOSITY verbose
+SELECT 42;});
+like($waiter->{stderr}, qr/53000.*pg_poolgov admission timeout/s, 'timeout raises 53000');
+like($waiter->{stderr}, qr/1 transactions running, 0 queued, poolgov.max_active_transactions = 1/,
+	'DETAIL gives running, queued and the limit');
+$waiter->{stderr} = '';
+$holder->query_safe('COMMIT');
+is($waiter->query_safe('SELECT 43'), '43', 'the session is usable after the timeout');
+$waiter->quit;
+like($node->safe_psql('postgres', q{SELECT string_agg(kind || ': ' || detail, '; ') FROM poolgov.events WHERE kind = 'admission_timeout'}),
+	qr/admission_timeout: waited \d+ ms; 1 running, 0 queued, limit 1/, 'admission_timeout event');
+
+# --- Cancel and terminate while queued; terminate the running holder.
+set_conf("poolgov.admission_timeout = 0");
+my (@queued, @qpids);
+for my $i (1 .. 3)
+{
+	my $s = session($node, user => 'app');
+	push @qpids, $s->query_safe('SELECT pg_backend_pid()');
+	push @queued, $s;
+}
+$holder->query_safe('BEGIN; SELECT 1;');
+$_->{stdin} .= "SELECT pg_sleep(0.1), 'through';\n" for @queued;
+$_->{run}->pump_nb for @queued;
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 3 FROM poolgov.connections WHERE admission = 'queued'}), 'three queued');
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM pg_stat_activity a JOIN poolgov.connections c USING (pid)
+	 WHERE c.admission = 'queued' AND a.wait_event_type = 'Extension'}),
+	'3', 'a queued backend waits with wait event type Extension');
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($qpids[0])");
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($qpids[1])");
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}),
+	'cancelled and terminated waiters left the queue');
+my $holder_pid = $node->safe_psql('postgres', q{
+	SELECT pid FROM poolgov.connections WHERE admission = 'running'});
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($holder_pid)");
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 0 FROM poolgov.connections WHERE admission IN ('queued', 'running')}),
+	'terminating the holder handed its slot on; the last waiter ran and finished');
+$queued[2]->{run}->pump until $queued[2]->{stdout} =~ /through/ || !$queued[2]->{run}->pumpable;
+like($queued[2]->{stdout}, qr/through/, 'the last waiter ran');
+$queued[0]->{run}->pump until $queued[0]->{stderr} =~ /canceling/ || !$queued[0]->{run}->pumpable;
+like($queued[0]->{stderr}, qr/canceling statement due to user request/, 'the cancelled waiter got its error');
+$queued[0]->{stderr} = '';
+$queued[0]->{stdout} = '';
+$queued[0]->query_safe('SELECT 1');
+$queued[0]->quit;
+$queued[2]->quit;
+$queued[1]->{run}->kill_kill;
+$holder->{run}->kill_kill;
+
+# --- Lock safety: a queued statement holds a lock the running transaction
+# needs. Limit 1, deadlock_timeout 200ms.
+my $a = session($node, user => 'app');
+$a->query_safe('BEGIN; SELECT 1;');
+my $b = session($node, user => 'app');
+$b->{stdin} .= "SELECT count(*) AS b_done FROM t;\n";
+$b->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}), 'B queued holding its lock on t');
+my $t0 = time;
+$a->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT;');
+my $took = time - $t0;
+cmp_ok($took, '<', 0.2 + 2, sprintf('LOCK TABLE got its lock in %.2f s (deadlock_timeout + 2 s)', $took));
+$b->{run}->pump until $b->{stdout} =~ /b_done|\d/ || !$b->{run}->pumpable;
+like($node->safe_psql('postgres', q{SELECT string_agg(detail, '; ') FROM poolgov.events WHERE kind = 'admission_overdraft'}),
+	qr/admitted past the limit of 1/, 'the queued lock holder was admitted past the limit');
+
+# The same with an advisory lock held across transactions.
+$b->query_safe('SELECT pg_advisory_lock(7)');
+$a->query_safe('BEGIN; SELECT 1;');
+$b->{stdin} .= "SELECT 'b2';\n";
+$b->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}), 'B queued holding an advisory lock');
+$t0 = time;
+$a->{stdin} .= "SELECT pg_advisory_lock(7); SELECT pg_advisory_unlock(7); COMMIT;\n";
+$a->{run}->pump_nb;
+$b->{run}->pump until $b->{stdout} =~ /b2/ || time - $t0 > 10;
+$took = time - $t0;
+cmp_ok($took, '<', 0.2 + 2, sprintf('the queued advisory lock holder ran after %.2f s', $took));
+$b->{stdout} = '';
+$b->query_safe('SELECT pg_advisory_unlock(7)');
+$a->{run}->pump until $a->{stdout} =~ /COMMIT|\bt\b/ || time - $t0 > 10;
+ok($node->poll_query_until('postgres', q{
+	SELECT NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory')}),
+	'A got the advisory lock once B let it go');
+$a->quit;
+$b->quit;
+is(admission_counts(), '0|0', 'nothing running or queued after the lock tests');
+
+# --- No self-deadlock at limit 1: everything runs nested inside one slot.
+set_conf("poolgov.admission_timeout = 3s");
+my ($ok, $out, $err) = (0, '', '');
+$node->psql('postgres', q{
+	CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$
+	  BEGIN PERFORM count(*) FROM t; INSERT INTO t VALUES (1); RETURN (SELECT count(*) FROM t); END $$;
+	SELECT f();
+	CREATE MATERIALIZED VIEW mv AS SELECT count(*) FROM t;
+	REFRESH MATERIALIZED VIEW mv;
+	CREATE TABLE t2 AS SELECT * FROM t;
+	EXPLAIN ANALYZE SELECT * FROM t;
+	COPY (SELECT * FROM t) TO STDOUT;
+	BEGIN;
+	DECLARE c CURSOR FOR SELECT * FROM t;
+	FETCH 1 FROM c;
+	CLOSE c;
+	COMMIT;
+	BEGIN;
+	INSERT INTO t VALUES (2);
+	PREPARE TRANSACTION 'p1';
+	COMMIT PREPARED 'p1';
+	SELECT 'all done';
+}, stdout => \$out, stderr => \$err, extra_params => [ '-U', 'app', '-v', 'ON_ERROR_STOP=1' ]);
+like($out, qr/all done/, 'functions, REFRESH, CTAS, EXPLAIN ANALYZE, COPY, cursors and PREPARE TRANSACTION ran at limit 1');
+is($err =~ /admission timeout/ ? $err : '', '', 'no admission timeout among them');
+for my $mode ('prepared', 'extended')
+{
+	$node->command_ok([ 'pgbench', '-n', '-M', $mode, '-c', '4', '-j', '2', '-t', '50',
+		'-f', $node->basedir . '/tx.sql', '-d', $app ], "pgbench -M $mode at limit 1")
+	  if append_to_file($node->basedir . '/tx.sql',
+		-e $node->basedir . '/tx.sql' ? '' : "BEGIN;\nSELECT count(*) FROM t;\nINSERT INTO t VALUES (3);\nEND;\nSELECT 1;\n") || 1;
+}
+is(admission_counts(), '0|0', 'nothing running or queued after pgbench');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_prepared_xacts}), '0', 'no prepared transaction left');
+
+# --- Heavy lane: limit 4, one heavy slot; heavy statements serialize while
+# light ones pass.
+set_conf("poolgov.max_active_transactions = 4\npoolgov.max_heavy_transactions = 1\npoolgov.heavy_cost = 10000\npoolgov.admission_timeout = 20s");
+# Estimated at 13,333 (a light SELECT on t at about 42); it sleeps 1.5 s.
+my $heavy_sql = q{SELECT pg_sleep(1.5), count(*) FROM generate_series(1, 1000000) g WHERE g < 0};
+my $h1 = session($node, user => 'app');
+my $h2 = session($node, user => 'app');
+$h1->query_safe("BEGIN; SELECT 1;");
+$h1->{stdin} .= "$heavy_sql;\n";
+$h1->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'heavy'}),
+	'a heavy statement holds the heavy slot');
+$h2->{stdin} .= "$heavy_sql;\n";
+$h2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}),
+	'a second heavy transaction waits for the lane');
+is($node->psql('postgres', 'SELECT count(*) FROM t', extra_params => [ '-U', 'app' ]), 0,
+	'a light statement passes meanwhile');
+$h1->query_safe('COMMIT');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission IN ('heavy', 'queued', 'queued_heavy', 'running')}),
+	'the waiting heavy one ran after the first committed');
+$h1->quit;
+$h2->quit;
+
+# --- Per-role max_active: a capped role waits, another role passes.
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('app', NULL, max_active => 1)});
+my $c1 = session($node, user => 'app');
+$c1->query_safe('BEGIN; SELECT 1;');
+my $c2 = session($node, user => 'app');
+$c2->{stdin} .= "SELECT 'c2';\n";
+$c2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued' AND role = 'app'}),
+	'the second app transaction waits on its role cap');
+is($node->safe_psql('postgres', q{SELECT 'other passes'}, extra_params => [ '-U', 'other' ]), 'other passes',
+	'another role passes the capped waiter');
+$c1->query_safe('COMMIT');
+$c2->{run}->pump until $c2->{stdout} =~ /c2/ || !$c2->{run}->pumpable;
+like($c2->{stdout}, qr/c2/, 'the capped waiter ran when its role had room');
+$c1->quit;
+$c2->quit;
+$node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
+
+# --- Idle in transaction with a slot: the session is ended, and says why.
+set_conf("poolgov.admission_idle_timeout = 500ms");
+my $idle = session($node, user => 'app');
+my $idle_pid = $idle->query_safe('SELECT pg_backend_pid()');
+$idle->query_safe('BEGIN; SELECT 1;');
+ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM poolgov.connections WHERE pid = $idle_pid"),
+	'the idle session was ended');
+$idle->{stdin} .= "SELECT 2;\n";
+eval { $idle->{run}->pump while $idle->{stderr} !~ /idle in transaction/ };
+like($idle->{stderr}, qr/idle in transaction while holding a pg_poolgov transaction slot/,
+	'the client is told why');
+like($node->safe_psql('postgres', q{SELECT string_agg(kind, ',') FROM poolgov.events WHERE kind = 'admission_idle'}),
+	qr/admission_idle/, 'admission_idle event');
+$idle->{run}->kill_kill;
+is(admission_counts(), '0|0', 'nothing running or queued at the end');
+
+$node->stop;
+done_testing();
