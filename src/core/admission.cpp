@@ -149,7 +149,8 @@ bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,
     e.heavy = req.heavy ? kHeavyQueued : kHeavyNone;
     e.ticket = t.counters->next_ticket + 1;
     e.queued_since = now;
-    if (eligible(t, e, lim) && first_in_line(t, i, lim, now)) {
+    // Nobody waiting (the common case) means nobody to be fair to: no scan.
+    if (eligible(t, e, lim) && (t.counters->queued == 0 || first_in_line(t, i, lim, now))) {
         t.counters->next_ticket++;
         e.state = kRunning;
         e.running_since = now;
@@ -174,7 +175,7 @@ bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, 
     e.heavy = kHeavyQueued;
     e.ticket = t.counters->next_ticket + 1;
     e.queued_since = now;
-    if (heavy_has_room(t, lim) && first_in_line(t, i, lim, now)) {
+    if (heavy_has_room(t, lim) && (t.counters->queued == 0 || first_in_line(t, i, lim, now))) {
         t.counters->next_ticket++;
         e.heavy = kHeavyRunning;
         e.queued_since = 0;
@@ -189,7 +190,7 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
                     int max)
 {
     int n = 0;
-    while (n < max) {
+    while (n < max && t.counters->queued > 0) {
         int best = best_eligible(t, lim, now, -1);
         if (best < 0)
             break;
