@@ -15,6 +15,8 @@ struct ConnTally {
     int32_t active;
     int32_t idle;
     int32_t idle_in_transaction;
+    int32_t admission_running;  // transactions holding an admission slot
+    int32_t admission_queued;   // waiting for one (or for a heavy slot)
 };
 
 inline void tally_add(ConnTally &t, ConnState s)

@@ -154,6 +154,10 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
     tally = ConnTally{};
     for (int i = 0; i < npids; ++i)
         tally_add(tally, state_of(index.find(pids[i])));
+    LWLockAcquire(st->admission_lock, LW_SHARED);
+    tally.admission_running = static_cast<int32_t>(shm.admission.counters->running);
+    tally.admission_queued = static_cast<int32_t>(shm.admission.counters->queued);
+    LWLockRelease(st->admission_lock);
 
     totals.at = GetCurrentTimestamp();
     totals.epoch = epoch;
