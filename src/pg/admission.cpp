@@ -83,9 +83,12 @@ struct Profile {
 };
 Profile profile = {~uint64_t{0}, 1, 0, {}, {}};
 
+// With max_active_transactions 0 and a heavy lane, only heavy transactions
+// take part, and normal slots are unlimited.
 AdmissionLimits limits()
 {
-    return AdmissionLimits{guc::max_active_transactions, guc::max_heavy_transactions,
+    int max_active = guc::max_active_transactions > 0 ? guc::max_active_transactions : INT_MAX;
+    return AdmissionLimits{max_active, guc::max_heavy_transactions,
                            static_cast<int64_t>(guc::admission_aging) * 1000};
 }
 
@@ -119,7 +122,7 @@ void locked_step(Step step)
     n = step(granted);
     LWLockRelease(shm.state->admission_lock);
     wake(granted, n);
-    while (n == kGrantBatch && guc::max_active_transactions > 0) {
+    while (n == kGrantBatch) {
         LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
         n = admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted, kGrantBatch);
         LWLockRelease(shm.state->admission_lock);
@@ -128,6 +131,12 @@ void locked_step(Step step)
 }
 
 void leave(int, Datum);
+
+bool admission_on()
+{
+    return (guc::max_active_transactions > 0 || guc::max_heavy_transactions > 0) &&
+           shm.state != nullptr;
+}
 
 void disarm_idle_timeout()
 {
@@ -323,7 +332,7 @@ void wait_for_grant()
         if (!still_waiting())
             return;
         long waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-        if (guc::max_active_transactions <= 0) {  // turned off meanwhile
+        if (!admission_on()) {  // turned off meanwhile
             leave(0, 0);
             return;
         }
@@ -413,8 +422,6 @@ void emit_log(ErrorData *edata)
         prev_emit_log_hook(edata);
 }
 
-bool admission_on() { return guc::max_active_transactions > 0 && shm.state != nullptr; }
-
 }  // namespace
 
 void admission_define_gucs()
@@ -462,12 +469,14 @@ void admission_top_statement(const PlannedStmt *plan)
     if (!admission_on() || exempt())
         return;
     disarm_idle_timeout();
-    acquire(is_heavy(plan));
+    bool heavy = is_heavy(plan);
+    if (heavy || guc::max_active_transactions > 0)
+        acquire(heavy);
 }
 
 void admission_transaction_block_started()
 {
-    if (!admission_on() || exempt())
+    if (guc::max_active_transactions <= 0 || shm.state == nullptr || exempt())
         return;
     disarm_idle_timeout();
     acquire(false);

@@ -237,6 +237,29 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connec
 $h1->quit;
 $h2->quit;
 
+# The heavy lane alone (max_active_transactions = 0): only heavy
+# transactions take part.
+set_conf("poolgov.max_active_transactions = 0");
+$h1 = session($node, user => 'app');
+$h2 = session($node, user => 'app');
+$h1->{stdin} .= "$heavy_sql;\n";
+$h1->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'heavy'}),
+	'heavy lane alone: a heavy statement holds the heavy slot');
+$h2->{stdin} .= "$heavy_sql;\n";
+$h2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}),
+	'heavy lane alone: the second heavy statement waits');
+my $light = session($node, user => 'app');
+$light->query_safe('BEGIN; SELECT count(*) FROM t;');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM poolgov.connections WHERE admission = 'running'}),
+	'0', 'heavy lane alone: light transactions take no slot');
+$light->query_safe('COMMIT');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission <> 'none'}),
+	'heavy lane alone: both heavy statements ran');
+$_->quit for $h1, $h2, $light;
+set_conf("poolgov.max_active_transactions = 4");
+
 # --- Per-role max_active: a capped role waits, another role passes.
 $node->safe_psql('postgres', q{SELECT poolgov.set_budget('app', NULL, max_active => 1)});
 my $c1 = session($node, user => 'app');
