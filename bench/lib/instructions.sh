@@ -68,12 +68,16 @@ scenario_instructions() {
     echo "| configuration | instructions per statement | vs none | instructions per login | vs none |"
     echo "|---|---|---|---|---|"
   } >"$out"
-  for config in none pg_stat_statements pg_poolgov; do
+  # pg_poolgov+admission: admission control on but never saturated (one
+  # client, limit 64): what taking and giving back a slot costs.
+  for config in none pg_stat_statements pg_poolgov pg_poolgov+admission; do
     local settings=()
     case $config in
       none) settings=("") ;;
       pg_stat_statements) settings=(pg_stat_statements "pg_stat_statements.track = top") ;;
       pg_poolgov) settings=(pg_poolgov "poolgov.track = top" "poolgov.enforce = on" "poolgov.default_budget = 500") ;;
+      pg_poolgov+admission) settings=(pg_poolgov "poolgov.track = top" "poolgov.enforce = on"
+        "poolgov.default_budget = 500" "poolgov.max_active_transactions = 64") ;;
     esac
     cg_start "${settings[@]}"
     "$PG_BINDIR/pgbench" -n -S -M prepared -c 1 -t "$short" $(direct_conn) >/dev/null 2>&1

@@ -18,8 +18,20 @@
 // A newcomer runs at once only if no eligible waiter outranks it, so nobody
 // barges past the queue.
 //
-// Everything here is pure: the caller holds the admission lock, passes the
-// clock, and wakes the entries this returns after releasing the lock.
+// Concurrency: the queue (entries' waiting state, tickets, the grant scan)
+// changes only under the admission lock, which the caller holds for every
+// function here except the two *_fast ones. `running`, `heavy_running` and
+// `queued` are atomics: the fast path takes a slot with a compare-and-swap
+// when nobody waits, and gives it back with a decrement, without the lock.
+// A fast leave that then sees a waiter, and a newcomer that queued and then
+// sees a free slot, both fall back to the locked grant (each side writes,
+// fences, then reads the other's counter, so at least one of them sees the
+// other). A newcomer that arrives in the very instant a waiter queues may
+// still go first; the limits are never exceeded (slots are reserved by
+// compare-and-swap everywhere), except by overdrafts.
+//
+// Everything here is pure: the caller passes the clock, and wakes the
+// entries returned after releasing the lock.
 #pragma once
 
 #include <cstdint>
@@ -45,13 +57,13 @@ struct AdmissionEntry {
 };
 
 struct AdmissionCounters {
-    // Now.
+    // Now (atomics, see above).
     uint32_t running;
     uint32_t heavy_running;
     uint32_t queued;
     uint32_t unused;
     uint64_t next_ticket;
-    // Since the last reset.
+    // Since the last reset (atomics).
     uint64_t admitted;       // transactions that got a slot (at once or after waiting)
     uint64_t waited;         // of those, how many waited
     uint64_t timeouts;
@@ -81,6 +93,18 @@ struct AdmissionRequest {
     const uint32_t *cap_role;
     const int32_t *cap_limit;
 };
+
+// Lock-free: entry `i` (state None) takes a slot if nobody waits, the
+// limit has room, and it needs no heavy slot and has no caps. Returns false
+// (nothing changed) otherwise; then call admission_enter under the lock.
+bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
+                          const AdmissionLimits &lim, int64_t now);
+
+// Lock-free: entry `i`, running with neither a heavy slot nor caps, gives
+// its slot back. Returns false if it must instead call admission_leave
+// under the lock (other entries), or if waiters may now be eligible: then
+// call admission_grant under the lock. `done` tells which.
+bool admission_leave_fast(AdmissionTable t, int i, bool *done);
 
 // Entry `i` (state None) asks for a slot. Returns true if it runs now;
 // otherwise it is queued.
@@ -114,8 +138,10 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now);
 // Is entry `i` still waiting (for a slot or for a heavy slot)?
 inline bool admission_waiting(const AdmissionEntry &e)
 {
-    return e.state == static_cast<uint32_t>(AdmState::Queued) ||
-           e.heavy == static_cast<uint8_t>(HeavyState::Queued);
+    return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE) ==
+               static_cast<uint32_t>(AdmState::Queued) ||
+           __atomic_load_n(&e.heavy, __ATOMIC_ACQUIRE) ==
+               static_cast<uint8_t>(HeavyState::Queued);
 }
 
 // Running entries that count against cap role `role`.

@@ -1,5 +1,6 @@
 #include "poolgov/admission.hpp"
 
+#include "poolgov/atomics.hpp"
 #include "poolgov/no_postgres.hpp"
 
 #include <algorithm>
@@ -15,6 +16,25 @@ constexpr uint8_t kHeavyNone = static_cast<uint8_t>(HeavyState::None);
 constexpr uint8_t kHeavyQueued = static_cast<uint8_t>(HeavyState::Queued);
 constexpr uint8_t kHeavyRunning = static_cast<uint8_t>(HeavyState::Running);
 constexpr int kTopPriority = 2;
+
+uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
+void set_state(AdmissionEntry &e, uint32_t s) { __atomic_store_n(&e.state, s, __ATOMIC_RELEASE); }
+uint8_t heavy_of(const AdmissionEntry &e) { return __atomic_load_n(&e.heavy, __ATOMIC_ACQUIRE); }
+void set_heavy(AdmissionEntry &e, uint8_t h) { __atomic_store_n(&e.heavy, h, __ATOMIC_RELEASE); }
+
+uint32_t load_seq(const uint32_t &c) { return __atomic_load_n(&c, __ATOMIC_SEQ_CST); }
+void add_seq(uint32_t &c, int32_t d) { __atomic_fetch_add(&c, static_cast<uint32_t>(d), __ATOMIC_SEQ_CST); }
+
+// Takes one unit of `counter` if it stays within `limit`.
+bool reserve(uint32_t &counter, int limit)
+{
+    uint32_t cur = load_seq(counter);
+    while (cur < static_cast<uint32_t>(limit))
+        if (__atomic_compare_exchange_n(&counter, &cur, cur + 1, false, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return true;
+    return false;
+}
 
 int effective_priority(const AdmissionEntry &e, const AdmissionLimits &lim, int64_t now)
 {
@@ -43,19 +63,19 @@ bool caps_have_room(AdmissionTable t, const AdmissionEntry &e)
 bool heavy_has_room(AdmissionTable t, const AdmissionLimits &lim)
 {
     return lim.max_heavy > 0 &&
-           t.counters->heavy_running < static_cast<uint32_t>(lim.max_heavy);
+           load_seq(t.counters->heavy_running) < static_cast<uint32_t>(lim.max_heavy);
 }
 
-// Could the waiter take a slot now?
+// Could the waiter take a slot now? (Room is then reserved by grant.)
 bool eligible(AdmissionTable t, const AdmissionEntry &e, const AdmissionLimits &lim)
 {
-    if (e.state == kRunning)  // waits for a heavy slot only
-        return e.heavy == kHeavyQueued && heavy_has_room(t, lim);
-    if (e.state != kQueued)
+    if (state_of(e) == kRunning)  // waits for a heavy slot only
+        return heavy_of(e) == kHeavyQueued && heavy_has_room(t, lim);
+    if (state_of(e) != kQueued)
         return false;
-    if (t.counters->running >= static_cast<uint32_t>(lim.max_active))
+    if (load_seq(t.counters->running) >= static_cast<uint32_t>(lim.max_active))
         return false;
-    if (e.heavy == kHeavyQueued && !heavy_has_room(t, lim))
+    if (heavy_of(e) == kHeavyQueued && !heavy_has_room(t, lim))
         return false;
     return caps_have_room(t, e);
 }
@@ -63,35 +83,51 @@ bool eligible(AdmissionTable t, const AdmissionEntry &e, const AdmissionLimits &
 void record_wait(AdmissionCounters &c, const AdmissionEntry &e, int64_t now)
 {
     uint64_t waited = now > e.queued_since ? static_cast<uint64_t>(now - e.queued_since) : 0;
-    c.waited++;
-    c.wait_total_us += waited;
-    c.wait_max_us = std::max(c.wait_max_us, waited);
+    atomic::fetch_add(c.waited, uint64_t{1});
+    atomic::fetch_add(c.wait_total_us, waited);
+    if (waited > atomic::load(c.wait_max_us))
+        atomic::store(c.wait_max_us, waited);
 }
 
-// A waiter gets what it waits for.
-void grant(AdmissionTable t, AdmissionEntry &e, int64_t now)
+// Reserves what the waiter waits for; false if a fast-path newcomer took
+// the room meanwhile (it stays queued). With `force`, past the limits.
+bool grant(AdmissionTable t, AdmissionEntry &e, const AdmissionLimits &lim, int64_t now,
+           bool force)
 {
     AdmissionCounters &c = *t.counters;
-    c.queued--;
+    bool slot = state_of(e) == kQueued, heavy = heavy_of(e) == kHeavyQueued;
+    if (!force) {
+        if (slot && !reserve(c.running, lim.max_active))
+            return false;
+        if (heavy && !reserve(c.heavy_running, lim.max_heavy)) {
+            if (slot)
+                add_seq(c.running, -1);
+            return false;
+        }
+    } else {
+        if (slot)
+            add_seq(c.running, 1);
+        if (heavy)
+            add_seq(c.heavy_running, 1);
+    }
+    add_seq(c.queued, -1);
     record_wait(c, e, now);
-    if (e.state == kQueued) {
-        e.state = kRunning;
+    if (slot) {
         e.running_since = now;
-        c.running++;
-        c.admitted++;
+        atomic::fetch_add(c.admitted, uint64_t{1});
+        set_state(e, kRunning);
     }
-    if (e.heavy == kHeavyQueued) {
-        e.heavy = kHeavyRunning;
-        c.heavy_running++;
-    }
+    if (heavy)
+        set_heavy(e, kHeavyRunning);
     e.queued_since = 0;
+    return true;
 }
 
 void enqueue(AdmissionTable t, AdmissionEntry &e, int64_t now)
 {
     e.ticket = ++t.counters->next_ticket;
     e.queued_since = now;
-    t.counters->queued++;
+    add_seq(t.counters->queued, 1);
 }
 
 // The best-ranked waiter other than `self` that is eligible now, or -1.
@@ -115,6 +151,18 @@ bool first_in_line(AdmissionTable t, int self, const AdmissionLimits &lim, int64
     return best < 0 || outranks(t.entries[self], t.entries[best], lim, now);
 }
 
+void fill_request(AdmissionEntry &e, const AdmissionRequest &req)
+{
+    e.priority = req.priority;
+    e.overdraft = 0;
+    e.n_caps = static_cast<uint8_t>(std::min<int>(req.n_caps, kMaxAdmissionCaps));
+    for (int c = 0; c < e.n_caps; ++c) {
+        e.cap_role[c] = req.cap_role[c];
+        e.cap_limit[c] = req.cap_limit[c];
+    }
+    e.queued_since = 0;
+}
+
 }  // namespace
 
 int admission_cap_usage(AdmissionTable t, uint32_t role)
@@ -122,7 +170,7 @@ int admission_cap_usage(AdmissionTable t, uint32_t role)
     int n = 0;
     for (int i = 0; i < t.n; ++i) {
         const AdmissionEntry &e = t.entries[i];
-        if (e.state != kRunning)
+        if (state_of(e) != kRunning)
             continue;
         for (int c = 0; c < e.n_caps; ++c)
             if (e.cap_role[c] == role) {
@@ -133,56 +181,65 @@ int admission_cap_usage(AdmissionTable t, uint32_t role)
     return n;
 }
 
+bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
+                          const AdmissionLimits &lim, int64_t now)
+{
+    if (req.heavy || req.n_caps > 0 || load_seq(t.counters->queued) != 0)
+        return false;
+    if (!reserve(t.counters->running, lim.max_active))
+        return false;
+    AdmissionEntry &e = t.entries[i];
+    fill_request(e, req);
+    set_heavy(e, kHeavyNone);
+    e.running_since = now;
+    atomic::fetch_add(t.counters->admitted, uint64_t{1});
+    set_state(e, kRunning);
+    return true;
+}
+
+bool admission_leave_fast(AdmissionTable t, int i, bool *done)
+{
+    AdmissionEntry &e = t.entries[i];
+    *done = false;
+    if (state_of(e) != kRunning || heavy_of(e) != kHeavyNone || e.n_caps > 0)
+        return false;
+    set_state(e, kNone);
+    add_seq(t.counters->running, -1);  // seq_cst: ordered before the read below
+    *done = load_seq(t.counters->queued) == 0;
+    return true;
+}
+
 bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,
                      const AdmissionLimits &lim, int64_t now)
 {
     AdmissionEntry &e = t.entries[i];
-    e = AdmissionEntry{};
-    e.priority = req.priority;
-    e.n_caps = static_cast<uint8_t>(std::min<int>(req.n_caps, kMaxAdmissionCaps));
-    for (int c = 0; c < e.n_caps; ++c) {
-        e.cap_role[c] = req.cap_role[c];
-        e.cap_limit[c] = req.cap_limit[c];
-    }
-    // Rank as a waiter would, then run at once if nobody better could.
-    e.state = kQueued;
-    e.heavy = req.heavy ? kHeavyQueued : kHeavyNone;
-    e.ticket = t.counters->next_ticket + 1;
-    e.queued_since = now;
-    // Nobody waiting (the common case) means nobody to be fair to: no scan.
-    if (eligible(t, e, lim) && (t.counters->queued == 0 || first_in_line(t, i, lim, now))) {
-        t.counters->next_ticket++;
-        e.state = kRunning;
-        e.running_since = now;
-        e.queued_since = 0;
-        t.counters->running++;
-        t.counters->admitted++;
-        if (req.heavy) {
-            e.heavy = kHeavyRunning;
-            t.counters->heavy_running++;
-        }
+    fill_request(e, req);
+    e.ticket = 0;
+    // Queue first (so that a fast leave sees us), then take the slot
+    // ourselves if nobody better could.
+    set_heavy(e, req.heavy ? kHeavyQueued : kHeavyNone);
+    set_state(e, kQueued);
+    enqueue(t, e, now);
+    if (eligible(t, e, lim) && first_in_line(t, i, lim, now) && grant(t, e, lim, now, false)) {
+        // Served at once: not a wait.
+        atomic::fetch_add(t.counters->waited, uint64_t{0} - 1);
         return true;
     }
-    enqueue(t, e, now);
     return false;
 }
 
 bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now)
 {
     AdmissionEntry &e = t.entries[i];
-    if (e.state != kRunning || e.heavy != kHeavyNone)
-        return e.heavy == kHeavyRunning;
-    e.heavy = kHeavyQueued;
-    e.ticket = t.counters->next_ticket + 1;
-    e.queued_since = now;
-    if (heavy_has_room(t, lim) && (t.counters->queued == 0 || first_in_line(t, i, lim, now))) {
-        t.counters->next_ticket++;
-        e.heavy = kHeavyRunning;
-        e.queued_since = 0;
-        t.counters->heavy_running++;
+    if (state_of(e) != kRunning || heavy_of(e) != kHeavyNone)
+        return heavy_of(e) == kHeavyRunning;
+    set_heavy(e, kHeavyQueued);
+    enqueue(t, e, now);
+    if (heavy_has_room(t, lim) && first_in_line(t, i, lim, now) &&
+        grant(t, e, lim, now, false)) {
+        atomic::fetch_add(t.counters->waited, uint64_t{0} - 1);
         return true;
     }
-    enqueue(t, e, now);
     return false;
 }
 
@@ -190,11 +247,10 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
                     int max)
 {
     int n = 0;
-    while (n < max && t.counters->queued > 0) {
+    while (n < max && load_seq(t.counters->queued) > 0) {
         int best = best_eligible(t, lim, now, -1);
-        if (best < 0)
+        if (best < 0 || !grant(t, t.entries[best], lim, now, false))
             break;
-        grant(t, t.entries[best], now);
         granted[n++] = best;
     }
     return n;
@@ -204,14 +260,14 @@ int admission_leave_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, i
                           int *granted, int max)
 {
     AdmissionEntry &e = t.entries[i];
-    if (e.heavy == kHeavyRunning)
-        t.counters->heavy_running--;
-    else if (e.heavy == kHeavyQueued && e.state == kRunning) {
-        t.counters->queued--;
+    if (heavy_of(e) == kHeavyRunning) {
+        add_seq(t.counters->heavy_running, -1);
+    } else if (heavy_of(e) == kHeavyQueued && state_of(e) == kRunning) {
+        add_seq(t.counters->queued, -1);
         e.queued_since = 0;
     }
-    if (e.state == kRunning)
-        e.heavy = kHeavyNone;
+    if (state_of(e) == kRunning)
+        set_heavy(e, kHeavyNone);
     return admission_grant(t, lim, now, granted, max);
 }
 
@@ -220,17 +276,24 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
 {
     AdmissionEntry &e = t.entries[i];
     AdmissionCounters &c = *t.counters;
-    if (e.state == kQueued) {
-        c.queued--;
-    } else if (e.state == kRunning) {
-        c.running--;
-        if (e.heavy == kHeavyRunning)
-            c.heavy_running--;
-        else if (e.heavy == kHeavyQueued)
-            c.queued--;
+    uint32_t state = state_of(e);
+    uint8_t heavy = heavy_of(e);
+    if (state == kQueued) {
+        add_seq(c.queued, -1);
+    } else if (state == kRunning) {
+        if (heavy == kHeavyRunning)
+            add_seq(c.heavy_running, -1);
+        else if (heavy == kHeavyQueued)
+            add_seq(c.queued, -1);
     }
-    e = AdmissionEntry{};
-    e.state = kNone;
+    set_state(e, kNone);
+    set_heavy(e, kHeavyNone);
+    e.n_caps = 0;
+    e.overdraft = 0;
+    e.queued_since = 0;
+    e.running_since = 0;
+    if (state == kRunning)  // after the entry is clean: the slot is free now
+        add_seq(c.running, -1);
     return admission_grant(t, lim, now, granted, max);
 }
 
@@ -239,9 +302,10 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now)
     AdmissionEntry &e = t.entries[i];
     if (!admission_waiting(e))
         return false;
-    grant(t, e, now);
+    AdmissionLimits unused{0, 0, 0};
+    grant(t, e, unused, now, true);
     e.overdraft = 1;
-    t.counters->overdrafts++;
+    atomic::fetch_add(t.counters->overdrafts, uint64_t{1});
     return true;
 }
 

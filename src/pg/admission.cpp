@@ -159,6 +159,15 @@ void leave(int, Datum)
     if (my_index < 0 || state_of(me()) == static_cast<uint32_t>(AdmState::None))
         return;
     disarm_idle_timeout();
+    bool done = false;
+    if (admission_leave_fast(shm.admission, my_index, &done)) {
+        if (!done)  // someone waits: hand the freed slot over
+            locked_step([](int *granted) {
+                return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                                       kGrantBatch);
+            });
+        return;
+    }
     locked_step([](int *granted) {
         return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
                                kGrantBatch);
@@ -369,13 +378,19 @@ void acquire(bool heavy)
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
         return;
-    if (state == static_cast<uint32_t>(AdmState::None))
+    AdmissionRequest req{heavy, 1, 0, nullptr, nullptr};
+    if (state == static_cast<uint32_t>(AdmState::None)) {
         refresh_profile();
+        req = AdmissionRequest{heavy, profile.priority, profile.n_caps, profile.cap_role,
+                               profile.cap_limit};
+        // Nobody waiting and room: no lock, no clock read.
+        if (admission_enter_fast(shm.admission, my_index, req, limits(),
+                                 GetCurrentTransactionStartTimestamp()))
+            return;
+    }
     bool now_running = false;
     LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
     if (state == static_cast<uint32_t>(AdmState::None)) {
-        AdmissionRequest req{heavy, profile.priority, profile.n_caps, profile.cap_role,
-                             profile.cap_limit};
         now_running = admission_enter(shm.admission, my_index, req, limits(),
                                       GetCurrentTimestamp());
     } else {

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 using namespace poolgov;
@@ -249,4 +252,101 @@ TEST(Admission, RandomOperationsKeepCountersExact)
         int out[16];
         ASSERT_EQ(admission_grant(f.table(), f.lim, f.now, out, 16), 0);
     }
+}
+
+TEST(AdmissionFast, TakesAndGivesBackWithoutTheQueueWhenNobodyWaits)
+{
+    Fixture f(4);
+    AdmissionRequest plain{false, 1, 0, nullptr, nullptr};
+    EXPECT_TRUE(admission_enter_fast(f.table(), 0, plain, f.lim, f.now));
+    EXPECT_TRUE(admission_enter_fast(f.table(), 1, plain, f.lim, f.now));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 2, plain, f.lim, f.now));  // full
+    EXPECT_EQ(f.counters.running, 2u);
+    EXPECT_FALSE(f.enter(2));  // queues under the lock
+    // With a waiter, the fast path is closed even when room appears ...
+    bool done = true;
+    EXPECT_TRUE(admission_leave_fast(f.table(), 0, &done));
+    EXPECT_FALSE(done);  // ... and the leaver must grant
+    EXPECT_FALSE(admission_enter_fast(f.table(), 3, plain, f.lim, f.now));
+    EXPECT_EQ(f.grant(), V{2});
+    EXPECT_TRUE(admission_leave_fast(f.table(), 1, &done));
+    EXPECT_TRUE(done);
+    EXPECT_EQ(f.counters.running, 1u);
+    EXPECT_EQ(f.counters.admitted, 3u);
+}
+
+TEST(AdmissionFast, HeavyOrCappedTransactionsTakeTheLockedPath)
+{
+    Fixture f(2);
+    f.lim = {4, 1, 0};
+    uint32_t role = 5;
+    int32_t cap = 1;
+    AdmissionRequest heavy{true, 1, 0, nullptr, nullptr};
+    AdmissionRequest capped{false, 1, 1, &role, &cap};
+    EXPECT_FALSE(admission_enter_fast(f.table(), 0, heavy, f.lim, f.now));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 0, capped, f.lim, f.now));
+    EXPECT_EQ(f.counters.running, 0u);
+    f.enter(0, 1, false, 5, 1);
+    bool done = false;
+    EXPECT_FALSE(admission_leave_fast(f.table(), 0, &done));  // has a cap: locked leave
+    EXPECT_EQ(f.leave(0), V{});
+    EXPECT_EQ(f.counters.running, 0u);
+}
+
+// Threads race the lock-free path against the locked queue (a mutex stands
+// for the LWLock): the limit always holds, nobody is stranded, and the
+// counters end at zero.
+TEST(AdmissionFast, ConcurrentFastAndLockedPathsKeepTheLimit)
+{
+    constexpr int kThreads = 6, kLimit = 2, kRounds = 3000;
+    AdmissionCounters counters{};
+    std::vector<AdmissionEntry> entries(kThreads);
+    AdmissionTable t{&counters, entries.data(), kThreads};
+    AdmissionLimits lim{kLimit, 0, 0};
+    std::mutex lock;
+    std::atomic<int> inside{0}, max_inside{0};
+    std::vector<std::thread> threads;
+    for (int id = 0; id < kThreads; ++id)
+        threads.emplace_back([&, id] {
+            AdmissionRequest req{false, 1, 0, nullptr, nullptr};
+            int granted[kThreads];
+            for (int r = 0; r < kRounds; ++r) {
+                if (!admission_enter_fast(t, id, req, lim, 1)) {
+                    bool running;
+                    {
+                        std::lock_guard<std::mutex> g(lock);
+                        running = admission_enter(t, id, req, lim, 1);
+                    }
+                    while (!running) {
+                        std::this_thread::yield();
+                        std::lock_guard<std::mutex> g(lock);
+                        // A waiter also grants on its own, as the backend
+                        // does on its timer, so no lost wake-up can hang us.
+                        admission_grant(t, lim, 1, granted, kThreads);
+                        running = !admission_waiting(entries[id]);
+                    }
+                }
+                int now_inside = ++inside;
+                int seen = max_inside.load();
+                while (now_inside > seen && !max_inside.compare_exchange_weak(seen, now_inside)) {
+                }
+                --inside;
+                bool done = false;
+                if (admission_leave_fast(t, id, &done)) {
+                    if (!done) {
+                        std::lock_guard<std::mutex> g(lock);
+                        admission_grant(t, lim, 1, granted, kThreads);
+                    }
+                } else {
+                    std::lock_guard<std::mutex> g(lock);
+                    admission_leave(t, id, lim, 1, granted, kThreads);
+                }
+            }
+        });
+    for (auto &th : threads)
+        th.join();
+    EXPECT_LE(max_inside.load(), kLimit);
+    EXPECT_EQ(counters.running, 0u);
+    EXPECT_EQ(counters.queued, 0u);
+    EXPECT_EQ(counters.admitted, static_cast<uint64_t>(kThreads) * kRounds);
 }
