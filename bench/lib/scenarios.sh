@@ -17,6 +17,21 @@ meta() {
   echo "$*" >>"$RESULTS/meta.tsv"
 }
 
+# The configurations of one round, in an order that changes from round to
+# round (A B C, C B A, B C A, ...): a slow phase of the machine must not
+# always land on the same configuration.
+round_order() {  # round, configs...
+  local round=$1; shift
+  local configs=("$@") n=$# i
+  local rotate=$(((round - 1) / 2 % n)) rotated=()
+  for ((i = 0; i < n; i++)); do rotated+=("${configs[(i + rotate) % n]}"); done
+  if [ $((round % 2)) -eq 0 ]; then
+    for ((i = n - 1; i >= 0; i--)); do echo "${rotated[i]}"; done
+  else
+    printf '%s\n' "${rotated[@]}"
+  fi
+}
+
 skip() {  # scenario, config, reason
   meta skip "$1" "$2" "$3"
   echo "  SKIP $1/$2: $3 (no number reported)"
@@ -30,8 +45,8 @@ start_config() {  # preload, settings...
   CONN=$(direct_conn)
 }
 
-start_config_pgbouncer() {
-  start_config ""
+start_config_pgbouncer() {  # settings...
+  start_config "" "$@"
   pgbouncer_start
   CONN=$(bouncer_conn)
 }
@@ -49,7 +64,7 @@ scenario_overhead() {
 
   local round config
   for round in $(seq "$ROUNDS"); do
-    for config in none pg_stat_statements pg_poolgov; do
+    for config in $(round_order "$round" none pg_stat_statements pg_poolgov); do
       case $config in
         none) start_config "" ;;
         pg_stat_statements) start_config pg_stat_statements "pg_stat_statements.track = top" ;;
@@ -75,7 +90,7 @@ scenario_login() {
 
   local round config
   for round in $(seq "$ROUNDS"); do
-    for config in none pg_poolgov; do
+    for config in $(round_order "$round" none pg_poolgov); do
       case $config in
         none) start_config "" ;;
         pg_poolgov) start_config pg_poolgov "poolgov.enforce = on" \
@@ -100,11 +115,13 @@ show_budget_path() {
 }
 
 scenario_overload() {
-  local clients_list="8 64 256" args="-M simple -j 2"
-  [ "$SMOKE" -eq 1 ] && clients_list="8 32"
-  echo "== overload: pgbench (TPC-B) $args -c {${clients_list// /,}}"
+  # 512 clients need more than the common max_connections = 300.
+  local clients_list="8 64 256 512" args="-M simple -j 2" prepared_clients=256
+  local conns="max_connections = 600"
+  [ "$SMOKE" -eq 1 ] && { clients_list="8 32"; prepared_clients=32; }
+  echo "== overload: pgbench (TPC-B) $args -c {${clients_list// /,}}, and -M prepared at $prepared_clients"
   meta scenario overload direct \
-    "Many clients, few cores: TPC-B (\`pgbench $args\`, the default script) at ${clients_list// /, } clients, scale $SCALE, max_connections = 300, $ROUNDS round(s) × $RUN_SECONDS s per client count."
+    "Many clients, few cores: TPC-B (\`pgbench $args\`, the default script) at ${clients_list// /, } clients, scale $SCALE, $conns, $ROUNDS round(s) × $RUN_SECONDS s per client count, the order of the configurations changing from round to round. Stream \`prepared\`: the same with \`-M prepared\` at $prepared_clients clients, which PgBouncer's transaction mode cannot run."
   meta config overload direct "plain PostgreSQL, pgbench on the unix socket"
   meta config overload pgbouncer "plain PostgreSQL behind PgBouncer (pool_mode = transaction, default_pool_size = $BOUNCER_POOL_SIZE), pgbench on 127.0.0.1 TCP, PgBouncer to PostgreSQL on the unix socket"
   meta config overload pg_poolgov "pg_poolgov admission control, poolgov.max_active_transactions = $BOUNCER_POOL_SIZE, pgbench on the unix socket"
@@ -116,11 +133,11 @@ scenario_overload() {
     skip overload pg_poolgov "admission control (poolgov.max_active_transactions) is not built yet"
   fi
   for round in $(seq "$ROUNDS"); do
-    for config in "${configs[@]}"; do
+    for config in $(round_order "$round" "${configs[@]}"); do
       case $config in
-        direct) start_config "" ;;
-        pgbouncer) start_config_pgbouncer ;;
-        pg_poolgov) start_config pg_poolgov \
+        direct) start_config "" "$conns" ;;
+        pgbouncer) start_config_pgbouncer "$conns" ;;
+        pg_poolgov) start_config pg_poolgov "$conns" \
           "poolgov.max_active_transactions = $BOUNCER_POOL_SIZE" ;;
       esac
       warmup $args -c 8 $CONN
@@ -128,6 +145,11 @@ scenario_overload() {
         EXPECTED_RUNS=$((EXPECTED_RUNS + 1))
         measure overload "$config" "$round" "$clients" main $args -c "$clients" $CONN
       done
+      if [ "$config" != pgbouncer ]; then
+        EXPECTED_RUNS=$((EXPECTED_RUNS + 1))
+        measure overload "$config" "$round" "$prepared_clients" prepared -M prepared -j 2 \
+          -c "$prepared_clients" $CONN
+      fi
     done
   done
   pgbouncer_stop
@@ -153,7 +175,7 @@ scenario_mixed() {
     skip mixed pg_poolgov "the heavy lane (poolgov.heavy_cost, poolgov.max_heavy_transactions) is not built yet"
   fi
   for round in $(seq "$ROUNDS"); do
-    for config in "${configs[@]}"; do
+    for config in $(round_order "$round" "${configs[@]}"); do
       case $config in
         direct) start_config "" ;;
         pgbouncer) start_config_pgbouncer ;;
