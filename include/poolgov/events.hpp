@@ -17,6 +17,7 @@ enum class EventKind : uint8_t {
     BreakerOpen,
     BreakerClose,
     BudgetChanged,
+    BreakerReset,
 };
 
 const char *event_kind_name(EventKind k);
