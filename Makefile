@@ -18,7 +18,7 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
 SHLIB_LINK  = -lstdc++
 
 # One file per feature; the temp instance preloads the extension.
-REGRESS      = setup connections reset budgets timing slow_queries security
+REGRESS      = setup connections reset budgets timing slow_queries security breakers
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check \
                --use-existing --dbname=postgres
 
