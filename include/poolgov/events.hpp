@@ -20,6 +20,7 @@ enum class EventKind : uint8_t {
     AdmissionTimeout,
     AdmissionOverdraft,
     AdmissionIdle,
+    BreakerReset,
 };
 
 const char *event_kind_name(EventKind k);

@@ -28,6 +28,8 @@ const char *event_kind_name(EventKind k)
         return "admission_overdraft";
     case EventKind::AdmissionIdle:
         return "admission_idle";
+    case EventKind::BreakerReset:
+        return "breaker_reset";
     }
     return "unknown";
 }

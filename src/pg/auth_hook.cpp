@@ -13,6 +13,7 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "common/ip.h"
 #include "libpq/auth.h"
+#include "libpq/hba.h"
 #include "libpq/libpq-be.h"
 #include "postmaster/postmaster.h"
 #include "replication/walsender.h"
@@ -22,6 +23,7 @@ extern "C" {
 #include "utils/varlena.h"
 }
 
+#include "breaker_state.hpp"
 #include "connection.hpp"
 #include "events_log.hpp"
 #include "guard.hpp"
@@ -83,46 +85,81 @@ bool reserve_exhausted()
            !HaveNFreeProcs(ReservedBackends + guc::reserved_connections);
 }
 
-[[noreturn]] void refuse_breaker(const char *role, const char *addr, int64_t open_until)
+[[noreturn]] void refuse_breaker(const char *role, const char *addr, const BreakerEntry &e,
+                                 int64_t open_until)
 {
     ereport(FATAL,
             (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
              errmsg("too many failed login attempts for role \"%s\"", role),
-             errdetail("pg_poolgov refuses logins of this role from %s until %s: more than %d "
-                       "failed within %d s.",
-                       addr, timestamptz_to_str(open_until), guc::auth_failure_limit,
-                       guc::auth_failure_window),
-             errhint("Wait for the lockout (poolgov.auth_lockout) to pass.")));
+             errdetail("pg_poolgov refuses logins of this role from %s until %s: %d failed "
+                       "within %lld s, more than the limit of %d.",
+                       addr, timestamptz_to_str(open_until), e.failures,
+                       static_cast<long long>(e.open_window_us / kUsPerSec), e.open_limit),
+             errhint("Wait for the lockout (poolgov.auth_lockout) to pass; an administrator "
+                     "can end it with poolgov.breaker_reset().")));
     pg_unreachable();
 }
 
+// Methods where the client proves a secret it could guess: the password
+// family (password, md5, scram-sha-256) and the methods that pass a password
+// on to another service (ldap, radius, pam, bsd). Peer, ident, cert, gss,
+// sspi and trust check no guessable secret: their failures do not count and
+// an open breaker does not refuse them (so a local user running
+// "psql -U postgres" cannot lock the DBA's peer login out).
+bool guessable_secret(const Port *port)
+{
+    if (port->hba == nullptr)
+        return false;
+    switch (port->hba->auth_method) {
+    case uaPassword:
+    case uaMD5:
+    case uaSCRAM:
+    case uaLDAP:
+    case uaRADIUS:
+    case uaPAM:
+    case uaBSD:
+        return true;
+    default:
+        return false;
+    }
+}
+
 // The breaker: counts real failures (STATUS_ERROR; STATUS_EOF is a client
-// that hung up, e.g. psql before asking for a password) and, while open,
-// refuses every attempt of the pair the same way whatever the password, so
-// that a guess cannot be confirmed during the lockout.
+// that hung up, e.g. psql before asking for a password) of methods with a
+// guessable secret and, while open, refuses every such attempt of the pair
+// the same way whatever the password, so that a guess cannot be confirmed
+// during the lockout.
 void breaker_gate(const Port *port, int status, Oid role_oid, const char *client_addr)
 {
     if (status == STATUS_EOF)
         return;
-    SharedState *st = shm.state;
     const char *role = port->user_name;
-    const char *key_addr = client_addr[0] ? client_addr : "local";
-    BreakerPolicy policy{guc::auth_failure_limit, guc::auth_failure_window * kUsPerSec,
-                         guc::auth_lockout * kUsPerSec};
-    TimestampTz now = GetCurrentTimestamp();
-    int64_t open_until = 0;
-    FailureResult failure{FailureOutcome::Disabled, 0, 0};
-
-    if (status == STATUS_ERROR || atomic::load(st->breaker_entries) > 0) {
-        LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
-        open_until = breaker_open_until(*shm.breaker, role, key_addr, now);
-        if (open_until == 0 && status == STATUS_ERROR)
-            failure = breaker_record_failure(*shm.breaker, role, key_addr, now, policy);
-        atomic::store(st->breaker_entries, shm.breaker->used);
-        LWLockRelease(st->breaker_lock);
-    }
     if (status == STATUS_ERROR)
         count_auth_failure(role_oid, role);
+    BreakerPolicy policy = breaker_policy();
+    if (policy.limit <= 0 || !guessable_secret(port))
+        return;
+    SharedState *st = shm.state;
+    const char *key_addr = client_addr[0] ? client_addr : "local";
+    TimestampTz now = GetCurrentTimestamp();
+    int64_t open_until = 0;
+    BreakerEntry open{};
+    FailureResult failure{FailureOutcome::Disabled, 0, 0};
+
+    if (status == STATUS_ERROR) {
+        LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+        open_until = breaker_open_until(*shm.breaker, role, key_addr, now, policy, &open);
+        if (open_until == 0)
+            failure = breaker_record_failure(*shm.breaker, role, key_addr, OidIsValid(role_oid),
+                                             now, policy);
+        atomic::store(st->breaker_entries, shm.breaker->used);
+        LWLockRelease(st->breaker_lock);
+    } else if (atomic::load(st->breaker_entries) > 0) {
+        // A successful login only reads the table.
+        LWLockAcquire(st->breaker_lock, LW_SHARED);
+        open_until = breaker_open_until(*shm.breaker, role, key_addr, now, policy, &open);
+        LWLockRelease(st->breaker_lock);
+    }
 
     EventFields who{role, port->database_name, MyProcPid, client_addr};
     if (failure.outcome == FailureOutcome::Opened) {
@@ -140,7 +177,7 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     if (open_until != 0) {
         count_breaker_refusal(role_oid, role);
         log_event(EventKind::RejectBreaker, who, "breaker open");
-        refuse_breaker(role, key_addr, open_until);
+        refuse_breaker(role, key_addr, open, open_until);
     }
 }
 

@@ -270,17 +270,19 @@ int role_closure(Oid role, Oid **out)
 
 namespace {
 
-// Adds one to a global counter and, for an existing role, to a field of its
-// entry. Unknown names get no entry: they could flood the table.
-void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid role_oid,
-                        const char *role_name)
+// Adds one to a global counter and, for a role that already has an entry, to
+// a field of it. An unauthenticated client allocates nothing: neither
+// invented names nor the names of real roles that never logged in get an
+// entry (they could churn the table and evict real counters); no
+// last_seen update either, so failures do not keep an entry from eviction.
+void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid role_oid)
 {
     SharedState *st = shm.state;
     atomic::fetch_add(global, uint64_t{1});
     if (!OidIsValid(role_oid))
         return;
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
-    int r = role_entry(role_oid, role_name, GetCurrentTimestamp());
+    int r = entry_find(shm.roles, role_oid);
     if (r >= 0)
         (shm.roles.entries[r].*field)++;
     LWLockRelease(st->main_lock);
@@ -314,14 +316,12 @@ uint64_t membership_generation()
 
 void count_auth_failure(Oid role_oid, const char *role_name)
 {
-    count_failed_login(shm.state->auth_failures, &CounterEntry::auth_failures, role_oid,
-                       role_name);
+    count_failed_login(shm.state->auth_failures, &CounterEntry::auth_failures, role_oid);
 }
 
 void count_breaker_refusal(Oid role_oid, const char *role_name)
 {
-    count_failed_login(shm.state->rejected_breaker, &CounterEntry::rejected, role_oid,
-                       role_name);
+    count_failed_login(shm.state->rejected_breaker, &CounterEntry::rejected, role_oid);
 }
 
 }  // namespace poolgov::pg

@@ -29,6 +29,7 @@ extern "C" {
 }
 
 #include "activity.hpp"
+#include "breaker_state.hpp"
 #include "budgets_sync.hpp"
 #include "events_log.hpp"
 #include "guc.hpp"
@@ -116,8 +117,7 @@ void sweep_breakers()
     auto *closed = static_cast<BreakerEntry *>(palloc(sizeof(BreakerEntry) * kBreakerEntries));
     int n = 0;
     LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
-    breaker_sweep(*shm.breaker, GetCurrentTimestamp(),
-                  static_cast<int64_t>(guc::auth_failure_window) * 1000000,
+    breaker_sweep(*shm.breaker, GetCurrentTimestamp(), breaker_policy(),
                   [&](const BreakerEntry &e) { closed[n++] = e; });
     atomic::store(st->breaker_entries, shm.breaker->used);
     LWLockRelease(st->breaker_lock);

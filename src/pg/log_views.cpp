@@ -1,9 +1,17 @@
 // poolgov.events and poolgov.slow_queries: copies of the rings, masked for
 // readers without the privileges of the row's role (or pg_read_all_stats).
+//
+// Events about failed logins (breaker_open, reject_breaker, breaker_close,
+// breaker_reset) carry a role name as the client typed it (an invented name, or a password
+// typed into the user-name field) and the client's address: to a reader who
+// may not see that role's details, their role and database read NULL too.
+// Every masked event shows client_addr NULL and detail
+// '<insufficient privilege>'.
 #include "postgres.hpp"
 
 #include "activity.hpp"
 #include "guard.hpp"
+#include "ring_copy.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
 
@@ -18,18 +26,10 @@ using namespace poolgov::pg;
 
 namespace {
 
-// Copies the records of a ring under its lock (palloc'd, oldest first).
-char *copy_ring(LWLock *lock, RingView (*ring_of)(), uint64_t *count, uint32_t *stride)
+bool about_failed_login(EventKind k)
 {
-    LWLockAcquire(lock, LW_SHARED);
-    RingView ring = ring_of();
-    *count = ring.size();
-    *stride = ring.stride();
-    char *copy = static_cast<char *>(palloc(*count * *stride + 1));
-    for (uint64_t i = 0; i < *count; ++i)
-        memcpy(copy + i * *stride, ring.at(ring.oldest() + i), *stride);
-    LWLockRelease(lock);
-    return copy;
+    return k == EventKind::BreakerOpen || k == EventKind::RejectBreaker ||
+           k == EventKind::BreakerClose || k == EventKind::BreakerReset;
 }
 
 }  // namespace
@@ -39,21 +39,23 @@ POOLGOV_SQL_FUNCTION(poolgov_events)
     require_shmem();
     uint64_t n;
     uint32_t stride;
-    char *records = copy_ring(shm.state->events_lock, events_ring, &n, &stride);
+    char *records =
+        copy_ring_records(shm.state->events_lock, &shm.state->events, shm.events, &n, &stride);
     RowBuilder row(fcinfo);
     for (uint64_t i = 0; i < n; ++i) {
         const auto *e = reinterpret_cast<const EventRecord *>(records + i * stride);
-        bool visible = can_see_details_of(get_role_oid(e->role, true));
-        row.timestamptz(e->at)
-            .text(event_kind_name(e->kind))
-            .name(e->role[0] ? e->role : nullptr)
-            .name(e->database[0] ? e->database : nullptr)
-            .int4(e->pid);
-        if (visible)
-            row.inet(e->client_addr);
+        bool visible = can_see_details_of(e->role[0] ? get_role_oid(e->role, true) : InvalidOid);
+        bool hide_names = !visible && about_failed_login(e->kind);
+        row.timestamptz(e->at).text(event_kind_name(e->kind));
+        if (hide_names)
+            row.null().null();
         else
-            row.null();
-        row.text(e->detail);
+            row.name(e->role[0] ? e->role : nullptr).name(e->database[0] ? e->database : nullptr);
+        row.int4(e->pid);
+        if (visible)
+            row.inet(e->client_addr).text(e->detail);
+        else
+            row.null().text("<insufficient privilege>");
         row.emit();
     }
     return (Datum) 0;
@@ -64,7 +66,8 @@ POOLGOV_SQL_FUNCTION(poolgov_slow_queries)
     require_shmem();
     uint64_t n;
     uint32_t stride;
-    char *records = copy_ring(shm.state->slowlog_lock, slowlog_ring, &n, &stride);
+    char *records = copy_ring_records(shm.state->slowlog_lock, &shm.state->slowlog, shm.slowlog,
+                                      &n, &stride);
     RowBuilder row(fcinfo);
     for (uint64_t i = 0; i < n; ++i) {
         const auto *q = reinterpret_cast<const SlowQueryRecord *>(records + i * stride);

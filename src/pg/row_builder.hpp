@@ -6,6 +6,7 @@
 
 extern "C" {
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 }
@@ -40,15 +41,40 @@ public:
     RowBuilder &float8(double v) { return datum(Float8GetDatum(v)); }
     // Negative means "no value" for latencies and costs.
     RowBuilder &float8_or_null(double v) { return v < 0 ? null() : float8(v); }
-    RowBuilder &text(const char *s) { return s ? datum(CStringGetTextDatum(s)) : null(); }
+    RowBuilder &text(const char *s) { return s ? datum(CStringGetTextDatum(valid_text(s))) : null(); }
     RowBuilder &text_or_null(const char *s) { return s && *s ? text(s) : null(); }
     RowBuilder &name(const char *s)
     {
         if (s == nullptr)
             return null();
         Name n = static_cast<Name>(palloc0(NAMEDATALEN));
-        strlcpy(NameStr(*n), s, NAMEDATALEN);
+        strlcpy(NameStr(*n), valid_text(s), NAMEDATALEN);
+        // A cut may split a character: drop the partial one.
+        NameStr(*n)[pg_mbcliplen(NameStr(*n), strlen(NameStr(*n)), NAMEDATALEN - 1)] = '\0';
         return datum(NameGetDatum(n));
+    }
+
+    // Text valid in the database encoding. Names and details recorded at
+    // login time are the client's bytes, before any database (and so any
+    // encoding) was chosen, e.g. a user name "\xff\xfe"; each byte that does
+    // not start a valid character reads '?'. Returns s itself when valid.
+    static const char *valid_text(const char *s)
+    {
+        int len = static_cast<int>(strlen(s));
+        int encoding = GetDatabaseEncoding();
+        if (pg_verify_mbstr(encoding, s, len, true))
+            return s;
+        char *out = pstrdup(s);
+        for (int i = 0; i < len;) {
+            int n = IS_HIGHBIT_SET(out[i]) ? pg_encoding_verifymbchar(encoding, out + i, len - i)
+                                           : 1;
+            if (n <= 0) {
+                out[i] = '?';
+                n = 1;
+            }
+            i += n;
+        }
+        return out;
     }
     RowBuilder &timestamptz(TimestampTz t) { return t ? datum(TimestampTzGetDatum(t)) : null(); }
     RowBuilder &inet(const char *addr)

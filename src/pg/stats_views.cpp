@@ -3,6 +3,7 @@
 
 #include "activity.hpp"
 #include "guard.hpp"
+#include "ring_copy.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
 
@@ -19,6 +20,11 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
     auto *all = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
     ConnTally tally{};
     gather_totals(*totals, tally, *all);
+    uint64_t breaker_untracked, breaker_evicted;
+    LWLockAcquire(st->breaker_lock, LW_SHARED);
+    breaker_untracked = shm.breaker->untracked;
+    breaker_evicted = shm.breaker->evicted;
+    LWLockRelease(st->breaker_lock);
     double utilization =
         MaxConnections > 0 ? std::round(1000.0 * tally.connections / MaxConnections) / 10.0 : 0;
 
@@ -37,7 +43,12 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(atomic::load(st->warned)))
         .int8(static_cast<int64>(atomic::load(st->auth_failures)))
         .statement_columns(*all)
-        .timestamptz(st->stats_reset);
+        .timestamptz(st->stats_reset)
+        // 1.1
+        .int8(static_cast<int64>(breaker_untracked))
+        .int8(static_cast<int64>(breaker_evicted))
+        .int8(static_cast<int64>(atomic::load(st->roles.evicted)))
+        .int8(static_cast<int64>(atomic::load(st->databases.evicted)));
     row.emit();
     return (Datum) 0;
 }
@@ -46,17 +57,13 @@ POOLGOV_SQL_FUNCTION(poolgov_history)
 {
     require_shmem();
     SharedState *st = shm.state;
-    LWLockAcquire(st->history_lock, LW_SHARED);
-    RingView ring = history_ring();
-    uint64_t n = ring.size();
-    auto *samples = static_cast<HistorySample *>(palloc(sizeof(HistorySample) * (n + 1)));
-    for (uint64_t i = 0; i < n; ++i)
-        samples[i] = *reinterpret_cast<HistorySample *>(ring.at(ring.oldest() + i));
-    LWLockRelease(st->history_lock);
+    uint64_t n;
+    uint32_t stride;
+    char *records = copy_ring_records(st->history_lock, &st->history, shm.history, &n, &stride);
 
     RowBuilder row(fcinfo);
     for (uint64_t i = 0; i < n; ++i) {
-        const HistorySample &h = samples[i];
+        const auto &h = *reinterpret_cast<const HistorySample *>(records + i * stride);
         row.timestamptz(h.sampled_at)
             .int4(h.tally.connections)
             .int4(h.tally.active)
