@@ -17,6 +17,7 @@ enum class EventKind : uint8_t {
     BreakerOpen,
     BreakerClose,
     BudgetChanged,
+    SuperuserOverdraft,  // a superuser admitted over its budget (superuser reserve)
 };
 
 const char *event_kind_name(EventKind k);

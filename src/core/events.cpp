@@ -22,6 +22,8 @@ const char *event_kind_name(EventKind k)
         return "breaker_close";
     case EventKind::BudgetChanged:
         return "budget_changed";
+    case EventKind::SuperuserOverdraft:
+        return "superuser_overdraft";
     }
     return "unknown";
 }

@@ -213,6 +213,19 @@ Oid database_oid_at_login(const char *name)
     return oid;
 }
 
+// A superuser let in over its budget from PostgreSQL's superuser reserve
+// (poolgov.exempt_superusers = off): an event and a LOG line, so the DBA
+// sees the reserve being used.
+void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const LoginInfo &login)
+{
+    RefusalText t = describe_overdraft(d, &rule, login.role_name, ReservedBackends);
+    log_event(EventKind::SuperuserOverdraft,
+              EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
+              t.detail);
+    ereport(LOG, (errmsg("pg_poolgov: %s", t.message), errdetail("%s", t.detail),
+                  errhint("%s", t.hint)));
+}
+
 void admit(const Port *port, Oid role, const char *client_addr)
 {
     Oid db = database_oid_at_login(port->database_name);
@@ -235,7 +248,8 @@ void admit(const Port *port, Oid role, const char *client_addr)
                     0};
     LoginPolicy policy{static_cast<EnforceMode>(guc::enforce), guc::exempt_superusers,
                        guc::default_budget, reserve_exhausted(),
-                       MaxConnections - ReservedBackends - guc::reserved_connections};
+                       MaxConnections - ReservedBackends - guc::reserved_connections,
+                       ReservedBackends};
     BudgetRule rule{};
     ClaimResult claim = claim_connection(login, policy, &rule);
     if (claim.needs_closure) {
@@ -246,7 +260,9 @@ void admit(const Port *port, Oid role, const char *client_addr)
         login.closure = closure;
         claim = claim_connection(login, policy, &rule);
     }
-    if (claim.decision.kind != LimitKind::None)
+    if (claim.decision.overdraft)
+        report_overdraft(claim.decision, rule, login);
+    else if (claim.decision.kind != LimitKind::None)
         report_decision(claim.decision, rule, login);
 }
 

@@ -191,4 +191,151 @@ check_storm('no init file, churn', 6, $churner);
 $churner->quit;
 check_budgets('after deleting the init file');
 
+# --- Superusers stay reachable: with exempt_superusers = off a budget of 0
+# on a superuser still lets superuser_reserved_connections (3 by default)
+# superuser sessions in, never more; ordinary roles are refused as before.
+$node->safe_psql('postgres', q{
+	CREATE ROLE boss LOGIN SUPERUSER;
+	CREATE ROLE admins;
+	CREATE ROLE boss2 LOGIN SUPERUSER IN ROLE admins;
+	SELECT poolgov.set_budget('boss', 0);
+	SELECT poolgov.set_budget('admins', 0);
+	SELECT poolgov.set_budget('app', 0);
+	ALTER SYSTEM SET poolgov.exempt_superusers = off;
+	SELECT pg_reload_conf();
+});
+ok($node->poll_query_until('postgres', q{
+	SELECT current_setting('poolgov.exempt_superusers') = 'off'
+	   AND (SELECT count(*) = 3 FROM poolgov.budget_usage
+	        WHERE role IN ('boss', 'admins', 'app') AND max_connections = 0)}),
+	'exempt_superusers = off and budgets of 0 in force');
+is($node->safe_psql('postgres', 'SHOW superuser_reserved_connections'), '3',
+	'superuser_reserved_connections is 3');
+my @bosses;
+for my $i (1 .. 2)
+{
+	push @bosses, session($node, user => 'boss');
+	is($bosses[-1]->query_safe('SELECT current_user'), 'boss', "superuser session $i over a budget of 0");
+}
+push @bosses, session($node, user => 'boss2');
+is($bosses[-1]->query_safe('SELECT current_user'), 'boss2',
+	'superuser session 3, over its group budget of 0');
+$node->connect_fails($node->connstr('postgres') . ' user=boss',
+	'the fourth superuser over budget is refused: the reserve is used up',
+	expected_stderr => qr/too many connections for role "boss"/);
+$node->connect_fails($node->connstr('postgres') . ' user=app',
+	'an ordinary role over its budget is refused as before',
+	expected_stderr => qr/too many connections for role "app"/);
+is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM poolgov.events WHERE kind = 'superuser_overdraft'}), '3',
+	'each overdraft is an event');
+ok($node->log_contains('pg_poolgov: superuser "boss" admitted over its connection budget from the superuser reserve'),
+	'and a LOG line');
+ok($node->log_contains('Superuser connections over budget: 3 of 3'), 'which counts the overdrafts');
+(shift @bosses)->quit;
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM poolgov.connections WHERE role IN ('boss', 'boss2')}),
+	'one overdraft session ended');
+push @bosses, session($node, user => 'boss');
+is($bosses[-1]->query_safe('SELECT current_user'), 'boss', 'its overdraft is free again');
+$_->quit for @bosses;
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET poolgov.exempt_superusers;
+	SELECT pg_reload_conf();
+	SELECT poolgov.drop_budget('boss'), poolgov.drop_budget('admins');
+	SELECT poolgov.set_budget('app', 50);
+});
+
+# --- Refusal HINTs quote role names as SQL literals (quote_literal).
+$node->safe_psql('postgres', q{
+	CREATE ROLE "x'); DELETE --" LOGIN;
+	CREATE ROLE "a\b" LOGIN;
+	SELECT poolgov.set_budget('x''); DELETE --', 0);
+	SELECT poolgov.set_budget('a\b', 0);
+});
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM poolgov.budget_usage WHERE max_connections = 0}),
+	'budgets of 0 on the odd names in force');
+
+# libpq conninfo quoting of a user name.
+sub user_opt
+{
+	my ($u) = @_;
+	$u =~ s/([\\'])/\\$1/g;
+	return " user='$u'";
+}
+$node->connect_fails($node->connstr('postgres') . user_opt(q{x'); DELETE --}),
+	'role with a quote refused',
+	expected_stderr => qr/HINT:  Close idle connections, or raise the budget with poolgov\.set_budget\('x''\); DELETE --', \.\.\.\)\./);
+$node->connect_fails($node->connstr('postgres') . user_opt(q{a\b}),
+	'role with a backslash refused',
+	expected_stderr => qr/HINT:  Close idle connections, or raise the budget with poolgov\.set_budget\(E'a\\\\b', \.\.\.\)\./);
+is($node->safe_psql('postgres', q{SELECT quote_literal('x''); DELETE --') || ' ' || quote_literal('a\b')}),
+	q{'x''); DELETE --' E'a\\\\b'}, 'which is what quote_literal() writes');
+$node->stop;
+
+# --- poolgov.reserved_connections larger than the server can honour is
+# clamped, at start and at reload, with a WARNING that gives the numbers.
+# 10 slots, 3 for superusers: at most 6 can be reserved, leaving 1.
+my $small = poolgov_node('reserve_clamp', max_connections => 10, conf => q{
+superuser_reserved_connections = 3
+poolgov.reserved_connections = 50
+});
+ok($small->log_contains('poolgov.reserved_connections = 50 is more than the server can reserve; using 6'),
+	'start: WARNING with the clamped value');
+ok($small->log_contains('max_connections is 10 and superuser_reserved_connections is 3, so at most 6 slots'),
+	'start: DETAIL with the numbers');
+is($small->safe_psql('postgres', 'SHOW poolgov.reserved_connections'), '6', 'start: 6 in force');
+$small->safe_psql('postgres', 'CREATE ROLE app LOGIN');
+settle($small);
+my $app = session($small, user => 'app');
+is($app->query_safe('SELECT current_user'), 'app', 'the one slot left is open to other roles');
+$small->connect_fails($small->connstr('postgres') . ' user=app', 'the next is refused by the reserve',
+	expected_stderr => qr/remaining connection slots are reserved for pg_poolgov priority roles\nDETAIL:  \d+ connections are open; only 1 of the connection slots are open/);
+$app->quit;
+
+$small->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.reserved_connections = 40; SELECT pg_reload_conf()});
+ok(wait_for_log($small, 'poolgov.reserved_connections = 40 is more than the server can reserve; using 6'),
+	'reload: WARNING with the clamped value');
+is($small->safe_psql('postgres', 'SHOW poolgov.reserved_connections'), '6', 'reload: 6 in force');
+settle($small);
+$app = session($small, user => 'app');
+is($app->query_safe('SELECT current_user'), 'app', 'reload: a non-priority login still gets in');
+$app->quit;
+
+$small->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.reserved_connections = 2; SELECT pg_reload_conf()});
+ok($small->poll_query_until('postgres', q{SELECT current_setting('poolgov.reserved_connections') = '2'}),
+	'a value the server can honour is taken as is');
+settle($small);
+my @apps = map { session($small, user => 'app') } 1 .. 5;
+is(scalar(@apps), 5, 'five non-priority sessions with 10 - 3 - 2 slots');
+$small->connect_fails($small->connstr('postgres') . ' user=app', 'the sixth is refused',
+	expected_stderr => qr/only 5 of the connection slots/);
+$_->quit for @apps;
+$small->stop;
+
+# Waits until no other client backend is left (the one asking excepted),
+# so that a backend still exiting holds no process slot.
+sub settle
+{
+	my ($n) = @_;
+	ok($n->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'client backend'}),
+		'no other client backend');
+	usleep(200_000);
+}
+
+# Bounded wait for a line in the server log.
+sub wait_for_log
+{
+	my ($n, $text) = @_;
+	my $deadline = time() + 30;
+	while (time() < $deadline)
+	{
+		return 1 if $n->log_contains($text);
+		usleep(100_000);
+	}
+	return 0;
+}
+
 done_testing();
