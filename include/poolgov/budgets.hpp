@@ -67,6 +67,10 @@ struct LoginPolicy {
     int default_budget;      // -1: unlimited
     bool reserve_exhausted;  // only reserved slots are free (computed by the caller)
     int reserve_limit;       // slots open to non-priority roles, for the message
+    // PostgreSQL's superuser_reserved_connections: with exempt_superusers off,
+    // a superuser that a budget would refuse is admitted while fewer than this
+    // many connections hold such an overdraft (0: no overdraft).
+    int superuser_reserve;
 };
 
 enum class Verdict { Allow, Warn, Refuse };
@@ -79,8 +83,18 @@ struct LoginDecision {
     int current;     // connections already counted against the limit
     int limit;
     bool priority;   // may use the reserved slots
+    // A superuser admitted over the budget (kind, current, limit) from the
+    // superuser reserve; overdrafts_in_use counts the others, before this one.
+    bool overdraft;
+    int overdrafts_in_use;
 };
 
+// Superuser overdraft (poolgov.exempt_superusers = off, enforce = on): a
+// superuser that a budget or poolgov.default_budget would refuse is admitted
+// anyway while fewer than policy.superuser_reserve live connections hold an
+// overdraft (ConnSlot::overdraft); it then holds one until it ends. So
+// PostgreSQL's superuser_reserved_connections stay reachable whatever the
+// budgets say.
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
                            const SlotsView &slots, const LoginPolicy &policy);
 
@@ -96,6 +110,10 @@ struct RefusalText {
 // `rule` is the rule d.rule points at (LimitKind::Budget), copied by the caller.
 RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                              const char *role_name);
+
+// The LOG text when a superuser is admitted on an overdraft.
+RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,
+                               const char *role_name, int superuser_reserve);
 
 const char *priority_name(Priority p);
 bool parse_priority(const char *text, Priority &out);

@@ -21,6 +21,7 @@ enum class EventKind : uint8_t {
     AdmissionOverdraft,
     AdmissionIdle,
     BreakerReset,
+    SuperuserOverdraft,  // a superuser admitted over its budget (superuser reserve)
 };
 
 const char *event_kind_name(EventKind k);

@@ -49,6 +49,7 @@ struct ConnSlot {
     char db_name[kNameLen];
     char client_addr[kAddrLen];  // numeric address, "" for a unix socket
     char application_name[kNameLen];
+    uint8_t overdraft;  // a superuser admitted over its budget (see decide_login)
 };
 
 struct SlotsView {

@@ -1,8 +1,10 @@
 #include "poolgov/no_postgres.hpp"
 #include "poolgov/budgets.hpp"
+#include "poolgov/sql_text.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace poolgov {
@@ -37,7 +39,7 @@ bool has_own_rule(const BudgetSet &budgets, uint32_t role_oid, uint32_t db_oid)
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
                            const SlotsView &slots, const LoginPolicy &policy)
 {
-    LoginDecision d{Verdict::Allow, LimitKind::None, -1, 0, 0, req.listed_priority};
+    LoginDecision d{Verdict::Allow, LimitKind::None, -1, 0, 0, req.listed_priority, false, 0};
     if (policy.mode == EnforceMode::Off)
         return d;
     if (req.superuser && policy.exempt_superusers)
@@ -84,6 +86,20 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
 
     if (d.kind != LimitKind::None)
         d.verdict = policy.mode == EnforceMode::On ? Verdict::Refuse : Verdict::Warn;
+
+    // Budgets never take PostgreSQL's superuser reserve away (the reserve
+    // check above never refuses a superuser).
+    if (d.verdict == Verdict::Refuse && req.superuser && d.kind != LimitKind::Reserve) {
+        int in_use = 0;
+        for (int i = 0; i < slots.n; ++i)
+            if (atomic::load(slots.keys[i].in_use) && slots.slots[i].overdraft)
+                ++in_use;
+        if (in_use < policy.superuser_reserve) {
+            d.verdict = Verdict::Allow;
+            d.overdraft = true;
+            d.overdrafts_in_use = in_use;
+        }
+    }
     return d;
 }
 
@@ -109,8 +125,8 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                         r.role_name, d.current, whose, d.limit);
         format_into(t.hint,
                     "Close idle connections, or raise the budget with "
-                    "poolgov.set_budget('{}', ...).",
-                    r.role_name);
+                    "poolgov.set_budget({}, ...).",
+                    quote_literal(r.role_name));
         break;
     }
     case LimitKind::DefaultBudget:
@@ -120,17 +136,17 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                     "role without a budget of its own.",
                     role_name, d.current, d.limit);
         format_into(t.hint,
-                    "Give the role a budget with poolgov.set_budget('{}', ...), or raise "
+                    "Give the role a budget with poolgov.set_budget({}, ...), or raise "
                     "poolgov.default_budget.",
-                    role_name);
+                    quote_literal(role_name));
         break;
     case LimitKind::Reserve:
         format_into(t.message,
                     "remaining connection slots are reserved for pg_poolgov priority roles");
         format_into(t.detail,
-                    "{} connections are open; {} slots are open to roles that are not "
-                    "priority roles, and role \"{}\" is not one.",
-                    d.current, d.limit, role_name);
+                    "{} connections are open; only {} of the connection slots are open to "
+                    "roles that are not priority roles, and role \"{}\" is not one.",
+                    d.current, std::max(d.limit, 0), role_name);
         format_into(t.hint,
                     "List the role in poolgov.priority_roles or give it a budget with "
                     "priority 'high'; poolgov.reserved_connections sets the reserve.");
@@ -138,6 +154,29 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
     case LimitKind::None:
         break;
     }
+    return t;
+}
+
+RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,
+                               const char *role_name, int superuser_reserve)
+{
+    LoginDecision refused = d;
+    refused.verdict = Verdict::Refuse;
+    RefusalText t = describe_refusal(refused, rule, role_name);
+    char budget[kDetailLen];
+    copy_text(budget, t.detail);
+    format_into(t.message,
+                "superuser \"{}\" admitted over its connection budget from the superuser "
+                "reserve",
+                role_name);
+    format_into(t.detail, "{} Superuser connections over budget: {} of {} "
+                          "(superuser_reserved_connections).",
+                budget, d.overdrafts_in_use + 1, superuser_reserve);
+    format_into(t.hint,
+                "Raise the budget with poolgov.set_budget({}, ...), or set "
+                "poolgov.exempt_superusers = on.",
+                quote_literal(rule != nullptr && d.kind == LimitKind::Budget ? rule->role_name
+                                                                             : role_name));
     return t;
 }
 

@@ -30,6 +30,8 @@ const char *event_kind_name(EventKind k)
         return "admission_idle";
     case EventKind::BreakerReset:
         return "breaker_reset";
+    case EventKind::SuperuserOverdraft:
+        return "superuser_overdraft";
     }
     return "unknown";
 }

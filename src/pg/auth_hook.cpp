@@ -5,12 +5,40 @@
 // password exchange, on success and on failure; not for pg_hba "reject"
 // lines. The backend already holds a process slot here, so every refusal is
 // immediate (FATAL), never a wait.
+//
+// Catalog access on the login path (audited). The hook runs before a
+// database is selected: only shared catalogs exist, and when the shared
+// relcache init file (global/pg_internal.init) is missing, after REINDEX or
+// VACUUM FULL of a shared catalog, invalidation churn or a restart,
+// criticalSharedRelcachesBuilt is false and opening a shared index reads
+// pg_class, which FATALs ("cannot read pg_class without having selected a
+// database") for every login. So everything reachable from the hook reads
+// catalogs only through paths that fall back to heap scans meanwhile:
+//   - role OID (get_role_oid, also for poolgov.priority_roles): syscache
+//     AUTHNAME;
+//   - superuser_arg: syscache AUTHOID;
+//   - membership closure (role_closure in connection.cpp): syscache list
+//     AUTHMEMMEMROLE (SearchCatCacheList uses IndexScanOK too);
+//     catcache.c IndexScanOK forces heap scans for these three caches while
+//     criticalSharedRelcachesBuilt is false, as PostgreSQL's own
+//     authentication relies on;
+//   - database OID: database_oid_at_login below, a pg_database scan with
+//     indexOK = criticalSharedRelcachesBuilt, as postinit.c
+//     GetDatabaseTuple(); never get_database_oid(), which always opens
+//     pg_database_datname_index (and no syscache looks databases up by name).
+// Nothing else on the path touches a catalog: the breaker, the budget
+// decision, the slot claim and the event log use shared memory only, and
+// the membership invalidation callback only bumps a shared counter.
 #include "postgres.hpp"
 
 #include "auth_hook.hpp"
 
 extern "C" {
-#include "commands/dbcommands.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/table.h"
+#include "catalog/pg_database.h"
 #include "common/ip.h"
 #include "libpq/auth.h"
 #include "libpq/hba.h"
@@ -20,6 +48,8 @@ extern "C" {
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/relcache.h"
 #include "utils/varlena.h"
 }
 
@@ -198,9 +228,44 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
                   errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
 
+// The database's OID, looked up as postinit.c GetDatabaseTuple() does: a
+// heap scan of pg_database until the critical shared relcache entries are
+// built. get_database_oid() would open pg_database_datname_index, whose
+// relcache entry must then be read from pg_class: FATAL "cannot read
+// pg_class without having selected a database" for every login whenever
+// global/pg_internal.init is missing.
+Oid database_oid_at_login(const char *name)
+{
+    ScanKeyData key;
+    ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ,
+                CStringGetDatum(name));
+    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
+    SysScanDesc scan = systable_beginscan(rel, DatabaseNameIndexId, criticalSharedRelcachesBuilt,
+                                          nullptr, 1, &key);
+    HeapTuple tup = systable_getnext(scan);
+    Oid oid = HeapTupleIsValid(tup) ? reinterpret_cast<Form_pg_database>(GETSTRUCT(tup))->oid
+                                    : InvalidOid;
+    systable_endscan(scan);
+    table_close(rel, AccessShareLock);
+    return oid;
+}
+
+// A superuser let in over its budget from PostgreSQL's superuser reserve
+// (poolgov.exempt_superusers = off): an event and a LOG line, so the DBA
+// sees the reserve being used.
+void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const LoginInfo &login)
+{
+    RefusalText t = describe_overdraft(d, &rule, login.role_name, ReservedBackends);
+    log_event(EventKind::SuperuserOverdraft,
+              EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
+              t.detail);
+    ereport(LOG, (errmsg("pg_poolgov: %s", t.message), errdetail("%s", t.detail),
+                  errhint("%s", t.hint)));
+}
+
 void admit(const Port *port, Oid role, const char *client_addr)
 {
-    Oid db = get_database_oid(port->database_name, true);
+    Oid db = database_oid_at_login(port->database_name);
     if (!OidIsValid(role) || !OidIsValid(db))
         return;  // PostgreSQL itself refuses the login a moment later
 
@@ -220,7 +285,8 @@ void admit(const Port *port, Oid role, const char *client_addr)
                     0};
     LoginPolicy policy{static_cast<EnforceMode>(guc::enforce), guc::exempt_superusers,
                        guc::default_budget, reserve_exhausted(),
-                       MaxConnections - ReservedBackends - guc::reserved_connections};
+                       MaxConnections - ReservedBackends - guc::reserved_connections,
+                       ReservedBackends};
     BudgetRule rule{};
     ClaimResult claim = claim_connection(login, policy, &rule);
     if (claim.needs_closure) {
@@ -231,7 +297,9 @@ void admit(const Port *port, Oid role, const char *client_addr)
         login.closure = closure;
         claim = claim_connection(login, policy, &rule);
     }
-    if (claim.decision.kind != LimitKind::None)
+    if (claim.decision.overdraft)
+        report_overdraft(claim.decision, rule, login);
+    else if (claim.decision.kind != LimitKind::None)
         report_decision(claim.decision, rule, login);
 }
 

@@ -115,14 +115,15 @@ ConnSlot *find_free_slot()
 }
 
 void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_closure,
-               const BudgetSet &budgets, bool priority)
+               const BudgetSet &budgets, const LoginDecision &d)
 {
     memset(&s, 0, sizeof(s));
     s.pid = MyProcPid;
     s.role_oid = login.role_oid;
     s.db_oid = login.db_oid;
     s.superuser = login.superuser;
-    s.priority = priority;
+    s.priority = d.priority;
+    s.overdraft = d.overdraft;
     store_memberships(s, closure, n_closure, budgets);
     s.backend_start = MyStartTimestamp;
     copy_text(s.role_name, login.role_name);
@@ -224,7 +225,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
     LoginDecision d = decide_login(req, *shm.budgets, slots_view(), policy);
     ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
     if (slot != nullptr)
-        fill_slot(*slot, login, closure, n_closure, *shm.budgets, d.priority);
+        fill_slot(*slot, login, closure, n_closure, *shm.budgets, d);
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
         *rule_copy = shm.budgets->rules[d.rule];  // the message is built outside the lock

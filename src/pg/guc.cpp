@@ -93,6 +93,34 @@ void clamp_slow_query_log()
     SetConfigOption("poolgov.slow_query_log_size", value, PGC_POSTMASTER, PGC_S_OVERRIDE);
 }
 
+// poolgov.reserved_connections must leave other roles at least one slot:
+// at most max_connections - superuser_reserved_connections - 1. Both are
+// PGC_POSTMASTER and already set when the library is preloaded (the
+// configuration is read before shared_preload_libraries), so this holds at
+// the first load and at every reload. A larger value is clamped; the
+// postmaster logs one WARNING, backends clamp silently.
+bool check_reserved_connections(int *newval, void **extra, GucSource source)
+{
+    int limit = MaxConnections - ReservedBackends - 1;
+    if (limit < 0)
+        limit = 0;
+    if (*newval <= limit)
+        return true;
+    if (!IsUnderPostmaster)
+        ereport(WARNING,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("poolgov.reserved_connections = %d is more than the server can reserve; "
+                        "using %d",
+                        *newval, limit),
+                 errdetail("max_connections is %d and superuser_reserved_connections is %d, "
+                           "so at most %d slots can be kept for priority roles while one "
+                           "stays open to other roles.",
+                           MaxConnections, ReservedBackends, limit),
+                 errhint("Lower poolgov.reserved_connections, or raise max_connections.")));
+    *newval = limit;
+    return true;
+}
+
 }  // namespace
 
 void define_all()
@@ -124,7 +152,7 @@ void define_all()
                             "Counted below superuser_reserved_connections: the last N "
                             "non-superuser slots admit only priority roles.",
                             &reserved_connections, reserved_connections, 0, MAX_BACKENDS,
-                            PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+                            PGC_SIGHUP, 0, check_reserved_connections, nullptr, nullptr);
     DefineCustomStringVariable("poolgov.priority_roles",
                                "Roles (and members of roles) that may use the reserved slots.",
                                "Comma-separated role names.", &priority_roles, "",

@@ -1,4 +1,5 @@
 #include "poolgov/budgets.hpp"
+#include "poolgov/sql_text.hpp"
 
 #include <gtest/gtest.h>
 
@@ -226,6 +227,96 @@ TEST(Budgets, RefusalTextNamesRoleBudgetAndNumbers)
     EXPECT_NE(std::string(t.detail).find("\"grp\" has 1 connections"), std::string::npos);
     EXPECT_NE(std::string(t.detail).find("allows 1"), std::string::npos);
     EXPECT_NE(std::string(t.hint).find("poolgov.set_budget('grp'"), std::string::npos);
+}
+
+TEST(QuoteLiteral, AsPostgreSQLQuoteLiteral)
+{
+    // Expected values are what SELECT quote_literal(...) returns in PostgreSQL 15.
+    EXPECT_EQ(quote_literal("app"), "'app'");
+    EXPECT_EQ(quote_literal(""), "''");
+    EXPECT_EQ(quote_literal("x'); DELETE --"), "'x''); DELETE --'");
+    EXPECT_EQ(quote_literal("a\\b"), "E'a\\\\b'");
+    EXPECT_EQ(quote_literal("it's a\\"), "E'it''s a\\\\'");
+    EXPECT_EQ(quote_literal("''"), "''''''");
+    EXPECT_EQ(quote_literal("caf\xc3\xa9"), "'caf\xc3\xa9'");  // bytes pass through
+}
+
+TEST(Budgets, RefusalHintsQuoteRoleNamesAsSqlLiterals)
+{
+    Fixture f;
+    f.rule(kApp, "x'); DELETE --", 0);
+    auto d = f.login(kApp, kDb1);
+    ASSERT_EQ(d.kind, LimitKind::Budget);
+    RefusalText t = describe_refusal(d, &f.budgets->rules[d.rule], "x'); DELETE --");
+    EXPECT_STREQ(t.hint, "Close idle connections, or raise the budget with "
+                         "poolgov.set_budget('x''); DELETE --', ...).");
+
+    Fixture g;
+    LoginPolicy p{EnforceMode::On, true, 0, false, 0};
+    auto dd = g.login(kBatch, kDb1, {}, p);
+    ASSERT_EQ(dd.kind, LimitKind::DefaultBudget);
+    RefusalText u = describe_refusal(dd, nullptr, "a\\b");
+    EXPECT_STREQ(u.hint, "Give the role a budget with poolgov.set_budget(E'a\\\\b', ...), or "
+                         "raise poolgov.default_budget.");
+}
+
+TEST(Budgets, ReserveTextNeverNegative)
+{
+    Fixture f;
+    LoginPolicy p{EnforceMode::On, true, -1, true, -963};
+    auto d = f.login(kApp, kDb1, {}, p);
+    ASSERT_EQ(d.kind, LimitKind::Reserve);
+    RefusalText t = describe_refusal(d, nullptr, "app");
+    EXPECT_EQ(std::string(t.detail).find('-'), std::string::npos) << t.detail;
+    EXPECT_NE(std::string(t.detail).find("only 0 of"), std::string::npos) << t.detail;
+}
+
+TEST(Budgets, SuperuserOverdraftUpToTheSuperuserReserve)
+{
+    Fixture f;
+    f.rule(kApp, "boss", 0);
+    LoginPolicy p{EnforceMode::On, false, -1, false, 0, 2};
+    // Two overdrafts are admitted, each marked on its slot; the third is refused.
+    for (int i = 0; i < 2; ++i) {
+        auto d = f.login(kApp, kDb1, {}, p, true);
+        EXPECT_EQ(d.verdict, Verdict::Allow);
+        EXPECT_TRUE(d.overdraft);
+        EXPECT_EQ(d.overdrafts_in_use, i);
+        EXPECT_EQ(d.kind, LimitKind::Budget);
+        EXPECT_EQ(d.limit, 0);
+        f.connect(kApp, kDb1);
+        f.slots[static_cast<size_t>(i)].overdraft = 1;
+    }
+    auto third = f.login(kApp, kDb1, {}, p, true);
+    EXPECT_EQ(third.verdict, Verdict::Refuse);
+    EXPECT_FALSE(third.overdraft);
+    // One overdraft ends: one more superuser gets in.
+    f.keys[0].in_use = 0;
+    EXPECT_TRUE(f.login(kApp, kDb1, {}, p, true).overdraft);
+    // Never for other roles, never in warn mode, never without a reserve.
+    f.rule(kBatch, "batch", 0);
+    EXPECT_EQ(f.login(kBatch, kDb1, {}, p).verdict, Verdict::Refuse);
+    LoginPolicy warn{EnforceMode::Warn, false, -1, false, 0, 2};
+    auto w = f.login(kApp, kDb1, {}, warn, true);
+    EXPECT_EQ(w.verdict, Verdict::Warn);
+    EXPECT_FALSE(w.overdraft);
+    LoginPolicy none{EnforceMode::On, false, -1, false, 0, 0};
+    EXPECT_EQ(f.login(kApp, kDb1, {}, none, true).verdict, Verdict::Refuse);
+}
+
+TEST(Budgets, SuperuserOverdraftAlsoCoversTheDefaultBudget)
+{
+    Fixture f;
+    LoginPolicy p{EnforceMode::On, false, 0, false, 0, 1};
+    auto d = f.login(kOps, kDb1, {}, p, true);
+    EXPECT_EQ(d.kind, LimitKind::DefaultBudget);
+    EXPECT_TRUE(d.overdraft);
+    RefusalText t = describe_overdraft(d, nullptr, "ops", 1);
+    EXPECT_STREQ(t.message,
+                 "superuser \"ops\" admitted over its connection budget from the superuser "
+                 "reserve");
+    EXPECT_NE(std::string(t.detail).find("over budget: 1 of 1"), std::string::npos) << t.detail;
+    EXPECT_NE(std::string(t.hint).find("poolgov.set_budget('ops', ...)"), std::string::npos);
 }
 
 TEST(Budgets, PriorityNames)
