@@ -138,7 +138,16 @@ CREATE FUNCTION poolgov._stats(
     OUT breaker_untracked bigint,
     OUT breaker_evictions bigint,
     OUT role_evictions bigint,
-    OUT database_evictions bigint)
+    OUT database_evictions bigint,
+    OUT admission_running integer,
+    OUT admission_queued integer,
+    OUT admission_timeouts bigint,
+    OUT admission_admitted bigint,
+    OUT admission_waited bigint,
+    OUT admission_wait_total_ms double precision,
+    OUT admission_wait_max_ms double precision,
+    OUT admission_overdrafts bigint,
+    OUT admission_idle_ended bigint)
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_stats';
 CREATE VIEW poolgov.stats AS SELECT * FROM poolgov._stats();
@@ -164,3 +173,83 @@ REVOKE ALL ON FUNCTION poolgov._stats(), poolgov._breakers(),
 GRANT SELECT ON poolgov.stats, poolgov.breakers TO PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov._stats(), poolgov._breakers() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov.breaker_reset(name, text) TO poolgov_admin;
+
+------------------------------------------------------------------------------
+-- Track M: admission control columns of poolgov.roles, poolgov.databases
+-- and poolgov.history (appended)
+------------------------------------------------------------------------------
+
+DROP VIEW poolgov.roles;
+DROP FUNCTION poolgov._roles();
+CREATE FUNCTION poolgov._roles(
+    OUT role name,
+    OUT connections integer,
+    OUT peak_connections bigint,
+    OUT budget integer,
+    OUT budget_source text,
+    OUT budget_role name,
+    OUT accepted bigint,
+    OUT rejected bigint,
+    OUT warned bigint,
+    OUT auth_failures bigint,
+    OUT statements bigint,
+    OUT errors bigint,
+    OUT rows bigint,
+    OUT total_ms double precision,
+    OUT mean_ms double precision,
+    OUT p50_ms double precision,
+    OUT p95_ms double precision,
+    OUT p99_ms double precision,
+    OUT max_ms double precision,
+    OUT slow_statements bigint,
+    OUT admitted bigint,
+    OUT queued integer,
+    OUT admission_timeouts bigint)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_roles';
+CREATE VIEW poolgov.roles AS SELECT * FROM poolgov._roles();
+
+DROP VIEW poolgov.databases;
+DROP FUNCTION poolgov._databases();
+CREATE FUNCTION poolgov._databases(
+    OUT database name,
+    OUT connections integer,
+    OUT peak_connections bigint,
+    OUT accepted bigint,
+    OUT rejected bigint,
+    OUT statements bigint,
+    OUT errors bigint,
+    OUT rows bigint,
+    OUT total_ms double precision,
+    OUT mean_ms double precision,
+    OUT p50_ms double precision,
+    OUT p95_ms double precision,
+    OUT p99_ms double precision,
+    OUT max_ms double precision,
+    OUT slow_statements bigint,
+    OUT admitted bigint,
+    OUT queued integer,
+    OUT admission_timeouts bigint)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_databases';
+CREATE VIEW poolgov.databases AS SELECT * FROM poolgov._databases();
+
+DROP VIEW poolgov.history;
+DROP FUNCTION poolgov._history();
+CREATE FUNCTION poolgov._history(
+    OUT sampled_at timestamptz,
+    OUT connections integer,
+    OUT active integer,
+    OUT idle integer,
+    OUT idle_in_transaction integer,
+    OUT statements_per_s double precision,
+    OUT p95_ms double precision,
+    OUT rejected bigint,
+    OUT queued integer)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_history';
+CREATE VIEW poolgov.history AS SELECT * FROM poolgov._history();
+
+REVOKE ALL ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() TO PUBLIC;
+GRANT SELECT ON poolgov.roles, poolgov.databases, poolgov.history TO PUBLIC;

@@ -20,12 +20,15 @@ struct StmtCounters {
     uint64_t slow;        // completed statements at or over the threshold
     uint64_t total_ns;    // execution time of completed statements
     uint64_t max_ns;
+    uint64_t admitted;            // transactions admission control let run
+    uint64_t admission_timeouts;  // waits that ended in 53000
     Histogram latency;
 };
 
 // Owner-side updates (single writer, concurrent readers allowed).
 void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);
 void stmt_record_error(StmtCounters &c);
+void stmt_record_admission(StmtCounters &c, bool timed_out);
 // Owner-side reset to zero, writing only what is in use.
 void stmt_clear(StmtCounters &c);
 

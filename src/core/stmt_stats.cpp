@@ -23,9 +23,15 @@ void stmt_record_error(StmtCounters &c)
     atomic::owner_add(c.errors, uint64_t{1});
 }
 
+void stmt_record_admission(StmtCounters &c, bool timed_out)
+{
+    atomic::owner_add(timed_out ? c.admission_timeouts : c.admitted, uint64_t{1});
+}
+
 void stmt_clear(StmtCounters &c)
 {
-    for (uint64_t *f : {&c.statements, &c.errors, &c.rows, &c.slow, &c.total_ns, &c.max_ns})
+    for (uint64_t *f : {&c.statements, &c.errors, &c.rows, &c.slow, &c.total_ns, &c.max_ns,
+                        &c.admitted, &c.admission_timeouts})
         atomic::store(*f, uint64_t{0});
     histogram_clear(c.latency);
 }
@@ -37,6 +43,8 @@ void stmt_merge(StmtCounters &dst, const StmtCounters &src)
     dst.rows += atomic::load(src.rows);
     dst.slow += atomic::load(src.slow);
     dst.total_ns += atomic::load(src.total_ns);
+    dst.admitted += atomic::load(src.admitted);
+    dst.admission_timeouts += atomic::load(src.admission_timeouts);
     uint64_t m = atomic::load(src.max_ns);
     if (m > dst.max_ns)
         dst.max_ns = m;

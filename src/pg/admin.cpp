@@ -77,6 +77,13 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     shm.breaker->untracked = 0;
     shm.breaker->evicted = 0;
     LWLockRelease(st->breaker_lock);
+    // Admission: the cumulative counters (running and queued are not).
+    AdmissionCounters &adm = *shm.admission.counters;
+    LWLockAcquire(st->admission_lock, LW_EXCLUSIVE);
+    for (uint64_t *c : {&adm.admitted, &adm.waited, &adm.timeouts, &adm.overdrafts,
+                        &adm.idle_ended, &adm.wait_total_us, &adm.wait_max_us})
+        atomic::store(*c, uint64_t{0});
+    LWLockRelease(st->admission_lock);
     PG_RETURN_VOID();
 }
 

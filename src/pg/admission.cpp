@@ -250,6 +250,18 @@ bool blocks_a_lock_waiter()
     return found;
 }
 
+// This backend's admission counters, kept with its statement counters (so
+// they roll up per role and database, retire at exit and reset by epoch).
+void count_admission(bool timed_out)
+{
+    SlotStats &mine = stats_of(my_slot);
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record_admission(mine.stmts, timed_out);
+    write_end(mine.cc);
+}
+
 void report(EventKind kind, const char *detail)
 {
     log_event(kind,
@@ -320,8 +332,10 @@ void leave_at_timeout(long waited_ms)
         queued = t.counters->queued;
         return n;
     });
-    if (still_waiting)
+    if (still_waiting) {
+        count_admission(true);
         time_out(waited_ms, running, queued);
+    }
 }
 
 bool still_waiting()
@@ -385,8 +399,10 @@ void acquire(bool heavy)
                                profile.cap_limit};
         // Nobody waiting and room: no lock, no clock read.
         if (admission_enter_fast(shm.admission, my_index, req, limits(),
-                                 GetCurrentTransactionStartTimestamp()))
+                                 GetCurrentTransactionStartTimestamp())) {
+            count_admission(false);
             return;
+        }
     }
     bool now_running = false;
     LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
@@ -400,6 +416,11 @@ void acquire(bool heavy)
     LWLockRelease(shm.state->admission_lock);
     if (!now_running)
         wait_for_grant();
+    // Admitted (also past the limit), unless it was only the heavy lane or
+    // admission was turned off meanwhile.
+    if (state == static_cast<uint32_t>(AdmState::None) &&
+        state_of(me()) == static_cast<uint32_t>(AdmState::Running))
+        count_admission(false);
 }
 
 void idle_timeout_handler()

@@ -60,18 +60,32 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
     return r;
 }
 
+struct LiveCounts {
+    int connections;
+    int queued;  // waiting for an admission slot now
+};
+
 // Adds live connections' counters to row i and counts its connections.
-int add_live(Rollup &r, int i, const LiveConnection *live, int nlive, bool by_role)
+LiveCounts add_live(Rollup &r, int i, const LiveConnection *live, int nlive, bool by_role)
 {
-    int connections = 0;
+    LiveCounts n{0, 0};
     for (int j = 0; j < nlive; ++j) {
         const ConnSlot &s = live[j].slot;
         if ((by_role ? s.role_oid : s.db_oid) != r.entries[i].oid)
             continue;
-        connections++;
+        n.connections++;
+        n.queued += admission_waiting(live[j].adm);
         stmt_merge(r.stats[i], live[j].stmts);
     }
-    return connections;
+    return n;
+}
+
+// The admission columns (1.1): admitted, queued, admission_timeouts.
+void admission_columns(RowBuilder &row, const StmtCounters &c, int queued)
+{
+    row.int8(static_cast<int64>(c.admitted))
+        .int4(queued)
+        .int8(static_cast<int64>(c.admission_timeouts));
 }
 
 struct EffectiveBudget {
@@ -114,12 +128,13 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
     Rollup r = copy_table(shm.roles, true);
     LiveConnection *live = nullptr;
     int nlive = copy_live_connections(&live);
+    copy_admission_entries(live, nlive);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        int connections = add_live(r, i, live, nlive, true);
+        LiveCounts n = add_live(r, i, live, nlive, true);
         EffectiveBudget b = effective_budget(e.oid, *r.budgets);
-        row.name(e.name).int4(connections).int8(static_cast<int64>(e.peak_connections));
+        row.name(e.name).int4(n.connections).int8(static_cast<int64>(e.peak_connections));
         if (b.source == nullptr || b.limit == kUnlimited)
             row.null();
         else
@@ -130,6 +145,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.warned))
             .int8(static_cast<int64>(e.auth_failures));
         row.statement_columns(r.stats[i]);
+        admission_columns(row, r.stats[i], n.queued);
         row.emit();
     }
     return (Datum) 0;
@@ -141,16 +157,18 @@ POOLGOV_SQL_FUNCTION(poolgov_databases)
     Rollup r = copy_table(shm.databases, false);
     LiveConnection *live = nullptr;
     int nlive = copy_live_connections(&live);
+    copy_admission_entries(live, nlive);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        int connections = add_live(r, i, live, nlive, false);
+        LiveCounts n = add_live(r, i, live, nlive, false);
         row.name(e.name)
-            .int4(connections)
+            .int4(n.connections)
             .int8(static_cast<int64>(e.peak_connections))
             .int8(static_cast<int64>(e.accepted))
             .int8(static_cast<int64>(e.rejected));
         row.statement_columns(r.stats[i]);
+        admission_columns(row, r.stats[i], n.queued);
         row.emit();
     }
     return (Datum) 0;

@@ -27,6 +27,10 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
     LWLockRelease(st->breaker_lock);
     double utilization =
         MaxConnections > 0 ? std::round(1000.0 * tally.connections / MaxConnections) / 10.0 : 0;
+    AdmissionCounters adm;
+    LWLockAcquire(st->admission_lock, LW_SHARED);
+    adm = *shm.admission.counters;
+    LWLockRelease(st->admission_lock);
 
     RowBuilder row(fcinfo);
     row.int4(tally.connections)
@@ -48,7 +52,17 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(breaker_untracked))
         .int8(static_cast<int64>(breaker_evicted))
         .int8(static_cast<int64>(atomic::load(st->roles.evicted)))
-        .int8(static_cast<int64>(atomic::load(st->databases.evicted)));
+        .int8(static_cast<int64>(atomic::load(st->databases.evicted)))
+        // admission control (1.1)
+        .int4(tally.admission_running)
+        .int4(tally.admission_queued)
+        .int8(static_cast<int64>(adm.timeouts))
+        .int8(static_cast<int64>(adm.admitted))
+        .int8(static_cast<int64>(adm.waited))
+        .float8(static_cast<double>(adm.wait_total_us) / 1000.0)
+        .float8(static_cast<double>(adm.wait_max_us) / 1000.0)
+        .int8(static_cast<int64>(adm.overdrafts))
+        .int8(static_cast<int64>(adm.idle_ended));
     row.emit();
     return (Datum) 0;
 }
@@ -71,7 +85,8 @@ POOLGOV_SQL_FUNCTION(poolgov_history)
             .int4(h.tally.idle_in_transaction)
             .float8(h.statements_per_s)
             .float8_or_null(h.p95_ms)
-            .int8(static_cast<int64>(h.rejected));
+            .int8(static_cast<int64>(h.rejected))
+            .int4(h.tally.admission_queued);  // 1.1
         row.emit();
     }
     return (Datum) 0;

@@ -294,5 +294,24 @@ like($node->safe_psql('postgres', q{SELECT string_agg(kind, ',') FROM poolgov.ev
 $idle->{run}->kill_kill;
 is(admission_counts(), '0|0', 'nothing running or queued at the end');
 
+# The counters agree with what happened above.
+is($node->safe_psql('postgres', q{
+	SELECT admission_running || '/' || admission_queued || '/' || admission_timeouts || '/' ||
+	       (admission_overdrafts >= 2) || '/' || admission_idle_ended || '/' ||
+	       (admission_waited >= 8) || '/' || (admission_wait_max_ms > 0)
+	  FROM poolgov.stats}),
+	'0/0/1/true/1/true/true',
+	'stats: none running or queued, one timeout, two overdrafts, one idle end, waits recorded');
+is($node->safe_psql('postgres', q{
+	SELECT (admitted >= 10) || '/' || queued || '/' || admission_timeouts
+	  FROM poolgov.roles WHERE role = 'app'}),
+	'true/0/1', 'roles: app admitted at least 10, none queued, one timeout');
+cmp_ok($node->safe_psql('postgres', q{SELECT max(queued) FROM poolgov.history}), '>=', 1,
+	'history recorded a queue');
+$node->safe_psql('postgres', 'SELECT poolgov.reset()');
+is($node->safe_psql('postgres', q{
+	SELECT admission_timeouts || '/' || admission_admitted || '/' || admission_overdrafts
+	  FROM poolgov.stats}), '0/0/0', 'poolgov.reset() zeroes the admission counters');
+
 $node->stop;
 done_testing();

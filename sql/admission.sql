@@ -1,0 +1,34 @@
+-- Admission control: settings, columns, and what they show while it is off
+-- (the default). Waiting, timeouts and lock safety need several sessions:
+-- TAP 011 and 012.
+SELECT name, setting, unit, context FROM pg_settings
+ WHERE name IN ('poolgov.max_active_transactions', 'poolgov.admission_timeout',
+                'poolgov.heavy_cost', 'poolgov.max_heavy_transactions',
+                'poolgov.admission_idle_timeout', 'poolgov.admission_aging')
+ ORDER BY name;
+-- Reload settings: not per session, and checked.
+SELECT sqlstate_of('SET poolgov.max_active_transactions = 4');
+\set VERBOSITY sqlstate
+ALTER SYSTEM SET poolgov.max_active_transactions = -1;
+ALTER SYSTEM SET poolgov.heavy_cost = -5;
+ALTER SYSTEM SET poolgov.admission_timeout = 'soon';
+\set VERBOSITY terse
+ALTER SYSTEM SET poolgov.admission_timeout = 'soon';
+
+-- Off: nobody holds or waits for a slot.
+SELECT admission, queued_since FROM poolgov.connections WHERE pid = pg_backend_pid();
+SELECT admission_running, admission_queued, admission_timeouts, admission_overdrafts,
+       admission_idle_ended
+  FROM poolgov.stats;
+SELECT admitted, queued, admission_timeouts FROM poolgov.roles WHERE role = current_user;
+SELECT admitted >= 0 AS admitted, queued, admission_timeouts
+  FROM poolgov.databases WHERE database = current_database();
+SELECT pg_sleep(0.25);
+SELECT count(*) > 0 AS sampled, bool_and(queued = 0) AS none_queued FROM poolgov.history;
+
+-- The columns and their types.
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'poolgov.connections'::regclass AND attname IN ('admission', 'queued_since')
+ ORDER BY attnum;
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'poolgov.stats'::regclass AND attname LIKE 'admission%' ORDER BY attnum;
