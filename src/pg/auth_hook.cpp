@@ -22,6 +22,7 @@ extern "C" {
 #include "utils/varlena.h"
 }
 
+#include "catalog_safe.hpp"
 #include "connection.hpp"
 #include "events_log.hpp"
 #include "guard.hpp"
@@ -163,7 +164,8 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
 
 void admit(const Port *port, Oid role, const char *client_addr)
 {
-    Oid db = get_database_oid(port->database_name, true);
+    // Not get_database_oid(): no database is selected yet (catalog_safe.hpp).
+    Oid db = database_oid_safe(port->database_name);
     if (!OidIsValid(role) || !OidIsValid(db))
         return;  // PostgreSQL itself refuses the login a moment later
 
