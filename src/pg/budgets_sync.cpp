@@ -186,6 +186,35 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
         pending_stale = true;
 }
 
+object_access_hook_type prev_object_access_hook = nullptr;
+
+// DROP EXTENSION pg_poolgov (also through DROP SCHEMA ... CASCADE) in the
+// governed database: the table goes, so do the budgets. Pending like any
+// change of the table: installed (empty) at commit, forgotten on abort or
+// when a savepoint that dropped it rolls back (the commit then has the
+// governor re-read). A later CREATE EXTENSION and INSERT in the same
+// transaction fire the trigger, which replaces this pending set.
+void drop_extension_body(Oid extension)
+{
+    if (shm.state == nullptr || extension != get_extension_oid("pg_poolgov", true) ||
+        !in_governed_database())
+        return;
+    memset(&pending, 0, offsetof(BudgetSet, rules));
+    pending_valid = true;
+    pending_stale = false;
+    pending_level = GetCurrentTransactionNestLevel();
+    copy_text(pending_by, GetUserNameFromId(GetUserId(), true));
+}
+
+void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
+                      void *arg)
+{
+    if (prev_object_access_hook)
+        prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+    if (access == OAT_DROP && class_id == ExtensionRelationId)
+        run_guarded([object_id] { drop_extension_body(object_id); });
+}
+
 }  // namespace
 
 bool in_governed_database()
@@ -289,6 +318,8 @@ void budgets_sync_install()
 {
     RegisterXactCallback(on_xact, nullptr);
     RegisterSubXactCallback(on_subxact, nullptr);
+    prev_object_access_hook = object_access_hook;
+    object_access_hook = on_object_access;
 }
 
 }  // namespace poolgov::pg

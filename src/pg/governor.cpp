@@ -82,6 +82,11 @@ void reload_budgets_now()
     PopActiveSnapshot();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
+    // No extension here (never created, or dropped): no budget applies.
+    if (!found) {
+        memset(fresh, 0, offsetof(BudgetSet, rules));
+        found = current_budget_count() > 0;
+    }
     // Someone installed while we read: read again on the next pass, so the
     // shared set converges on the committed table.
     if (found && !install_budgets(*fresh, generation, "governor")) {
