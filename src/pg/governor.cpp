@@ -302,7 +302,10 @@ void governor_main()
 
 }  // namespace poolgov::pg
 
+// Guarded like every entry point: a C++ exception becomes an ERROR (FATAL
+// in a worker, which then exits 1 and is restarted) once no C++ frame is
+// left. governor_main's frames hold only trivially destructible objects.
 void poolgov_governor_main(Datum)
 {
-    poolgov::pg::governor_main();
+    poolgov::pg::run_guarded([] { poolgov::pg::governor_main(); });
 }
