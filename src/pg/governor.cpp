@@ -203,6 +203,14 @@ bool connect_budget_database()
                              guc::database)));
         proc_exit(1);  // the postmaster starts us again, and we connect
     }
+    // Its table is gone with it (DROP DATABASE ... WITH (FORCE) ends the
+    // governor): no budget applies, as after DROP EXTENSION. A database that
+    // only refuses connections keeps its budgets.
+    if (state == DatabaseState::Missing && current_budget_count() > 0) {
+        auto *none = static_cast<BudgetSet *>(palloc0(sizeof(BudgetSet)));
+        install_budgets(*none, 0, "governor");
+        pfree(none);
+    }
     ereport(LOG,
             (errcode(ERRCODE_UNDEFINED_DATABASE),
              state == DatabaseState::Missing

@@ -77,6 +77,17 @@ ok($node->poll_query_until('postgres', q{
 	'the governor connects once the database exists');
 $node->safe_psql('nosuchdb', q{SELECT poolgov.set_budget('app', 0)});
 ok(!login_ok('app'), 'budgets from that database are enforced');
+
+# The database goes away (its table with it): no budget applies once the
+# governor finds it missing again.
+$node->safe_psql('postgres', 'DROP DATABASE nosuchdb WITH (FORCE)');
+my $back = 0;
+for my $i (1 .. 150)    # at most about 30 s; the governor needs two 5 s restarts
+{
+	if (login_ok('app')) { $back = 1; last; }
+	select(undef, undef, undef, 0.2);
+}
+ok($back, 'after DROP DATABASE of poolgov.database no budget applies');
 $node->stop;
 
 # Invalid values.
