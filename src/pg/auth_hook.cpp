@@ -22,7 +22,7 @@
 //     catcache.c IndexScanOK forces heap scans for these three caches while
 //     criticalSharedRelcachesBuilt is false, as PostgreSQL's own
 //     authentication relies on;
-//   - database OID: database_oid_at_login below, a pg_database scan with
+//   - database OID: database_oid_safe (catalog_safe.cpp), a pg_database scan with
 //     indexOK = criticalSharedRelcachesBuilt, as postinit.c
 //     GetDatabaseTuple(); never get_database_oid(), which always opens
 //     pg_database_datname_index (and no syscache looks databases up by name).
@@ -34,11 +34,6 @@
 #include "auth_hook.hpp"
 
 extern "C" {
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/skey.h"
-#include "access/table.h"
-#include "catalog/pg_database.h"
 #include "common/ip.h"
 #include "libpq/auth.h"
 #include "libpq/hba.h"
@@ -48,12 +43,11 @@ extern "C" {
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/relcache.h"
 #include "utils/varlena.h"
 }
 
 #include "breaker_state.hpp"
+#include "catalog_safe.hpp"
 #include "connection.hpp"
 #include "events_log.hpp"
 #include "guard.hpp"
@@ -228,28 +222,6 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
                   errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
 
-// The database's OID, looked up as postinit.c GetDatabaseTuple() does: a
-// heap scan of pg_database until the critical shared relcache entries are
-// built. get_database_oid() would open pg_database_datname_index, whose
-// relcache entry must then be read from pg_class: FATAL "cannot read
-// pg_class without having selected a database" for every login whenever
-// global/pg_internal.init is missing.
-Oid database_oid_at_login(const char *name)
-{
-    ScanKeyData key;
-    ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber, F_NAMEEQ,
-                CStringGetDatum(name));
-    Relation rel = table_open(DatabaseRelationId, AccessShareLock);
-    SysScanDesc scan = systable_beginscan(rel, DatabaseNameIndexId, criticalSharedRelcachesBuilt,
-                                          nullptr, 1, &key);
-    HeapTuple tup = systable_getnext(scan);
-    Oid oid = HeapTupleIsValid(tup) ? reinterpret_cast<Form_pg_database>(GETSTRUCT(tup))->oid
-                                    : InvalidOid;
-    systable_endscan(scan);
-    table_close(rel, AccessShareLock);
-    return oid;
-}
-
 // A superuser let in over its budget from PostgreSQL's superuser reserve
 // (poolgov.exempt_superusers = off): an event and a LOG line, so the DBA
 // sees the reserve being used.
@@ -265,7 +237,8 @@ void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const Logi
 
 void admit(const Port *port, Oid role, const char *client_addr)
 {
-    Oid db = database_oid_at_login(port->database_name);
+    // Not get_database_oid(): no database is selected yet (catalog_safe.hpp).
+    Oid db = database_oid_safe(port->database_name);
     if (!OidIsValid(role) || !OidIsValid(db))
         return;  // PostgreSQL itself refuses the login a moment later
 

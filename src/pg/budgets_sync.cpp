@@ -7,10 +7,14 @@ extern "C" {
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_extension.h"
 #include "executor/spi.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 }
 
 #include "events_log.hpp"
@@ -36,10 +40,24 @@ char pending_by[kNameLen];
 
 BudgetSet previous;  // scratch for the change events
 
+// Means the same whatever the search_path and whatever objects other roles
+// created: every operator and function is pg_catalog's, named explicitly
+// (extract(epoch FROM ...) * 1000 would resolve "*" through the path, and a
+// planted *(numeric, integer) is a better match than pg_catalog's). ORDER BY
+// and the casts do not look names up. read_budget_table() also pins
+// search_path to pg_catalog while it runs.
 const char *kSelect =
-    "SELECT role_name, database_name, max_connections, max_active, "
-    "       (extract(epoch FROM idle_timeout) * 1000)::bigint, priority "
-    "FROM poolgov.budgets ORDER BY role_name, database_name NULLS FIRST";
+    "SELECT b.role_name, b.database_name, b.max_connections, b.max_active, "
+    "       (pg_catalog.extract('epoch'::pg_catalog.text, b.idle_timeout) "
+    "          OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8, "
+    "       b.priority "
+    "FROM poolgov.budgets b ORDER BY b.role_name, b.database_name NULLS FIRST";
+
+// The role that reads the table: it has SELECT on poolgov.budgets (granted
+// by the install script) and USAGE on schema poolgov (PUBLIC), and nothing
+// a superuser has. The governor is connected as the bootstrap superuser and
+// the trigger runs as whoever changed the table; neither needs more.
+constexpr Oid kReaderRole = ROLE_PG_MONITOR;
 
 int64_t int_or(HeapTuple tup, TupleDesc desc, int col, int64_t missing)
 {
@@ -168,6 +186,35 @@ void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void *)
         pending_stale = true;
 }
 
+object_access_hook_type prev_object_access_hook = nullptr;
+
+// DROP EXTENSION pg_poolgov (also through DROP SCHEMA ... CASCADE) in the
+// governed database: the table goes, so do the budgets. Pending like any
+// change of the table: installed (empty) at commit, forgotten on abort or
+// when a savepoint that dropped it rolls back (the commit then has the
+// governor re-read). A later CREATE EXTENSION and INSERT in the same
+// transaction fire the trigger, which replaces this pending set.
+void drop_extension_body(Oid extension)
+{
+    if (shm.state == nullptr || extension != get_extension_oid("pg_poolgov", true) ||
+        !in_governed_database())
+        return;
+    memset(&pending, 0, offsetof(BudgetSet, rules));
+    pending_valid = true;
+    pending_stale = false;
+    pending_level = GetCurrentTransactionNestLevel();
+    copy_text(pending_by, GetUserNameFromId(GetUserId(), true));
+}
+
+void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
+                      void *arg)
+{
+    if (prev_object_access_hook)
+        prev_object_access_hook(access, class_id, object_id, sub_id, arg);
+    if (access == OAT_DROP && class_id == ExtensionRelationId)
+        run_guarded([object_id] { drop_extension_body(object_id); });
+}
+
 }  // namespace
 
 bool in_governed_database()
@@ -180,6 +227,17 @@ bool read_budget_table(BudgetSet *out)
 {
     if (!OidIsValid(get_extension_oid("pg_poolgov", true)))
         return false;
+    // Read as kReaderRole, in a security-restricted operation, with
+    // search_path = pg_catalog; both are undone below, or by the abort of
+    // the (sub)transaction if the read fails.
+    Oid save_userid;
+    int save_sec_context;
+    GetUserIdAndSecContext(&save_userid, &save_sec_context);
+    SetUserIdAndSecContext(kReaderRole, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+                                            SECURITY_RESTRICTED_OPERATION);
+    int guc_level = NewGUCNestLevel();
+    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                             GUC_ACTION_SAVE, true, 0, false);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "pg_poolgov: SPI_connect failed");
     int rc = SPI_execute(kSelect, false, 0);
@@ -217,7 +275,17 @@ bool read_budget_table(BudgetSet *out)
         copy_text(r.db_name, db ? db : "");
     }
     SPI_finish();
+    AtEOXact_GUC(false, guc_level);
+    SetUserIdAndSecContext(save_userid, save_sec_context);
     return true;
+}
+
+uint32_t current_budget_count()
+{
+    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    uint32_t n = shm.budgets->count;
+    LWLockRelease(shm.state->main_lock);
+    return n;
 }
 
 uint64_t current_budget_generation()
@@ -250,6 +318,8 @@ void budgets_sync_install()
 {
     RegisterXactCallback(on_xact, nullptr);
     RegisterSubXactCallback(on_subxact, nullptr);
+    prev_object_access_hook = object_access_hook;
+    object_access_hook = on_object_access;
 }
 
 }  // namespace poolgov::pg

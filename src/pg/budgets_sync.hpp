@@ -10,7 +10,12 @@
 //   concurrent changes within milliseconds.
 // - The governor reads the table at start, on request, periodically, and at
 //   every sample on a hot standby (where replication changes the table
-//   without triggers).
+//   without triggers). Where the extension is absent it installs no budgets.
+// - DROP EXTENSION pg_poolgov in the governed database clears the set at
+//   commit, as a change of the table would (object access hook).
+// - Every read runs as pg_monitor (SELECT on the table, nothing more), in a
+//   security-restricted operation, with search_path = pg_catalog, and names
+//   pg_catalog's operators and functions explicitly.
 #pragma once
 
 #include "postgres.hpp"
@@ -30,6 +35,7 @@ bool read_budget_table(BudgetSet *out);
 bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *changed_by);
 
 uint64_t current_budget_generation();
+uint32_t current_budget_count();
 
 bool in_governed_database();
 

@@ -9,6 +9,15 @@
 // standby); SIGHUP reloads settings; SIGTERM ends it (exit 1, so the
 // postmaster restarts it after kRestartSeconds unless the server is shutting
 // down); a crash makes the postmaster reset shared memory and start it again.
+//
+// poolgov.database missing (or not accepting connections): connecting to it
+// is a FATAL, and the postmaster would start the governor again every
+// kRestartSeconds. So an exit while connecting is remembered in shared
+// memory; the next start connects to the shared catalogs only, checks the
+// database, and either restarts to connect to it or says once, in one LOG
+// line, that it cannot read budgets, then goes on sampling (logins, views
+// and the breaker need no database) and checks again every
+// kDatabaseRecheckSeconds.
 #include "postgres.hpp"
 
 #include "governor.hpp"
@@ -31,7 +40,9 @@ extern "C" {
 #include "activity.hpp"
 #include "breaker_state.hpp"
 #include "budgets_sync.hpp"
+#include "catalog_safe.hpp"
 #include "events_log.hpp"
+#include "guard.hpp"
 #include "guc.hpp"
 #include "shmem.hpp"
 
@@ -45,6 +56,9 @@ namespace {
 
 constexpr int kRestartSeconds = 5;
 constexpr int kReloadEverySamples = 10;
+constexpr int kDatabaseRecheckSeconds = 15;
+
+bool connecting = false;  // inside BackgroundWorkerInitializeConnection
 
 Totals *prev_totals;
 Totals *cur_totals;
@@ -69,6 +83,11 @@ void reload_budgets_now()
     PopActiveSnapshot();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
+    // No extension here (never created, or dropped): no budget applies.
+    if (!found) {
+        memset(fresh, 0, offsetof(BudgetSet, rules));
+        found = current_budget_count() > 0;
+    }
     // Someone installed while we read: read again on the next pass, so the
     // shared set converges on the committed table.
     if (found && !install_budgets(*fresh, generation, "governor")) {
@@ -142,6 +161,73 @@ void allocate_state()
     MemoryContextSwitchTo(old);
 }
 
+void note_connect_failure(int, Datum)
+{
+    if (connecting)
+        atomic::store(shm.state->governor_connect_failed, uint32_t{1});
+}
+
+enum class DatabaseState { Usable, Missing, NoConnections };
+
+// Needs a connection (to the shared catalogs at least).
+DatabaseState check_database()
+{
+    bool allows = false;
+    SetCurrentStatementStartTimestamp();
+    StartTransactionCommand();
+    Oid oid = database_oid_safe(guc::database, &allows);
+    CommitTransactionCommand();
+    if (!OidIsValid(oid))
+        return DatabaseState::Missing;
+    return allows ? DatabaseState::Usable : DatabaseState::NoConnections;
+}
+
+// Connects to poolgov.database and returns true, or -- when the last try to
+// connect failed and the database is still missing -- connects to the shared
+// catalogs only, logs why once, and returns false.
+bool connect_budget_database()
+{
+    if (atomic::load(shm.state->governor_connect_failed) == 0) {
+        before_shmem_exit(note_connect_failure, 0);
+        connecting = true;
+        BackgroundWorkerInitializeConnection(guc::database, nullptr, 0);
+        connecting = false;
+        return true;
+    }
+    BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
+    DatabaseState state = check_database();
+    if (state == DatabaseState::Usable) {
+        atomic::store(shm.state->governor_connect_failed, uint32_t{0});
+        ereport(LOG, (errmsg("pg_poolgov governor: connecting to database \"%s\" "
+                             "(poolgov.database)",
+                             guc::database)));
+        proc_exit(1);  // the postmaster starts us again, and we connect
+    }
+    // Its table is gone with it (DROP DATABASE ... WITH (FORCE) ends the
+    // governor): no budget applies, as after DROP EXTENSION. A database that
+    // only refuses connections keeps its budgets.
+    if (state == DatabaseState::Missing && current_budget_count() > 0) {
+        auto *none = static_cast<BudgetSet *>(palloc0(sizeof(BudgetSet)));
+        install_budgets(*none, 0, "governor");
+        pfree(none);
+    }
+    ereport(LOG,
+            (errcode(ERRCODE_UNDEFINED_DATABASE),
+             state == DatabaseState::Missing
+                 ? errmsg("pg_poolgov governor: database \"%s\" named by poolgov.database does "
+                          "not exist",
+                          guc::database)
+                 : errmsg("pg_poolgov governor: database \"%s\" named by poolgov.database does "
+                          "not allow connections",
+                          guc::database),
+             errdetail("No budget is read until it can connect; logins, statistics, history "
+                       "and the login breaker work without it. It checks again every %d s.",
+                       kDatabaseRecheckSeconds),
+             errhint("Create the database and CREATE EXTENSION pg_poolgov in it, or set "
+                     "poolgov.database to the database that holds poolgov.budgets.")));
+    return false;
+}
+
 }  // namespace
 
 void governor_register()
@@ -163,7 +249,7 @@ void governor_main()
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     pqsignal(SIGTERM, die);
     BackgroundWorkerUnblockSignals();
-    BackgroundWorkerInitializeConnection(guc::database, nullptr, 0);
+    bool have_database = connect_budget_database();
 
     shm.state->governor_pid = MyProcPid;
     shm.state->governor_latch = MyLatch;
@@ -172,9 +258,12 @@ void governor_main()
     MemoryContext pass = AllocSetContextCreate(TopMemoryContext, "pg_poolgov governor pass",
                                                ALLOCSET_DEFAULT_SIZES);
     MemoryContextSwitchTo(pass);
-    reload_budgets();
+    if (have_database)
+        reload_budgets();
 
     TimestampTz next_sample = GetCurrentTimestamp();
+    TimestampTz next_check = TimestampTzPlusMilliseconds(next_sample,
+                                                         kDatabaseRecheckSeconds * 1000);
     uint64_t samples = 0;
     for (;;) {
         long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_sample);
@@ -200,6 +289,19 @@ void governor_main()
             if (next_sample <= now)  // fell behind (or the interval shrank): restart the grid
                 next_sample = TimestampTzPlusMilliseconds(now, guc::sample_interval);
         }
+        if (!have_database) {
+            if (now >= next_check) {
+                next_check = TimestampTzPlusMilliseconds(now, kDatabaseRecheckSeconds * 1000);
+                if (check_database() == DatabaseState::Usable) {
+                    atomic::store(shm.state->governor_connect_failed, uint32_t{0});
+                    ereport(LOG, (errmsg("pg_poolgov governor: database \"%s\" exists now; "
+                                         "restarting to connect to it",
+                                         guc::database)));
+                    proc_exit(1);
+                }
+            }
+            continue;
+        }
         if (requested ||
             (sample_due && (RecoveryInProgress() || samples % kReloadEverySamples == 0)))
             reload_budgets();
@@ -208,7 +310,10 @@ void governor_main()
 
 }  // namespace poolgov::pg
 
+// Guarded like every entry point: a C++ exception becomes an ERROR (FATAL
+// in a worker, which then exits 1 and is restarted) once no C++ frame is
+// left. governor_main's frames hold only trivially destructible objects.
 void poolgov_governor_main(Datum)
 {
-    poolgov::pg::governor_main();
+    poolgov::pg::run_guarded([] { poolgov::pg::governor_main(); });
 }

@@ -121,6 +121,25 @@ bool check_reserved_connections(int *newval, void **extra, GucSource source)
     return true;
 }
 
+// poolgov.database: a database name (whether it exists is the governor's
+// business: it logs that once and keeps logins working).
+bool check_database(char **newval, void **extra, GucSource source)
+{
+    size_t len = *newval == nullptr ? 0 : strlen(*newval);
+    if (len == 0) {
+        GUC_check_errdetail("poolgov.database must name the database whose poolgov.budgets "
+                            "table the governor reads.");
+        return false;
+    }
+    if (len >= NAMEDATALEN) {
+        GUC_check_errdetail("The name is %zu bytes long, longer than %d, the longest a "
+                            "database name can be.",
+                            len, NAMEDATALEN - 1);
+        return false;
+    }
+    return true;
+}
+
 }  // namespace
 
 void define_all()
@@ -197,8 +216,8 @@ void define_all()
                             nullptr);
     DefineCustomStringVariable("poolgov.database",
                                "Database whose poolgov.budgets table the governor reads.",
-                               nullptr, &database, "postgres", PGC_POSTMASTER, 0, nullptr,
-                               nullptr, nullptr);
+                               nullptr, &database, "postgres", PGC_POSTMASTER, 0,
+                               check_database, nullptr, nullptr);
     admission_define_gucs();
     MarkGUCPrefixReserved("poolgov");
 }

@@ -46,6 +46,9 @@ struct SharedState {
     Latch *governor_latch;
     int32_t governor_pid;
     uint32_t budget_reload_requested;
+    // Set when the governor exited while connecting to poolgov.database: its
+    // next start checks that the database exists before connecting (atomic).
+    uint32_t governor_connect_failed;
 
     // poolgov.reset() generation; backends zero their own counters lazily.
     uint64_t stats_epoch;

@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(poolgov_node session client_counts wait_counts_agree start_psql);
+our @EXPORT = qw(poolgov_node session client_counts wait_counts_agree start_psql try_login);
 
 # A node that preloads pg_poolgov and samples fast; extension created in
 # "postgres" (the governed database).
@@ -84,6 +84,19 @@ sub start_psql
 	my @cmd = ('psql', '-X', '-q', '-d', $node->connstr($opts{db} // 'postgres'), '-c', $sql);
 	push @cmd, '-U', $opts{user} if defined $opts{user};
 	return IPC::Run::start(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+}
+
+# Connects as $user and runs SELECT 1; returns (exit code, stdout, stderr).
+# (psql -c: a refused login must not leave SQL waiting on a closed stdin.)
+sub try_login
+{
+	my ($node, $user, $db) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'psql', '-X', '-A', '-t', '-d', $node->connstr($db // 'postgres'),
+			'-U', $user, '-c', 'SELECT 1' ],
+		'<', \undef, '>', \$out, '2>', \$err);
+	chomp $out;
+	return ($? >> 8, $out, $err);
 }
 
 1;
