@@ -2,7 +2,7 @@
 # configuration, medians with min-max error bars.
 # Variables (gnuplot -e): datafile, outfile, names (space-separated, one per
 # index block of datafile), scenario.
-set terminal pngcairo size 1100,450 font ",10"
+set terminal pngcairo size 1100,450 font ",10" noenhanced
 set output outfile
 set datafile commentschars "#"
 set grid
