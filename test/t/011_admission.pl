@@ -260,6 +260,35 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connec
 $_->quit for $h1, $h2, $light;
 set_conf("poolgov.max_active_transactions = 4");
 
+# --- Priority: high before normal before low (aging off), limit 1.
+set_conf("poolgov.max_active_transactions = 1\npoolgov.admission_aging = 0");
+$node->safe_psql('postgres', q{
+	CREATE ROLE hi LOGIN;
+	CREATE ROLE lo LOGIN;
+	CREATE TABLE served (who text, at timestamptz);
+	GRANT ALL ON served TO hi, lo, app;
+	SELECT poolgov.set_budget('hi', NULL, priority => 'high');
+	SELECT poolgov.set_budget('lo', NULL, priority => 'low');
+});
+my $p_holder = session($node, user => 'app');
+my %p = map { $_ => session($node, user => $_) } qw(lo app hi);
+$p_holder->query_safe('BEGIN; SELECT 1;');
+for my $who (qw(lo app hi))    # arrive low first, high last
+{
+	$p{$who}->{stdin} .= "INSERT INTO served VALUES ('$who', clock_timestamp());\n";
+	$p{$who}->{run}->pump_nb;
+	my $n = { lo => 1, app => 2, hi => 3 }->{$who};
+	ok($node->poll_query_until('postgres',
+		"SELECT count(*) = $n FROM poolgov.connections WHERE admission = 'queued'"), "$who queued");
+}
+$p_holder->query_safe('COMMIT');
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 3 FROM served}), 'all three served');
+is($node->safe_psql('postgres', q{SELECT string_agg(who, ',' ORDER BY at) FROM served}),
+	'hi,app,lo', 'served high, then normal, then low, whatever the arrival order');
+$_->quit for $p_holder, values %p;
+$node->safe_psql('postgres', q{SELECT poolgov.drop_budget('hi'); SELECT poolgov.drop_budget('lo')});
+set_conf("poolgov.max_active_transactions = 4\npoolgov.admission_aging = 5s");
+
 # --- Per-role max_active: a capped role waits, another role passes.
 $node->safe_psql('postgres', q{SELECT poolgov.set_budget('app', NULL, max_active => 1)});
 my $c1 = session($node, user => 'app');
