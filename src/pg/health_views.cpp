@@ -14,6 +14,7 @@ extern "C" {
 #include "admission.hpp"
 #include "breaker_state.hpp"
 #include "guard.hpp"
+#include "guc.hpp"
 #include "health.hpp"
 #include "ring_copy.hpp"
 #include "row_builder.hpp"
@@ -81,11 +82,34 @@ const HistorySample *copy_history(uint64_t *n)
     return reinterpret_cast<const HistorySample *>(records);
 }
 
+// The newest samples that can fall in the health window, oldest first: at
+// most two per sample_interval in a minute, plus two (an interval just
+// lowered by a reload still leaves the older samples spaced wider). Copies a
+// few kB instead of the whole ring (poolgov.stats calls this too); the
+// buffer is allocated before the lock is taken.
+const HistorySample *copy_recent_history(uint64_t *n)
+{
+    int interval_ms = guc::sample_interval > 0 ? guc::sample_interval : 1;
+    uint64_t want = static_cast<uint64_t>(kHealthWindowUs / 1000 / interval_ms) * 2 + 2;
+    SharedState *st = shm.state;
+    if (want > st->history.capacity)
+        want = st->history.capacity;
+    auto *copy = static_cast<HistorySample *>(palloc(sizeof(HistorySample) * (want + 1)));
+    LWLockAcquire(st->history_lock, LW_SHARED);
+    RingView ring = history_ring();
+    uint64_t take = ring.size() < want ? ring.size() : want;
+    for (uint64_t i = 0; i < take; ++i)
+        memcpy(&copy[i], ring.at(ring.written() - take + i), sizeof(HistorySample));
+    LWLockRelease(st->history_lock);
+    *n = take;
+    return copy;
+}
+
 HealthReport *evaluate_now(const ConnTally &tally)
 {
     TimestampTz now = GetCurrentTimestamp();
     uint64_t n;
-    const HistorySample *samples = copy_history(&n);
+    const HistorySample *samples = copy_recent_history(&n);
     HealthInputs in{};
     in.now = now;
     in.connections = tally.connections;
