@@ -84,9 +84,9 @@ const HistorySample *copy_history(uint64_t *n)
 
 // The newest samples that can fall in the health window, oldest first: at
 // most two per sample_interval in a minute, plus two (an interval just
-// lowered by a reload still leaves the older samples spaced wider). Copies a
-// few kB instead of the whole ring (poolgov.stats calls this too); the
-// buffer is allocated before the lock is taken.
+// lowered by a reload still leaves the older samples spaced wider). At the
+// default 1 s interval that is 122 samples (about 14 kB), not the whole ring
+// (poolgov.stats calls this too); the buffer is allocated before the lock.
 const HistorySample *copy_recent_history(uint64_t *n)
 {
     int interval_ms = guc::sample_interval > 0 ? guc::sample_interval : 1;
