@@ -147,7 +147,8 @@ CREATE FUNCTION poolgov._stats(
     OUT admission_wait_total_ms double precision,
     OUT admission_wait_max_ms double precision,
     OUT admission_overdrafts bigint,
-    OUT admission_idle_ended bigint)
+    OUT admission_idle_ended bigint,
+    OUT health text)  -- Track H: worst status of poolgov.health(); keep last
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_stats';
 CREATE VIEW poolgov.stats AS SELECT * FROM poolgov._stats();
@@ -253,3 +254,33 @@ CREATE VIEW poolgov.history AS SELECT * FROM poolgov._history();
 REVOKE ALL ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() TO PUBLIC;
 GRANT SELECT ON poolgov.roles, poolgov.databases, poolgov.history TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Track H: poolgov.health() and poolgov.recommendations (poolgov.stats.health
+-- is the last column of poolgov._stats above)
+------------------------------------------------------------------------------
+
+-- Aggregates only (no role's query text or address): readable by everyone,
+-- like poolgov.stats. "check" is a reserved word: quote it in queries.
+CREATE FUNCTION poolgov.health(
+    OUT "check" text,
+    OUT status text,
+    OUT value double precision,
+    OUT warning_at double precision,
+    OUT critical_at double precision,
+    OUT detail text)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_health';
+
+CREATE FUNCTION poolgov._recommendations(
+    OUT setting text,
+    OUT current text,
+    OUT recommended text,
+    OUT reason text)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_recommendations';
+CREATE VIEW poolgov.recommendations AS SELECT * FROM poolgov._recommendations();
+
+REVOKE ALL ON FUNCTION poolgov.health(), poolgov._recommendations() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov.health(), poolgov._recommendations() TO PUBLIC;
+GRANT SELECT ON poolgov.recommendations TO PUBLIC;

@@ -43,6 +43,14 @@ struct HistorySample {
     double statements_per_s;
     double p95_ms;  // negative: no statement finished in the interval
     uint64_t rejected;  // logins refused in the interval
+    // Counts in the interval, for poolgov.health() and the recommendations
+    // (not columns of poolgov.history).
+    int64_t interval_us;   // length of the interval; 0 for the first sample
+    uint64_t statements;   // statements completed
+    uint64_t errors;       // statements that aborted
+    uint64_t slow;         // completed statements at or over the slow threshold
+    uint64_t adm_waited;   // admission waits that ended with a slot
+    uint64_t adm_wait_us;  // their total wait
 };
 
 // Cumulative counters as the governor reads them at one instant.
@@ -52,6 +60,10 @@ struct Totals {
     uint64_t statements;
     uint64_t rejected;
     uint64_t max_ns;
+    uint64_t errors;
+    uint64_t slow;
+    uint64_t adm_waited;
+    uint64_t adm_wait_us;
     Histogram latency;
 };
 

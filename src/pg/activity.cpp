@@ -157,12 +157,16 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
     LWLockAcquire(st->admission_lock, LW_SHARED);
     tally.admission_running = static_cast<int32_t>(shm.admission.counters->running);
     tally.admission_queued = static_cast<int32_t>(shm.admission.counters->queued);
+    totals.adm_waited = shm.admission.counters->waited;
+    totals.adm_wait_us = shm.admission.counters->wait_total_us;
     LWLockRelease(st->admission_lock);
 
     totals.at = GetCurrentTimestamp();
     totals.epoch = epoch;
     totals.statements = all.statements;
     totals.max_ns = all.max_ns;
+    totals.errors = all.errors;
+    totals.slow = all.slow;
     totals.latency = all.latency;
     totals.rejected = atomic::load(st->rejected_budget) + atomic::load(st->rejected_reserve) +
                       atomic::load(st->rejected_breaker);

@@ -6,6 +6,7 @@
 #include "connection.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
+#include "health.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
 
@@ -207,4 +208,23 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
         row.emit();
     }
     return (Datum) 0;
+}
+
+// For poolgov.recommendations: each role's peak (since the last reset) with
+// its own budget or the default one; a group's budget caps a sum, which one
+// member's peak does not measure, so those roles are left out.
+int poolgov::pg::role_budget_usage(RoleUsage **out)
+{
+    Rollup r = copy_table(shm.roles, false);
+    auto *usage = static_cast<RoleUsage *>(palloc(sizeof(RoleUsage) * (r.n + 1)));
+    int n = 0;
+    for (int i = 0; i < r.n; ++i) {
+        EffectiveBudget b = effective_budget(r.entries[i].oid, *r.budgets);
+        bool own = b.source != nullptr && strcmp(b.source, "group") != 0;
+        usage[n++] = RoleUsage{r.entries[i].name,
+                               static_cast<int64_t>(r.entries[i].peak_connections),
+                               own && b.limit != kUnlimited ? b.limit : -1};
+    }
+    *out = usage;
+    return n;
 }

@@ -3,6 +3,7 @@
 
 #include "activity.hpp"
 #include "guard.hpp"
+#include "health.hpp"
 #include "ring_copy.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
@@ -31,6 +32,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
     LWLockAcquire(st->admission_lock, LW_SHARED);
     adm = *shm.admission.counters;
     LWLockRelease(st->admission_lock);
+    HealthStatus health = health_worst(tally);
 
     RowBuilder row(fcinfo);
     row.int4(tally.connections)
@@ -62,7 +64,8 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .float8(static_cast<double>(adm.wait_total_us) / 1000.0)
         .float8(static_cast<double>(adm.wait_max_us) / 1000.0)
         .int8(static_cast<int64>(adm.overdrafts))
-        .int8(static_cast<int64>(adm.idle_ended));
+        .int8(static_cast<int64>(adm.idle_ended))
+        .text(health_status_name(health));  // 1.1, always last (Track H)
     row.emit();
     return (Datum) 0;
 }

@@ -1,0 +1,21 @@
+// poolgov.health(), poolgov.recommendations and poolgov.stats.health: the
+// inputs gathered here, the policy in poolgov/health.hpp and recommend.hpp.
+#pragma once
+
+#include "poolgov/health.hpp"
+#include "poolgov/history.hpp"
+#include "poolgov/recommend.hpp"
+
+namespace poolgov::pg {
+
+void health_define_gucs();
+
+// The worst status of poolgov.health() for a tally taken now (stats.health).
+HealthStatus health_worst(const ConnTally &tally);
+
+// Every role in poolgov.roles with its peak and the budget of its own (or
+// the default budget); palloc'd, names point into palloc'd copies. Defined
+// in rollup_views.cpp, which knows how effective budgets are found.
+int role_budget_usage(RoleUsage **out);
+
+}  // namespace poolgov::pg
