@@ -147,7 +147,8 @@ CREATE FUNCTION poolgov._stats(
     OUT admission_wait_total_ms double precision,
     OUT admission_wait_max_ms double precision,
     OUT admission_overdrafts bigint,
-    OUT admission_idle_ended bigint)
+    OUT admission_idle_ended bigint,
+    OUT idle_terminated bigint)
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_stats';
 CREATE VIEW poolgov.stats AS SELECT * FROM poolgov._stats();
@@ -204,7 +205,8 @@ CREATE FUNCTION poolgov._roles(
     OUT slow_statements bigint,
     OUT admitted bigint,
     OUT queued integer,
-    OUT admission_timeouts bigint)
+    OUT admission_timeouts bigint,
+    OUT idle_terminated bigint)
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_roles';
 CREATE VIEW poolgov.roles AS SELECT * FROM poolgov._roles();
@@ -253,3 +255,16 @@ CREATE VIEW poolgov.history AS SELECT * FROM poolgov._history();
 REVOKE ALL ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov._roles(), poolgov._databases(), poolgov._history() TO PUBLIC;
 GRANT SELECT ON poolgov.roles, poolgov.databases, poolgov.history TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Track R: idle reclamation (poolgov.terminate_idle; the idle_terminated
+-- columns of poolgov.stats and poolgov.roles are appended above)
+------------------------------------------------------------------------------
+
+-- Not STRICT: a NULL role means every role; a NULL older_than is 22023.
+CREATE FUNCTION poolgov.terminate_idle(role name DEFAULT NULL,
+                                       older_than interval DEFAULT '10 min')
+RETURNS integer
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'poolgov_terminate_idle';
+REVOKE ALL ON FUNCTION poolgov.terminate_idle(name, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov.terminate_idle(name, interval) TO poolgov_admin;

@@ -12,6 +12,7 @@ extern "C" {
 #include "poolgov/budgets.hpp"
 
 #include "admission.hpp"
+#include "idle_reclaim.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg::guc {
@@ -219,6 +220,7 @@ void define_all()
                                nullptr, &database, "postgres", PGC_POSTMASTER, 0,
                                check_database, nullptr, nullptr);
     admission_define_gucs();
+    reclaim_define_gucs();
     MarkGUCPrefixReserved("poolgov");
 }
 
