@@ -61,6 +61,10 @@ namespace guc {
 int idle_timeout = 0;
 int pressure_threshold = 90;
 int pressure_idle_timeout = 60000;
+// Test aid (hidden, superuser): poolgov.terminate_idle() waits this long
+// between choosing its victims and asking them, so a test can make a chosen
+// session active meanwhile and check that it declines.
+int debug_reclaim_delay = 0;
 }  // namespace guc
 
 namespace {
@@ -165,6 +169,21 @@ void count_reclaimed(int, Datum)
     ended.rule = 0;
 }
 
+// Sleeps ms (interruptibly).
+void nap(long ms)
+{
+    TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+    for (;;) {
+        long left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+        if (left <= 0)
+            return;
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+                         PG_WAIT_EXTENSION);
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+    }
+}
+
 // Asks the backend in slot `index` (pid) to end itself if still idle. No
 // lock is held; the pid check in the handler makes a reused slot harmless,
 // and the PGPROC check keeps the signal from a pid that is no backend.
@@ -235,6 +254,12 @@ void reclaim_define_gucs()
                             "Under pressure, sessions idle this long may be ended.", nullptr,
                             &guc::pressure_idle_timeout, guc::pressure_idle_timeout, 0, INT_MAX,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.debug_reclaim_delay",
+                            "Test aid: delay between choosing idle sessions and asking them "
+                            "to end in poolgov.terminate_idle().",
+                            nullptr, &guc::debug_reclaim_delay, 0, 0, 60000, PGC_SUSET,
+                            GUC_UNIT_MS | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr, nullptr,
+                            nullptr);
 }
 
 void reclaim_backend_start()
@@ -327,8 +352,9 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
     BackendIndex index;
     index.build();
     TimestampTz now = GetCurrentTimestamp();
+    auto *chosen = static_cast<int *>(palloc(sizeof(int) * (n + 1)));
     auto *asked = static_cast<int *>(palloc(sizeof(int) * (n + 1)));
-    int nasked = 0;
+    int nchosen = 0, nasked = 0;
     for (int i = 0; i < n; ++i) {
         const ConnSlot &s = live[i].slot;
         if (s.pid == MyProcPid || (s.superuser && !caller_superuser))
@@ -339,8 +365,14 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
         if (be == nullptr || be->st_state != STATE_IDLE ||
             (now - be->st_state_start_timestamp) / 1000 < threshold)
             continue;
-        if (send_request(live[i].index, s.pid, ReclaimRule::Manual, threshold))
-            asked[nasked++] = i;
+        chosen[nchosen++] = i;
+    }
+    if (guc::debug_reclaim_delay > 0 && nchosen > 0)
+        nap(guc::debug_reclaim_delay);
+    for (int j = 0; j < nchosen; ++j) {
+        const LiveConnection &c = live[chosen[j]];
+        if (send_request(c.index, c.slot.pid, ReclaimRule::Manual, threshold))
+            asked[nasked++] = chosen[j];
     }
     // Each victim answers from its signal handler at once; wait for the
     // answers (bounded), then for the accepted ones to be gone (bounded).

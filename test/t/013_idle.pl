@@ -145,6 +145,31 @@ $t3->{run}->kill_kill;
 $mon->query_safe("SELECT pg_cancel_backend($busy_pid)");
 $busy->finish;
 
+# --- Race: a session chosen while idle that becomes active before the
+# request reaches it declines, and keeps running. (poolgov.debug_reclaim_delay
+# holds terminate_idle between choosing and asking.)
+my ($r1, $r1pid) = idle_session('app');
+usleep(600_000);
+my ($dout, $derr) = ('', '');
+my $decider = IPC::Run::start(
+	[ 'psql', '-X', '-A', '-t', '-d', $node->connstr('postgres'), '-c',
+	  q{SET poolgov.debug_reclaim_delay = '3s'; SELECT 'ended=' || poolgov.terminate_idle('app', '300 ms')} ],
+	'<', \undef, '>', \$dout, '2>', \$derr);
+ok(wait_for(q{SELECT count(*) = 1 FROM pg_stat_activity
+	WHERE query LIKE '%debug_reclaim_delay%' AND wait_event_type = 'Extension'}),
+	'terminate_idle chose its victims and waits');
+$r1->{stdin} .= "SELECT 'done after ' || pg_sleep(4)::text;\n";
+$r1->{run}->pump_nb;
+ok(wait_for("SELECT state = 'active' FROM pg_stat_activity WHERE pid = $r1pid"),
+	'the chosen session is active now');
+$decider->finish;
+like($dout, qr/ended=0/, 'terminate_idle returns 0: the chosen session declined');
+is(alive($r1pid), '1', 'the session that became active was not ended');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM poolgov.events
+	WHERE kind = 'terminate_idle' AND pid = } . $r1pid), '0', 'no terminate_idle event for it');
+like($r1->query_safe('SELECT 7'), qr/done after .*\n7$/s, 'its query finished and the session works');
+$r1->quit;
+
 # --- Pressure. 9 connections: the watcher (superuser), vip (priority), one
 # active app session, 3 idle low-priority sessions, 3 idle app sessions.
 # The limit is 6: the governor must end 4 (9 - 6 + 1): the 3 low ones,
