@@ -214,6 +214,14 @@ is($mon->query_safe(q{SELECT string_agg(role || ':' || idle_terminated, ',' ORDE
 	'app:1,low:3', 'roles.idle_terminated: low 3, app 1');
 is($mon->query_safe(q{SELECT count(*) FROM poolgov.events WHERE kind = 'terminate_idle' AND detail LIKE '%(pool pressure)'}),
 	'4', 'four pressure events');
+# The governor kept sampling while it reclaimed: samples are 100 ms apart;
+# allow a generous 1 s (a loaded machine), since this is not a timing test.
+my $gap = $mon->query_safe(q{
+	SELECT round(max(gap)) FROM (
+	  SELECT extract(epoch FROM sampled_at - lag(sampled_at) OVER (ORDER BY sampled_at)) * 1000 AS gap
+	    FROM poolgov.history WHERE sampled_at > now() - interval '4 s') g});
+note "largest gap between governor samples over the pressure scenario: $gap ms";
+cmp_ok($gap, '<', 1000, 'sampling kept its interval while the governor reclaimed');
 $mon->query_safe("SELECT pg_cancel_backend($busy_pid)");
 $busy->finish;
 $_->{run}->kill_kill for @apps, @lows, $vip;
