@@ -56,6 +56,7 @@ struct ReclaimOrder {
     ReclaimRule rule;
     int64_t threshold_ms;  // the victim must still have been idle this long
     int64_t idle_ms;       // as the decision saw it
+    Priority priority_class;
 };
 
 // Connections at which pressure starts: ceil(pct * usable / 100), at least 1.

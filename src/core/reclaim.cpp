@@ -76,9 +76,11 @@ int reclaim_plan(const ReclaimCandidate *c, int n, const ReclaimSettings &s, int
         int64_t idle = idle_ms_of(x, now_us);
         if (x.role_timeout_ms >= 0) {
             if (x.role_timeout_ms > 0 && idle >= x.role_timeout_ms)
-                out[k++] = ReclaimOrder{x.index, ReclaimRule::Role, x.role_timeout_ms, idle};
+                out[k++] = ReclaimOrder{x.index, ReclaimRule::Role, x.role_timeout_ms, idle,
+                                        x.priority_class};
         } else if (s.global_timeout_ms > 0 && idle >= s.global_timeout_ms) {
-            out[k++] = ReclaimOrder{x.index, ReclaimRule::Global, s.global_timeout_ms, idle};
+            out[k++] = ReclaimOrder{x.index, ReclaimRule::Global, s.global_timeout_ms, idle,
+                                    x.priority_class};
         }
     }
     if (s.pressure_threshold_pct <= 0)
@@ -93,25 +95,21 @@ int reclaim_plan(const ReclaimCandidate *c, int n, const ReclaimSettings &s, int
         const ReclaimCandidate &x = c[i];
         if (!x.idle || x.superuser || x.priority)
             continue;
-        bool taken = false;
-        for (int j = 0; j < first && !taken; ++j)
-            taken = out[j].index == x.index;
         int64_t idle = idle_ms_of(x, now_us);
-        if (taken || idle < s.pressure_idle_timeout_ms)
+        // Over a timeout already (ordered above): not a second time.
+        bool timed_out = (x.role_timeout_ms > 0 && idle >= x.role_timeout_ms) ||
+                         (x.role_timeout_ms < 0 && s.global_timeout_ms > 0 &&
+                          idle >= s.global_timeout_ms &&
+                          !(x.superuser && s.exempt_superusers));
+        if (timed_out || idle < s.pressure_idle_timeout_ms)
             continue;
-        out[k++] = ReclaimOrder{x.index, ReclaimRule::Pressure, s.pressure_idle_timeout_ms, idle};
+        out[k++] = ReclaimOrder{x.index, ReclaimRule::Pressure, s.pressure_idle_timeout_ms, idle,
+                                x.priority_class};
     }
     // Low before normal before high; longest idle first within a class.
-    auto cls = [&](const ReclaimOrder &o) {
-        for (int i = 0; i < n; ++i)
-            if (c[i].index == o.index)
-                return static_cast<int>(c[i].priority_class);
-        return static_cast<int>(Priority::Normal);
-    };
-    std::stable_sort(out + first, out + k, [&](const ReclaimOrder &a, const ReclaimOrder &b) {
-        int ca = cls(a), cb = cls(b);
-        if (ca != cb)
-            return ca < cb;
+    std::stable_sort(out + first, out + k, [](const ReclaimOrder &a, const ReclaimOrder &b) {
+        if (a.priority_class != b.priority_class)
+            return a.priority_class < b.priority_class;
         return a.idle_ms > b.idle_ms;
     });
     return std::min(k, first + need);

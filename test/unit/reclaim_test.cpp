@@ -179,3 +179,29 @@ TEST(Reclaim, MessagesSayWhoWhyAndHowLong)
     t = describe_reclaim(ReclaimRule::Global, 15000, 10000, 90);
     EXPECT_NE(std::string(t.message).find("poolgov.idle_timeout"), std::string::npos);
 }
+
+TEST(Reclaim, ManyCandidatesEachOrderedOnce)
+{
+    // 5000 idle sessions (as many as a large max_connections), 5100 usable:
+    // at 90 % the limit is 4590, so 411 go, all of them low ones, longest
+    // idle first; the timeout ones (every 10th, global) are not taken twice.
+    std::vector<ReclaimCandidate> c;
+    for (int i = 0; i < 5000; ++i)
+        c.push_back(idle_for(i, 100 + i, i % 2 ? Priority::Low : Priority::Normal));
+    auto s = settings(5000, 5100);
+    s.global_timeout_ms = 5000 * 1000;  // only the 100 idle longest (4900 s .. 5099 s)
+    auto out = plan(c, s);
+    ASSERT_EQ(out.size(), 411u);
+    std::vector<int> seen(5000, 0);
+    for (const auto &o : out)
+        EXPECT_EQ(++seen[o.index], 1) << o.index;
+    int timeouts = 0;
+    for (const auto &o : out)
+        timeouts += o.rule == ReclaimRule::Global;
+    EXPECT_EQ(timeouts, 100);
+    for (size_t i = 100; i < out.size(); ++i) {
+        EXPECT_EQ(c[out[i].index].priority_class, Priority::Low);
+        if (i > 100)
+            EXPECT_GE(out[i - 1].idle_ms, out[i].idle_ms);
+    }
+}
