@@ -203,7 +203,31 @@ bool send_request(int index, int pid, ReclaimRule rule, int64_t threshold_ms)
     return true;
 }
 
-uint32_t outcome_of(const LiveConnection &c)
+// The slots in use (identity only: no statement counters, which are large),
+// under the main lock held shared.
+struct SlotCopy {
+    ConnSlot slot;
+    int index;
+};
+
+int copy_slots(SlotCopy **out)
+{
+    SharedState *st = shm.state;
+    auto *copies = static_cast<SlotCopy *>(palloc(sizeof(SlotCopy) * (st->nslots + 1)));
+    int n = 0;
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        if (!atomic::load(shm.slot_keys[i].in_use))
+            continue;
+        copies[n].slot = shm.slots[i];
+        copies[n++].index = static_cast<int>(i);
+    }
+    LWLockRelease(st->main_lock);
+    *out = copies;
+    return n;
+}
+
+uint32_t outcome_of(const SlotCopy &c)
 {
     const ConnSlot &s = shm.slots[c.index];
     if (__atomic_load_n(&s.pid, __ATOMIC_ACQUIRE) != c.slot.pid)
@@ -274,8 +298,8 @@ void reclaim_backend_start()
 
 void governor_reclaim_idle()
 {
-    LiveConnection *live = nullptr;
-    int n = copy_live_connections(&live);
+    SlotCopy *live = nullptr;
+    int n = copy_slots(&live);
     if (n == 0)
         return;
     BudgetSet *budgets = copy_budgets();
@@ -311,7 +335,7 @@ void governor_reclaim_idle()
     settings.exempt_superusers = guc::exempt_superusers;
     int k = reclaim_plan(cands, nc, settings, GetCurrentTimestamp(), orders);
     for (int i = 0; i < k; ++i) {
-        const LiveConnection &c = live[orders[i].index];
+        const SlotCopy &c = live[orders[i].index];
         send_request(c.index, c.slot.pid, orders[i].rule, orders[i].threshold_ms);
     }
 }
@@ -346,8 +370,8 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
                                 "'10 min'.")));
     bool caller_superuser = superuser();
 
-    LiveConnection *live = nullptr;
-    int n = copy_live_connections(&live);
+    SlotCopy *live = nullptr;
+    int n = copy_slots(&live);
     pgstat_clear_snapshot();
     BackendIndex index;
     index.build();
@@ -370,7 +394,7 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
     if (guc::debug_reclaim_delay > 0 && nchosen > 0)
         nap(guc::debug_reclaim_delay);
     for (int j = 0; j < nchosen; ++j) {
-        const LiveConnection &c = live[chosen[j]];
+        const SlotCopy &c = live[chosen[j]];
         if (send_request(c.index, c.slot.pid, ReclaimRule::Manual, threshold))
             asked[nasked++] = chosen[j];
     }
@@ -384,7 +408,7 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
             int pending = 0;
             accepted = 0;
             for (int j = 0; j < nasked; ++j) {
-                const LiveConnection &c = live[asked[j]];
+                const SlotCopy &c = live[asked[j]];
                 uint32_t o = outcome_of(c);
                 accepted += o == kAccepted;
                 pending += phase == 0 ? o == 0
