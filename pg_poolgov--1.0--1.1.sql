@@ -148,6 +148,7 @@ CREATE FUNCTION poolgov._stats(
     OUT admission_wait_max_ms double precision,
     OUT admission_overdrafts bigint,
     OUT admission_idle_ended bigint,
+    OUT idle_terminated bigint,
     OUT health text)  -- Track H: worst status of poolgov.health(); keep last
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_stats';
@@ -205,7 +206,8 @@ CREATE FUNCTION poolgov._roles(
     OUT slow_statements bigint,
     OUT admitted bigint,
     OUT queued integer,
-    OUT admission_timeouts bigint)
+    OUT admission_timeouts bigint,
+    OUT idle_terminated bigint)
 RETURNS SETOF record
 LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_roles';
 CREATE VIEW poolgov.roles AS SELECT * FROM poolgov._roles();
@@ -284,3 +286,16 @@ CREATE VIEW poolgov.recommendations AS SELECT * FROM poolgov._recommendations();
 REVOKE ALL ON FUNCTION poolgov.health(), poolgov._recommendations() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov.health(), poolgov._recommendations() TO PUBLIC;
 GRANT SELECT ON poolgov.recommendations TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Track R: idle reclamation (poolgov.terminate_idle; the idle_terminated
+-- columns of poolgov.stats and poolgov.roles are appended above)
+------------------------------------------------------------------------------
+
+-- Not STRICT: a NULL role means every role; a NULL older_than is 22023.
+CREATE FUNCTION poolgov.terminate_idle(role name DEFAULT NULL,
+                                       older_than interval DEFAULT '10 min')
+RETURNS integer
+LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'poolgov_terminate_idle';
+REVOKE ALL ON FUNCTION poolgov.terminate_idle(name, interval) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov.terminate_idle(name, interval) TO poolgov_admin;

@@ -22,6 +22,7 @@ enum class EventKind : uint8_t {
     AdmissionIdle,
     BreakerReset,
     SuperuserOverdraft,  // a superuser admitted over its budget (superuser reserve)
+    TerminateIdle,       // pg_poolgov ended an idle session (idle reclamation)
 };
 
 const char *event_kind_name(EventKind k);

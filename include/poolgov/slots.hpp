@@ -50,6 +50,13 @@ struct ConnSlot {
     char client_addr[kAddrLen];  // numeric address, "" for a unix socket
     char application_name[kNameLen];
     uint8_t overdraft;  // a superuser admitted over its budget (see decide_login)
+    // Idle reclamation (src/pg/idle_reclaim.cpp): a request to end this
+    // session if it is still idle, written by the governor or
+    // poolgov.terminate_idle() and taken (atomic exchange) by the owner in
+    // its SIGUSR2 handler. request = pid << 8 | ReclaimRule; 0 = none.
+    int64_t reclaim_threshold_ms;  // written before request
+    uint64_t reclaim_request;
+    uint32_t reclaim_outcome;      // set by the owner: 1 accepted, 2 declined
 };
 
 struct SlotsView {

@@ -22,6 +22,7 @@ struct StmtCounters {
     uint64_t max_ns;
     uint64_t admitted;            // transactions admission control let run
     uint64_t admission_timeouts;  // waits that ended in 53000
+    uint64_t idle_terminated;     // 1 when pg_poolgov ended this idle session
     Histogram latency;
 };
 
@@ -29,6 +30,7 @@ struct StmtCounters {
 void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);
 void stmt_record_error(StmtCounters &c);
 void stmt_record_admission(StmtCounters &c, bool timed_out);
+void stmt_record_idle_terminated(StmtCounters &c);
 // Owner-side reset to zero, writing only what is in use.
 void stmt_clear(StmtCounters &c);
 

@@ -32,6 +32,8 @@ const char *event_kind_name(EventKind k)
         return "breaker_reset";
     case EventKind::SuperuserOverdraft:
         return "superuser_overdraft";
+    case EventKind::TerminateIdle:
+        return "terminate_idle";
     }
     return "unknown";
 }

@@ -28,10 +28,15 @@ void stmt_record_admission(StmtCounters &c, bool timed_out)
     atomic::owner_add(timed_out ? c.admission_timeouts : c.admitted, uint64_t{1});
 }
 
+void stmt_record_idle_terminated(StmtCounters &c)
+{
+    atomic::owner_add(c.idle_terminated, uint64_t{1});
+}
+
 void stmt_clear(StmtCounters &c)
 {
     for (uint64_t *f : {&c.statements, &c.errors, &c.rows, &c.slow, &c.total_ns, &c.max_ns,
-                        &c.admitted, &c.admission_timeouts})
+                        &c.admitted, &c.admission_timeouts, &c.idle_terminated})
         atomic::store(*f, uint64_t{0});
     histogram_clear(c.latency);
 }
@@ -45,6 +50,7 @@ void stmt_merge(StmtCounters &dst, const StmtCounters &src)
     dst.total_ns += atomic::load(src.total_ns);
     dst.admitted += atomic::load(src.admitted);
     dst.admission_timeouts += atomic::load(src.admission_timeouts);
+    dst.idle_terminated += atomic::load(src.idle_terminated);
     uint64_t m = atomic::load(src.max_ns);
     if (m > dst.max_ns)
         dst.max_ns = m;

@@ -54,7 +54,8 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     atomic::fetch_add(st->stats_epoch, uint64_t{1});
     st->stats_reset = now;
     for (uint64_t *c : {&st->accepted, &st->rejected_budget, &st->rejected_reserve,
-                        &st->rejected_breaker, &st->warned, &st->auth_failures})
+                        &st->rejected_breaker, &st->warned, &st->auth_failures,
+                        &st->idle_terminated})
         atomic::store(*c, uint64_t{0});
     *shm.retired = StmtCounters{};
     entry_reset_all(shm.roles);

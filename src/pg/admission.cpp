@@ -48,6 +48,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "guc.hpp"
 #include "shmem.hpp"
+#include "termination.hpp"
 
 #include <fmt/format.h>
 
@@ -70,8 +71,6 @@ constexpr long kTickMs = 1000;
 int my_index = -1;  // this backend's entry, once it took part
 bool idle_timeout_registered = false;
 TimeoutId idle_timeout_id;
-volatile sig_atomic_t idle_expired = false;
-emit_log_hook_type prev_emit_log_hook = nullptr;
 
 // What budgets say about this connection, recomputed when they change.
 struct Profile {
@@ -423,39 +422,32 @@ void acquire(bool heavy)
         count_admission(false);
 }
 
+// Rewrites the FATAL that ends a session idle with its slot, so the client
+// learns why, and counts it.
+void rewrite_idle_fatal(ErrorData *edata)
+{
+    edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+    edata->message = pstrdup("terminating connection: idle in transaction while holding a "
+                             "pg_poolgov transaction slot");
+    edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
+                             "transactions may run at once "
+                             "(poolgov.max_active_transactions).",
+                             guc::admission_idle_timeout, guc::max_active_transactions);
+    edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
+                          "how long a transaction may idle with a slot.");
+    __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
+    if (my_slot != nullptr)
+        report(EventKind::AdmissionIdle, edata->detail);
+}
+
 void idle_timeout_handler()
 {
     // Signal handler: act only if the session still sits idle in its
     // transaction; a statement that just started is left alone.
-    if (MyBEEntry != nullptr && MyBEEntry->st_state == STATE_IDLEINTRANSACTION) {
-        idle_expired = true;
-        ProcDiePending = true;
-        InterruptPending = true;
-    }
-    SetLatch(MyLatch);
-}
-
-// Rewrites the FATAL that ends a session idle with its slot, so the client
-// learns why, and counts it.
-void emit_log(ErrorData *edata)
-{
-    if (idle_expired && edata->elevel == FATAL) {
-        idle_expired = false;
-        edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
-        edata->message = pstrdup("terminating connection: idle in transaction while holding a "
-                                 "pg_poolgov transaction slot");
-        edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
-                                 "transactions may run at once "
-                                 "(poolgov.max_active_transactions).",
-                                 guc::admission_idle_timeout, guc::max_active_transactions);
-        edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
-                              "how long a transaction may idle with a slot.");
-        __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
-        if (my_slot != nullptr)
-            report(EventKind::AdmissionIdle, edata->detail);
-    }
-    if (prev_emit_log_hook)
-        prev_emit_log_hook(edata);
+    if (MyBEEntry != nullptr && MyBEEntry->st_state == STATE_IDLEINTRANSACTION)
+        termination_arm(rewrite_idle_fatal);
+    else
+        SetLatch(MyLatch);
 }
 
 }  // namespace
@@ -496,8 +488,6 @@ void admission_define_gucs()
 void admission_install()
 {
     RegisterXactCallback(on_xact, nullptr);
-    prev_emit_log_hook = emit_log_hook;
-    emit_log_hook = emit_log;
 }
 
 void admission_top_statement(const PlannedStmt *plan)

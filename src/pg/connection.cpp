@@ -11,6 +11,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "idle_reclaim.hpp"
 #include "shmem.hpp"
 
 #include <algorithm>
@@ -235,6 +236,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
         my_slot = slot_to_free = slot;
         on_proc_exit(free_slot, 0);
         on_shmem_exit(retire_connection, 0);
+        reclaim_backend_start();  // idle reclamation requests (SIGUSR2)
     } else if (d.verdict != Verdict::Refuse) {
         ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));

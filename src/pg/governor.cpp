@@ -1,6 +1,8 @@
 // The governor: a background worker that samples connection states and
 // statement counters every poolgov.sample_interval into the history ring,
-// closes expired login breakers, and keeps the shared budget set in step
+// closes expired login breakers, ends idle sessions over their rule (idle
+// reclamation: it only asks, the victims check and end themselves, and no
+// lock is held while it signals), and keeps the shared budget set in step
 // with poolgov.budgets (at start, on request, every 10 samples, and every
 // sample on a hot standby, where replication changes the table without
 // firing triggers).
@@ -44,6 +46,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
+#include "idle_reclaim.hpp"
 #include "shmem.hpp"
 
 #include <fmt/format.h>
@@ -228,6 +231,60 @@ bool connect_budget_database()
     return false;
 }
 
+// The loop's state between passes.
+struct Pass {
+    TimestampTz next_sample;
+    uint64_t samples;
+    bool have_database;
+    TimestampTz next_check;  // when to look for a missing poolgov.database again
+};
+
+// Sleeps until the next sample is due or the latch is set; applies a reload.
+void wait_for_next_pass(const Pass &p)
+{
+    long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), p.next_sample);
+    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
+                     PG_WAIT_EXTENSION);
+    ResetLatch(MyLatch);
+    CHECK_FOR_INTERRUPTS();
+    if (ConfigReloadPending) {
+        ConfigReloadPending = false;
+        ProcessConfigFile(PGC_SIGHUP);
+    }
+}
+
+// Keeps the sample grid: the interval counts from the last due time, not
+// from when this pass ended.
+void schedule_next_sample(Pass &p, TimestampTz now)
+{
+    p.samples++;
+    p.next_sample = TimestampTzPlusMilliseconds(p.next_sample, guc::sample_interval);
+    if (p.next_sample <= now)  // fell behind (or the interval shrank): restart the grid
+        p.next_sample = TimestampTzPlusMilliseconds(now, guc::sample_interval);
+}
+
+// Idle reclamation (src/pg/idle_reclaim.cpp); on a hot standby too, whose
+// read-only sessions are client sessions like any other.
+void reclaim_idle()
+{
+    governor_reclaim_idle();
+}
+
+// Without poolgov.database: restarts to connect once it exists.
+void recheck_database(Pass &p, TimestampTz now)
+{
+    if (now < p.next_check)
+        return;
+    p.next_check = TimestampTzPlusMilliseconds(now, kDatabaseRecheckSeconds * 1000);
+    if (check_database() == DatabaseState::Usable) {
+        atomic::store(shm.state->governor_connect_failed, uint32_t{0});
+        ereport(LOG, (errmsg("pg_poolgov governor: database \"%s\" exists now; "
+                             "restarting to connect to it",
+                             guc::database)));
+        proc_exit(1);
+    }
+}
+
 }  // namespace
 
 void governor_register()
@@ -261,49 +318,28 @@ void governor_main()
     if (have_database)
         reload_budgets();
 
-    TimestampTz next_sample = GetCurrentTimestamp();
-    TimestampTz next_check = TimestampTzPlusMilliseconds(next_sample,
-                                                         kDatabaseRecheckSeconds * 1000);
-    uint64_t samples = 0;
+    Pass pass_state{GetCurrentTimestamp(), 0, have_database, 0};
+    pass_state.next_check = TimestampTzPlusMilliseconds(pass_state.next_sample,
+                                                        kDatabaseRecheckSeconds * 1000);
     for (;;) {
-        long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_sample);
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                         PG_WAIT_EXTENSION);
-        ResetLatch(MyLatch);
-        CHECK_FOR_INTERRUPTS();
-        if (ConfigReloadPending) {
-            ConfigReloadPending = false;
-            ProcessConfigFile(PGC_SIGHUP);
-        }
+        wait_for_next_pass(pass_state);
         MemoryContextReset(pass);
-
         bool requested = __atomic_exchange_n(&shm.state->budget_reload_requested, 0u,
                                              __ATOMIC_ACQ_REL) != 0;
         TimestampTz now = GetCurrentTimestamp();
-        bool sample_due = now >= next_sample;
+        bool sample_due = now >= pass_state.next_sample;
         if (sample_due) {
             take_sample();
             sweep_breakers();
-            samples++;
-            next_sample = TimestampTzPlusMilliseconds(next_sample, guc::sample_interval);
-            if (next_sample <= now)  // fell behind (or the interval shrank): restart the grid
-                next_sample = TimestampTzPlusMilliseconds(now, guc::sample_interval);
+            reclaim_idle();
+            schedule_next_sample(pass_state, now);
         }
-        if (!have_database) {
-            if (now >= next_check) {
-                next_check = TimestampTzPlusMilliseconds(now, kDatabaseRecheckSeconds * 1000);
-                if (check_database() == DatabaseState::Usable) {
-                    atomic::store(shm.state->governor_connect_failed, uint32_t{0});
-                    ereport(LOG, (errmsg("pg_poolgov governor: database \"%s\" exists now; "
-                                         "restarting to connect to it",
-                                         guc::database)));
-                    proc_exit(1);
-                }
-            }
+        if (!pass_state.have_database) {
+            recheck_database(pass_state, now);
             continue;
         }
-        if (requested ||
-            (sample_due && (RecoveryInProgress() || samples % kReloadEverySamples == 0)))
+        if (requested || (sample_due && (RecoveryInProgress() ||
+                                         pass_state.samples % kReloadEverySamples == 0)))
             reload_budgets();
     }
 }

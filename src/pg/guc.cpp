@@ -13,6 +13,7 @@ extern "C" {
 
 #include "admission.hpp"
 #include "health.hpp"
+#include "idle_reclaim.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg::guc {
@@ -221,6 +222,7 @@ void define_all()
                                check_database, nullptr, nullptr);
     admission_define_gucs();
     health_define_gucs();
+    reclaim_define_gucs();
     MarkGUCPrefixReserved("poolgov");
 }
 

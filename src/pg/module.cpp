@@ -12,6 +12,7 @@
 #include "guc.hpp"
 #include "install_checks.hpp"
 #include "shmem.hpp"
+#include "termination.hpp"
 
 extern "C" {
 PG_MODULE_MAGIC;
@@ -33,7 +34,8 @@ void _PG_init(void)
     poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
     poolgov::pg::budgets_sync_install();        // poolgov.budgets -> shared memory at commit
     poolgov::pg::admission_install();           // slots released at commit, abort, prepare
-    poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload
+    poolgov::pg::termination_install();         // FATALs that say why pg_poolgov ended a session
+    poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload, idle reclamation
 }
 
 using namespace poolgov::pg;

@@ -147,6 +147,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.auth_failures));
         row.statement_columns(r.stats[i]);
         admission_columns(row, r.stats[i], n.queued);
+        row.int8(static_cast<int64>(r.stats[i].idle_terminated));  // 1.1, track R
         row.emit();
     }
     return (Datum) 0;

@@ -61,6 +61,7 @@ struct SharedState {
     uint64_t rejected_breaker;
     uint64_t warned;
     uint64_t auth_failures;
+    uint64_t idle_terminated;  // sessions pg_poolgov ended for idling (track R)
     uint64_t peak_connections;  // under main_lock
 
     uint32_t breaker_entries;  // copy of breaker->used, so logins need not touch the table

@@ -65,6 +65,8 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .float8(static_cast<double>(adm.wait_max_us) / 1000.0)
         .int8(static_cast<int64>(adm.overdrafts))
         .int8(static_cast<int64>(adm.idle_ended))
+        // idle reclamation (1.1, track R)
+        .int8(static_cast<int64>(atomic::load(st->idle_terminated)))
         .text(health_status_name(health));  // 1.1, always last (Track H)
     row.emit();
     return (Datum) 0;

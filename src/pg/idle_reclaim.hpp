@@ -1,0 +1,26 @@
+// Idle reclamation in the server: the request protocol between the deciding
+// side (the governor, poolgov.terminate_idle()) and the victim, the
+// governor's reclaim step, and the victim's exit accounting. The policy
+// (who is over which rule, the pressure victim order) is poolgov/reclaim.hpp.
+#pragma once
+
+namespace poolgov::pg {
+
+namespace guc {
+extern int idle_timeout;           // ms; 0: off
+extern int pressure_threshold;     // percent of the connections a normal role may use; 0: off
+extern int pressure_idle_timeout;  // ms
+}  // namespace guc
+
+void reclaim_define_gucs();
+
+// Called once this backend holds its connection slot: installs the SIGUSR2
+// handler that takes reclaim requests and the exit callback that counts an
+// accepted one.
+void reclaim_backend_start();
+
+// The governor's step: ends idle sessions over their rule. Holds no lock
+// while it signals.
+void governor_reclaim_idle();
+
+}  // namespace poolgov::pg
