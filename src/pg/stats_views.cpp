@@ -4,6 +4,7 @@
 #include "activity.hpp"
 #include "guard.hpp"
 #include "health.hpp"
+#include "read_model.hpp"
 #include "ring_copy.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
@@ -17,21 +18,13 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
 {
     require_shmem();
     SharedState *st = shm.state;
-    auto *totals = static_cast<Totals *>(palloc(sizeof(Totals)));
-    auto *all = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
-    ConnTally tally{};
-    gather_totals(*totals, tally, *all);
-    uint64_t breaker_untracked, breaker_evicted;
-    LWLockAcquire(st->breaker_lock, LW_SHARED);
-    breaker_untracked = shm.breaker->untracked;
-    breaker_evicted = shm.breaker->evicted;
-    LWLockRelease(st->breaker_lock);
+    GlobalRead *g = read_global();
+    const ConnTally &tally = g->tally;
+    const StmtCounters *all = &g->all;
+    const AdmissionCounters &adm = g->adm;
+    uint64_t breaker_untracked = g->breaker_untracked, breaker_evicted = g->breaker_evicted;
     double utilization =
         MaxConnections > 0 ? std::round(1000.0 * tally.connections / MaxConnections) / 10.0 : 0;
-    AdmissionCounters adm;
-    LWLockAcquire(st->admission_lock, LW_SHARED);
-    adm = *shm.admission.counters;
-    LWLockRelease(st->admission_lock);
     HealthStatus health = health_worst(tally);
 
     RowBuilder row(fcinfo);
