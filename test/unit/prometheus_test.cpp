@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
 #include <set>
@@ -252,4 +253,26 @@ TEST(Prometheus, HelpAndTypeForEveryFamily)
         EXPECT_EQ(types.count(name), 1u) << name;
     EXPECT_EQ(types["pg_poolgov_statement_duration_seconds"], "histogram");
     EXPECT_NE(text.find("pg_poolgov_health_status{check=\"utilization\"} 1\n"), std::string::npos);
+}
+
+// docs/monitoring.md tabulates, per bound, the edge below which le=B counts
+// exactly: one internal bucket edge, within 0.7 % of B for these bounds.
+TEST(Prometheus, EachBoundIsAnInternalEdgeWithinPointSevenPercent)
+{
+    for (int i = 0; i < kBounds; ++i) {
+        uint64_t bound = kBucketBounds[i].ns;
+        int b = histogram_bucket(bound);
+        uint64_t lo = histogram_bucket_lower(b), hi = histogram_bucket_upper(b);
+        uint64_t edge = lo + hi <= 2 * bound ? hi : lo;
+        auto counted = [&](uint64_t v) {
+            auto h = make();
+            histogram_add(*h, v);
+            return cumulative_buckets(*h).cumulative[i] == 1;
+        };
+        EXPECT_TRUE(counted(edge - 1)) << kBucketBounds[i].le;
+        EXPECT_FALSE(counted(edge)) << kBucketBounds[i].le;
+        double rel = std::abs(static_cast<double>(edge) - static_cast<double>(bound)) /
+                     static_cast<double>(bound);
+        EXPECT_LT(rel, 0.007) << kBucketBounds[i].le;
+    }
 }
