@@ -47,12 +47,8 @@ namespace {
 
 // Everything phase 1 copies: plain, palloc'd.
 struct MetricsInput {
-    GlobalRead *global;
-    Rollup roles;
-    Rollup databases;
+    ReadModel model;
     HealthReport *health;
-    uint64_t accepted, rejected_budget, rejected_reserve, rejected_breaker, warned;
-    uint64_t auth_failures, idle_terminated;
     int max_connections;
     int max_rows;
 };
@@ -88,19 +84,20 @@ std::vector<prom::Row> rows_of(const Rollup &r, const char *const *labels, int m
 char *format(const MetricsInput &in, const char *const *role_labels,
              const char *const *db_labels, size_t *len)
 {
-    const GlobalRead &g = *in.global;
+    const GlobalRead &g = *in.model.global;
+    const LoginCounters &l = in.model.logins;
     prom::Snapshot s;
     s.active = g.tally.active;
     s.idle = g.tally.idle;
     s.idle_in_transaction = g.tally.idle_in_transaction;
     s.other = g.tally.connections - g.tally.active - g.tally.idle - g.tally.idle_in_transaction;
     s.max_connections = in.max_connections;
-    s.accepted = in.accepted;
-    s.rejected_budget = in.rejected_budget;
-    s.rejected_reserve = in.rejected_reserve;
-    s.rejected_breaker = in.rejected_breaker;
-    s.warned = in.warned;
-    s.auth_failures = in.auth_failures;
+    s.accepted = l.accepted;
+    s.rejected_budget = l.rejected_budget;
+    s.rejected_reserve = l.rejected_reserve;
+    s.rejected_breaker = l.rejected_breaker;
+    s.warned = l.warned;
+    s.auth_failures = l.auth_failures;
     s.statements = g.all.statements;
     s.errors = g.all.errors;
     s.slow = g.all.slow;
@@ -113,15 +110,15 @@ char *format(const MetricsInput &in, const char *const *role_labels,
     s.admission_overdrafts = g.adm.overdrafts;
     s.admission_waits = g.adm.waited;
     s.admission_wait_seconds = static_cast<double>(g.adm.wait_total_us) / 1e6;
-    s.idle_terminated = in.idle_terminated;
+    s.idle_terminated = l.idle_terminated;
     for (int i = 0; i < in.health->n; ++i) {
         const HealthCheck &c = in.health->checks[i];
         s.health.push_back({c.check, static_cast<int>(c.status)});
         if (strcmp(c.check, "breakers_open") == 0 && c.has_value)
             s.breakers_open = static_cast<int64_t>(c.value);
     }
-    s.roles = rows_of(in.roles, role_labels, in.max_rows);
-    s.databases = rows_of(in.databases, db_labels, in.max_rows);
+    s.roles = rows_of(in.model.roles, role_labels, in.max_rows);
+    s.databases = rows_of(in.model.databases, db_labels, in.max_rows);
     std::string text = prom::format_metrics(s);
     char *out = static_cast<char *>(malloc(text.size() + 1));
     if (out == nullptr)
@@ -146,23 +143,13 @@ const char **labels_of(const Rollup &r)
 POOLGOV_SQL_FUNCTION(poolgov_metrics)
 {
     require_shmem();
-    SharedState *st = shm.state;
     MetricsInput in{};
-    in.global = read_global();
-    in.roles = read_rollup(RollupOf::Roles, true);
-    in.databases = read_rollup(RollupOf::Databases, false);
-    in.health = health_report(in.global->tally);
-    in.accepted = atomic::load(st->accepted);
-    in.rejected_budget = atomic::load(st->rejected_budget);
-    in.rejected_reserve = atomic::load(st->rejected_reserve);
-    in.rejected_breaker = atomic::load(st->rejected_breaker);
-    in.warned = atomic::load(st->warned);
-    in.auth_failures = atomic::load(st->auth_failures);
-    in.idle_terminated = atomic::load(st->idle_terminated);
+    in.model = read_model();
+    in.health = health_report(in.model.global->tally);
     in.max_connections = MaxConnections;
     in.max_rows = metrics_max_roles;
-    const char **role_labels = labels_of(in.roles);
-    const char **db_labels = labels_of(in.databases);
+    const char **role_labels = labels_of(in.model.roles);
+    const char **db_labels = labels_of(in.model.databases);
 
     size_t len = 0;
     char *body = nullptr;

@@ -141,4 +141,28 @@ Rollup read_rollup(RollupOf of, bool with_budget_roles, bool with_live)
     return r;
 }
 
+LoginCounters read_logins()
+{
+    SharedState *st = shm.state;
+    LoginCounters c;
+    c.accepted = atomic::load(st->accepted);
+    c.rejected_budget = atomic::load(st->rejected_budget);
+    c.rejected_reserve = atomic::load(st->rejected_reserve);
+    c.rejected_breaker = atomic::load(st->rejected_breaker);
+    c.warned = atomic::load(st->warned);
+    c.auth_failures = atomic::load(st->auth_failures);
+    c.idle_terminated = atomic::load(st->idle_terminated);
+    return c;
+}
+
+ReadModel read_model()
+{
+    ReadModel m;
+    m.global = read_global();
+    m.logins = read_logins();
+    m.roles = read_rollup(RollupOf::Roles, true);
+    m.databases = read_rollup(RollupOf::Databases, false);
+    return m;
+}
+
 }  // namespace poolgov::pg

@@ -53,4 +53,22 @@ enum class RollupOf { Roles, Databases };
 // the retired ones and connections / queued are 0).
 Rollup read_rollup(RollupOf of, bool with_budget_roles, bool with_live = true);
 
+// Login and session counters (atomics in shared memory, read one by one).
+struct LoginCounters {
+    uint64_t accepted, rejected_budget, rejected_reserve, rejected_breaker, warned;
+    uint64_t auth_failures;
+    uint64_t idle_terminated;
+};
+LoginCounters read_logins();
+
+// Everything at once, for poolgov.metrics(): what poolgov.stats, .roles
+// (with budgeted roles not seen yet) and .databases read, by the same calls.
+struct ReadModel {
+    GlobalRead *global;
+    LoginCounters logins;
+    Rollup roles;
+    Rollup databases;
+};
+ReadModel read_model();
+
 }  // namespace poolgov::pg

@@ -19,6 +19,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
     require_shmem();
     SharedState *st = shm.state;
     GlobalRead *g = read_global();
+    LoginCounters l = read_logins();
     const ConnTally &tally = g->tally;
     const StmtCounters *all = &g->all;
     const AdmissionCounters &adm = g->adm;
@@ -35,12 +36,12 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int4(MaxConnections)
         .float8(utilization)
         .int8(static_cast<int64>(atomic::load(st->peak_connections)))
-        .int8(static_cast<int64>(atomic::load(st->accepted)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_budget)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_reserve)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_breaker)))
-        .int8(static_cast<int64>(atomic::load(st->warned)))
-        .int8(static_cast<int64>(atomic::load(st->auth_failures)))
+        .int8(static_cast<int64>(l.accepted))
+        .int8(static_cast<int64>(l.rejected_budget))
+        .int8(static_cast<int64>(l.rejected_reserve))
+        .int8(static_cast<int64>(l.rejected_breaker))
+        .int8(static_cast<int64>(l.warned))
+        .int8(static_cast<int64>(l.auth_failures))
         .statement_columns(*all)
         .timestamptz(st->stats_reset)
         // 1.1
@@ -59,7 +60,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(adm.overdrafts))
         .int8(static_cast<int64>(adm.idle_ended))
         // idle reclamation (1.1, track R)
-        .int8(static_cast<int64>(atomic::load(st->idle_terminated)))
+        .int8(static_cast<int64>(l.idle_terminated))
         .text(health_status_name(health));  // 1.1, always last (Track H)
     row.emit();
     return (Datum) 0;
