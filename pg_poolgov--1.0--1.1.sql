@@ -299,3 +299,17 @@ RETURNS integer
 LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'poolgov_terminate_idle';
 REVOKE ALL ON FUNCTION poolgov.terminate_idle(name, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov.terminate_idle(name, interval) TO poolgov_admin;
+
+------------------------------------------------------------------------------
+-- Track P: poolgov.metrics(), the Prometheus text exposition (format 0.0.4)
+-- of poolgov.stats, .roles, .databases and .health() (docs/monitoring.md)
+------------------------------------------------------------------------------
+
+-- Role and database names with their counters, for monitoring: pg_monitor
+-- (what a postgres_exporter / sql_exporter user is given) and poolgov_admin,
+-- not PUBLIC. Written in C: no query, so no search_path to pin.
+CREATE FUNCTION poolgov.metrics()
+RETURNS text
+LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'poolgov_metrics';
+REVOKE ALL ON FUNCTION poolgov.metrics() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov.metrics() TO pg_monitor, poolgov_admin;

@@ -8,6 +8,11 @@
 // (19.5 hours) and more land in the last bucket; quantiles are clamped to the
 // exact maximum, which the caller keeps.
 //
+// poolgov.metrics() turns these buckets into Prometheus' cumulative ones
+// over fixed bounds (prometheus.hpp): each bound becomes the nearest internal
+// bucket edge, within 0.7 % of it for the bounds used (table in
+// docs/monitoring.md).
+//
 // lo/hi bound the buckets in use, so that copying, merging and zeroing touch
 // only those: a histogram in shared memory spans three pages, and a new
 // backend's first touch of a shared page is a page fault.

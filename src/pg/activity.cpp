@@ -129,51 +129,6 @@ const char *state_name(const PgBackendStatus *be)
     }
 }
 
-void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
-{
-    SharedState *st = shm.state;
-    BackendIndex index;
-    index.build();
-    auto *pids = static_cast<int *>(palloc(sizeof(int) * st->nslots));
-    auto *scratch = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
-    int npids = 0;
-
-    all = StmtCounters{};
-    LWLockAcquire(st->main_lock, LW_SHARED);
-    uint64_t epoch = atomic::load(st->stats_epoch);
-    stmt_merge(all, *shm.retired);
-    for (uint32_t i = 0; i < st->nslots; ++i) {
-        if (!atomic::load(shm.slot_keys[i].in_use))
-            continue;
-        pids[npids++] = shm.slots[i].pid;
-        slot_read_stats(shm.slot_stats[i], epoch, *scratch);
-        stmt_merge(all, *scratch);
-    }
-    LWLockRelease(st->main_lock);
-
-    tally = ConnTally{};
-    for (int i = 0; i < npids; ++i)
-        tally_add(tally, state_of(index.find(pids[i])));
-    LWLockAcquire(st->admission_lock, LW_SHARED);
-    tally.admission_running = static_cast<int32_t>(shm.admission.counters->running);
-    tally.admission_queued = static_cast<int32_t>(shm.admission.counters->queued);
-    totals.adm_waited = shm.admission.counters->waited;
-    totals.adm_wait_us = shm.admission.counters->wait_total_us;
-    LWLockRelease(st->admission_lock);
-
-    totals.at = GetCurrentTimestamp();
-    totals.epoch = epoch;
-    totals.statements = all.statements;
-    totals.max_ns = all.max_ns;
-    totals.errors = all.errors;
-    totals.slow = all.slow;
-    totals.latency = all.latency;
-    totals.rejected = atomic::load(st->rejected_budget) + atomic::load(st->rejected_reserve) +
-                      atomic::load(st->rejected_breaker);
-    pfree(scratch);
-    pfree(pids);
-}
-
 bool can_see_details_of(Oid role)
 {
     Oid me = GetUserId();

@@ -52,10 +52,6 @@ private:
 ConnState state_of(const PgBackendStatus *be);
 const char *state_name(const PgBackendStatus *be);
 
-// Statement counters of everyone (retired + live, current epoch), the
-// connection tally, and the refused-login counter, at one instant.
-void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all);
-
 // Does the current user see other roles' activity details?
 bool can_see_details_of(Oid role);
 

@@ -40,6 +40,7 @@ extern "C" {
 }
 
 #include "activity.hpp"
+#include "read_model.hpp"
 #include "breaker_state.hpp"
 #include "budgets_sync.hpp"
 #include "catalog_safe.hpp"

@@ -14,6 +14,7 @@ extern "C" {
 #include "admission.hpp"
 #include "health.hpp"
 #include "idle_reclaim.hpp"
+#include "metrics.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg::guc {
@@ -223,6 +224,7 @@ void define_all()
     admission_define_gucs();
     health_define_gucs();
     reclaim_define_gucs();
+    metrics_define_gucs();  // track P
     MarkGUCPrefixReserved("poolgov");
 }
 

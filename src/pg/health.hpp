@@ -13,6 +13,10 @@ void health_define_gucs();
 // The worst status of poolgov.health() for a tally taken now (stats.health).
 HealthStatus health_worst(const ConnTally &tally);
 
+// poolgov.health()'s rows for a tally taken now (palloc'd); the breakers
+// open now are its breakers_open check's value.
+HealthReport *health_report(const ConnTally &tally);
+
 // Every role in poolgov.roles with its peak and the budget of its own (or
 // the default budget); palloc'd, names point into palloc'd copies. Defined
 // in rollup_views.cpp, which knows how effective budgets are found.

@@ -11,6 +11,7 @@ extern "C" {
 }
 
 #include "activity.hpp"
+#include "read_model.hpp"
 #include "admission.hpp"
 #include "breaker_state.hpp"
 #include "guard.hpp"
@@ -192,6 +193,12 @@ HealthStatus health_worst(const ConnTally &tally)
     HealthStatus worst = report->worst;
     pfree(report);
     return worst;
+}
+
+// For poolgov.metrics() (read_model): the same report as poolgov.health().
+HealthReport *health_report(const ConnTally &tally)
+{
+    return evaluate_now(tally);
 }
 
 }  // namespace poolgov::pg

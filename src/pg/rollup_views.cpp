@@ -7,6 +7,7 @@
 #include "guard.hpp"
 #include "guc.hpp"
 #include "health.hpp"
+#include "read_model.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
 
@@ -14,72 +15,6 @@ using namespace poolgov;
 using namespace poolgov::pg;
 
 namespace {
-
-struct Rollup {
-    CounterEntry *entries;  // copies
-    StmtCounters *stats;    // their retired counters, then the live ones added
-    int n;
-    BudgetSet *budgets;
-};
-
-// Copies a counter table with its stats (and the budget set) under the
-// shared lock; adds rows for budgeted roles that have none yet when
-// `with_budget_roles`.
-Rollup copy_table(const EntryTable &t, bool with_budget_roles)
-{
-    uint32_t capacity = t.header->capacity;
-    SharedState *st = shm.state;
-    Rollup r{};
-    uint32_t room = capacity + kMaxBudgets;
-    r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
-    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * room));
-    r.stats = static_cast<StmtCounters *>(palloc0(sizeof(StmtCounters) * room));
-    LWLockAcquire(st->main_lock, LW_SHARED);
-    for (uint32_t i = 0; i < capacity; ++i) {
-        if (t.oids[i] == 0)
-            continue;
-        r.entries[r.n] = t.entries[i];
-        stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
-    }
-    memcpy(r.budgets, shm.budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
-    LWLockRelease(st->main_lock);
-    if (!with_budget_roles)
-        return r;
-    for (uint32_t b = 0; b < r.budgets->count; ++b) {
-        const BudgetRule &rule = r.budgets->rules[b];
-        bool present = false;
-        for (int i = 0; i < r.n && !present; ++i)
-            present = r.entries[i].oid == rule.role_oid;
-        if (present)
-            continue;
-        CounterEntry &e = r.entries[r.n++];
-        memset(&e, 0, sizeof(e));
-        e.oid = rule.role_oid;
-        copy_text(e.name, rule.role_name);
-    }
-    return r;
-}
-
-struct LiveCounts {
-    int connections;
-    int queued;  // waiting for an admission slot now
-};
-
-// Adds live connections' counters to row i and counts its connections.
-LiveCounts add_live(Rollup &r, int i, const LiveConnection *live, int nlive, bool by_role)
-{
-    LiveCounts n{0, 0};
-    for (int j = 0; j < nlive; ++j) {
-        const ConnSlot &s = live[j].slot;
-        if ((by_role ? s.role_oid : s.db_oid) != r.entries[i].oid)
-            continue;
-        n.connections++;
-        n.queued += admission_waiting(live[j].adm);
-        stmt_merge(r.stats[i], live[j].stmts);
-    }
-    return n;
-}
 
 // The admission columns (1.1): admitted, queued, admission_timeouts.
 void admission_columns(RowBuilder &row, const StmtCounters &c, int queued)
@@ -126,16 +61,12 @@ EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
 POOLGOV_SQL_FUNCTION(poolgov_roles)
 {
     require_shmem();
-    Rollup r = copy_table(shm.roles, true);
-    LiveConnection *live = nullptr;
-    int nlive = copy_live_connections(&live);
-    copy_admission_entries(live, nlive);
+    Rollup r = read_rollup(RollupOf::Roles, true);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        LiveCounts n = add_live(r, i, live, nlive, true);
         EffectiveBudget b = effective_budget(e.oid, *r.budgets);
-        row.name(e.name).int4(n.connections).int8(static_cast<int64>(e.peak_connections));
+        row.name(e.name).int4(r.connections[i]).int8(static_cast<int64>(e.peak_connections));
         if (b.source == nullptr || b.limit == kUnlimited)
             row.null();
         else
@@ -146,7 +77,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.warned))
             .int8(static_cast<int64>(e.auth_failures));
         row.statement_columns(r.stats[i]);
-        admission_columns(row, r.stats[i], n.queued);
+        admission_columns(row, r.stats[i], r.queued[i]);
         row.int8(static_cast<int64>(r.stats[i].idle_terminated));  // 1.1, track R
         row.emit();
     }
@@ -156,21 +87,17 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
 POOLGOV_SQL_FUNCTION(poolgov_databases)
 {
     require_shmem();
-    Rollup r = copy_table(shm.databases, false);
-    LiveConnection *live = nullptr;
-    int nlive = copy_live_connections(&live);
-    copy_admission_entries(live, nlive);
+    Rollup r = read_rollup(RollupOf::Databases, false);
     RowBuilder row(fcinfo);
     for (int i = 0; i < r.n; ++i) {
         CounterEntry &e = r.entries[i];
-        LiveCounts n = add_live(r, i, live, nlive, false);
         row.name(e.name)
-            .int4(n.connections)
+            .int4(r.connections[i])
             .int8(static_cast<int64>(e.peak_connections))
             .int8(static_cast<int64>(e.accepted))
             .int8(static_cast<int64>(e.rejected));
         row.statement_columns(r.stats[i]);
-        admission_columns(row, r.stats[i], n.queued);
+        admission_columns(row, r.stats[i], r.queued[i]);
         row.emit();
     }
     return (Datum) 0;
@@ -216,7 +143,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
 // member's peak does not measure, so those roles are left out.
 int poolgov::pg::role_budget_usage(RoleUsage **out)
 {
-    Rollup r = copy_table(shm.roles, false);
+    Rollup r = read_rollup(RollupOf::Roles, false, false);
     auto *usage = static_cast<RoleUsage *>(palloc(sizeof(RoleUsage) * (r.n + 1)));
     int n = 0;
     for (int i = 0; i < r.n; ++i) {

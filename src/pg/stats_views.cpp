@@ -4,6 +4,7 @@
 #include "activity.hpp"
 #include "guard.hpp"
 #include "health.hpp"
+#include "read_model.hpp"
 #include "ring_copy.hpp"
 #include "row_builder.hpp"
 #include "shmem.hpp"
@@ -17,21 +18,14 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
 {
     require_shmem();
     SharedState *st = shm.state;
-    auto *totals = static_cast<Totals *>(palloc(sizeof(Totals)));
-    auto *all = static_cast<StmtCounters *>(palloc(sizeof(StmtCounters)));
-    ConnTally tally{};
-    gather_totals(*totals, tally, *all);
-    uint64_t breaker_untracked, breaker_evicted;
-    LWLockAcquire(st->breaker_lock, LW_SHARED);
-    breaker_untracked = shm.breaker->untracked;
-    breaker_evicted = shm.breaker->evicted;
-    LWLockRelease(st->breaker_lock);
+    GlobalRead *g = read_global();
+    LoginCounters l = read_logins();
+    const ConnTally &tally = g->tally;
+    const StmtCounters *all = &g->all;
+    const AdmissionCounters &adm = g->adm;
+    uint64_t breaker_untracked = g->breaker_untracked, breaker_evicted = g->breaker_evicted;
     double utilization =
         MaxConnections > 0 ? std::round(1000.0 * tally.connections / MaxConnections) / 10.0 : 0;
-    AdmissionCounters adm;
-    LWLockAcquire(st->admission_lock, LW_SHARED);
-    adm = *shm.admission.counters;
-    LWLockRelease(st->admission_lock);
     HealthStatus health = health_worst(tally);
 
     RowBuilder row(fcinfo);
@@ -42,12 +36,12 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int4(MaxConnections)
         .float8(utilization)
         .int8(static_cast<int64>(atomic::load(st->peak_connections)))
-        .int8(static_cast<int64>(atomic::load(st->accepted)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_budget)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_reserve)))
-        .int8(static_cast<int64>(atomic::load(st->rejected_breaker)))
-        .int8(static_cast<int64>(atomic::load(st->warned)))
-        .int8(static_cast<int64>(atomic::load(st->auth_failures)))
+        .int8(static_cast<int64>(l.accepted))
+        .int8(static_cast<int64>(l.rejected_budget))
+        .int8(static_cast<int64>(l.rejected_reserve))
+        .int8(static_cast<int64>(l.rejected_breaker))
+        .int8(static_cast<int64>(l.warned))
+        .int8(static_cast<int64>(l.auth_failures))
         .statement_columns(*all)
         .timestamptz(st->stats_reset)
         // 1.1
@@ -66,7 +60,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(adm.overdrafts))
         .int8(static_cast<int64>(adm.idle_ended))
         // idle reclamation (1.1, track R)
-        .int8(static_cast<int64>(atomic::load(st->idle_terminated)))
+        .int8(static_cast<int64>(l.idle_terminated))
         .text(health_status_name(health));  // 1.1, always last (Track H)
     row.emit();
     return (Datum) 0;
