@@ -235,7 +235,9 @@ void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const Logi
                   errhint("%s", t.hint)));
 }
 
-void admit(const Port *port, Oid role, const char *client_addr)
+// The login decision: budgets, the reserve, then the claim of a connection
+// slot. (Named apart from admission control, which admits transactions.)
+void decide_login(const Port *port, Oid role, const char *client_addr)
 {
     // Not get_database_oid(): no database is selected yet (catalog_safe.hpp).
     Oid db = database_oid_safe(port->database_name);
@@ -284,7 +286,7 @@ void auth_body(Port *port, int status)
     breaker_gate(port, status, role, client_addr);
     // Walsenders are replication connections, not client connections.
     if (status == STATUS_OK && !am_walsender)
-        admit(port, role, client_addr);
+        decide_login(port, role, client_addr);
 }
 
 void poolgov_client_auth(Port *port, int status)
