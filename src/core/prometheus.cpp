@@ -121,6 +121,13 @@ public:
         fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help,
                        name, type);
     }
+    // A family with one unlabelled sample.
+    template <class V>
+    void single(std::string_view name, std::string_view type, std::string_view help, V value)
+    {
+        family(name, type, help);
+        sample(name, "", value);
+    }
     template <class V>
     void sample(std::string_view name, std::string_view labels, V value)
     {
@@ -203,8 +210,8 @@ std::string format_metrics(const Snapshot &s)
     w.sample("pg_poolgov_connections", "state=\"idle\"", s.idle);
     w.sample("pg_poolgov_connections", "state=\"idle_in_transaction\"", s.idle_in_transaction);
     w.sample("pg_poolgov_connections", "state=\"other\"", s.other);
-    w.family("pg_poolgov_max_connections", "gauge", "The server's max_connections.");
-    w.sample("pg_poolgov_max_connections", "", s.max_connections);
+    w.single("pg_poolgov_max_connections", "gauge",
+             "The server's max_connections.", s.max_connections);
     int64_t connections = s.active + s.idle + s.idle_in_transaction + s.other;
     w.family("pg_poolgov_utilization_ratio", "gauge",
              "Client connections divided by max_connections (0 to 1).");
@@ -220,44 +227,36 @@ std::string format_metrics(const Snapshot &s)
     w.sample("pg_poolgov_logins_total", "result=\"rejected_reserve\"", s.rejected_reserve);
     w.sample("pg_poolgov_logins_total", "result=\"rejected_breaker\"", s.rejected_breaker);
     w.sample("pg_poolgov_logins_total", "result=\"warned\"", s.warned);
-    w.family("pg_poolgov_auth_failures_total", "counter", "Failed authentications.");
-    w.sample("pg_poolgov_auth_failures_total", "", s.auth_failures);
-    w.family("pg_poolgov_breakers_open", "gauge", "Login breakers refusing logins now.");
-    w.sample("pg_poolgov_breakers_open", "", s.breakers_open);
-    w.family("pg_poolgov_statements_total", "counter", "Statements completed.");
-    w.sample("pg_poolgov_statements_total", "", s.statements);
-    w.family("pg_poolgov_errors_total", "counter", "Statements that started and aborted.");
-    w.sample("pg_poolgov_errors_total", "", s.errors);
-    w.family("pg_poolgov_slow_statements_total", "counter",
-             "Statements at or over poolgov.slow_query_threshold.");
-    w.sample("pg_poolgov_slow_statements_total", "", s.slow);
+    w.single("pg_poolgov_auth_failures_total", "counter",
+             "Failed authentications.", s.auth_failures);
+    w.single("pg_poolgov_breakers_open", "gauge",
+             "Login breakers refusing logins now.", s.breakers_open);
+    w.single("pg_poolgov_statements_total", "counter", "Statements completed.", s.statements);
+    w.single("pg_poolgov_errors_total", "counter",
+             "Statements that started and aborted.", s.errors);
+    w.single("pg_poolgov_slow_statements_total", "counter",
+             "Statements at or over poolgov.slow_query_threshold.", s.slow);
     w.family("pg_poolgov_statement_duration_seconds", "histogram",
              "Execution time of statements.");
     w.histogram("pg_poolgov_statement_duration_seconds", "", s.buckets, s.duration_seconds,
                 s.statements);
-    w.family("pg_poolgov_admission_running", "gauge",
-             "Transactions holding an admission slot now.");
-    w.sample("pg_poolgov_admission_running", "", s.admission_running);
-    w.family("pg_poolgov_admission_queued", "gauge", "Transactions waiting for a slot now.");
-    w.sample("pg_poolgov_admission_queued", "", s.admission_queued);
-    w.family("pg_poolgov_admission_admitted_total", "counter",
-             "Transactions admission control let run.");
-    w.sample("pg_poolgov_admission_admitted_total", "", s.admission_admitted);
-    w.family("pg_poolgov_admission_timeouts_total", "counter",
-             "Admission waits that ended in an error (53000).");
-    w.sample("pg_poolgov_admission_timeouts_total", "", s.admission_timeouts);
-    w.family("pg_poolgov_admission_overdrafts_total", "counter",
-             "Transactions let run over the limit (they held locks others wait for).");
-    w.sample("pg_poolgov_admission_overdrafts_total", "", s.admission_overdrafts);
-    w.family("pg_poolgov_admission_waits_total", "counter",
-             "Admission waits that ended with a slot.");
-    w.sample("pg_poolgov_admission_waits_total", "", s.admission_waits);
-    w.family("pg_poolgov_admission_wait_seconds_total", "counter",
-             "Total time of the admission waits that ended with a slot.");
-    w.sample("pg_poolgov_admission_wait_seconds_total", "", s.admission_wait_seconds);
-    w.family("pg_poolgov_idle_terminated_total", "counter",
-             "Idle sessions pg_poolgov ended.");
-    w.sample("pg_poolgov_idle_terminated_total", "", s.idle_terminated);
+    w.single("pg_poolgov_admission_running", "gauge",
+             "Transactions holding an admission slot now.", s.admission_running);
+    w.single("pg_poolgov_admission_queued", "gauge",
+             "Transactions waiting for a slot now.", s.admission_queued);
+    w.single("pg_poolgov_admission_admitted_total", "counter",
+             "Transactions admission control let run.", s.admission_admitted);
+    w.single("pg_poolgov_admission_timeouts_total", "counter",
+             "Admission waits that ended in an error (53000).", s.admission_timeouts);
+    w.single("pg_poolgov_admission_overdrafts_total", "counter",
+             "Transactions let run over the limit (they held locks others wait for).",
+             s.admission_overdrafts);
+    w.single("pg_poolgov_admission_waits_total", "counter",
+             "Admission waits that ended with a slot.", s.admission_waits);
+    w.single("pg_poolgov_admission_wait_seconds_total", "counter",
+             "Total time of the admission waits that ended with a slot.", s.admission_wait_seconds);
+    w.single("pg_poolgov_idle_terminated_total", "counter",
+             "Idle sessions pg_poolgov ended.", s.idle_terminated);
     w.family("pg_poolgov_health_status", "gauge",
              "Status of each poolgov.health() check: 0 ok, 1 warning, 2 critical.");
     for (const HealthRow &h : s.health)
