@@ -10,8 +10,6 @@
 // request line and headers, must fit in `max` bytes.
 #pragma once
 
-#include "poolgov/no_postgres.hpp"
-
 #include <cstddef>
 
 namespace poolgov::http {

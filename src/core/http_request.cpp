@@ -1,3 +1,4 @@
+#include "poolgov/no_postgres.hpp"
 #include "poolgov/http_request.hpp"
 
 #include <cstdio>

@@ -48,6 +48,7 @@ extern "C" {
 #include "guard.hpp"
 #include "guc.hpp"
 #include "idle_reclaim.hpp"
+#include "metrics_http.hpp"
 #include "shmem.hpp"
 
 #include <fmt/format.h>
@@ -240,17 +241,18 @@ struct Pass {
     TimestampTz next_check;  // when to look for a missing poolgov.database again
 };
 
-// Sleeps until the next sample is due or the latch is set; applies a reload.
+// Sleeps until the next sample is due, the latch is set or a /metrics
+// client needs serving (served inside the wait); applies a reload.
 void wait_for_next_pass(const Pass &p)
 {
     long wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), p.next_sample);
-    (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, wait_ms,
-                     PG_WAIT_EXTENSION);
+    metrics_http_wait(wait_ms);  // one wait on the latch and the /metrics sockets
     ResetLatch(MyLatch);
     CHECK_FOR_INTERRUPTS();
     if (ConfigReloadPending) {
         ConfigReloadPending = false;
         ProcessConfigFile(PGC_SIGHUP);
+        metrics_http_configure();
     }
 }
 
@@ -316,6 +318,7 @@ void governor_main()
     MemoryContext pass = AllocSetContextCreate(TopMemoryContext, "pg_poolgov governor pass",
                                                ALLOCSET_DEFAULT_SIZES);
     MemoryContextSwitchTo(pass);
+    metrics_http_configure();
     if (have_database)
         reload_budgets();
 

@@ -15,6 +15,7 @@ extern "C" {
 #include "health.hpp"
 #include "idle_reclaim.hpp"
 #include "metrics.hpp"
+#include "metrics_http.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg::guc {
@@ -225,6 +226,7 @@ void define_all()
     health_define_gucs();
     reclaim_define_gucs();
     metrics_define_gucs();  // track P
+    metrics_http_define_gucs();  // track M
     MarkGUCPrefixReserved("poolgov");
 }
 

@@ -130,32 +130,42 @@ char *format(const MetricsInput &in, const char *const *role_labels,
 
 // Names recorded at login are the client's bytes: made valid in the
 // database encoding as the views show them.
-const char **labels_of(const Rollup &r)
+const char **labels_of(const Rollup &r, int encoding)
 {
     auto **labels = static_cast<const char **>(palloc(sizeof(char *) * (r.n + 1)));
     for (int i = 0; i < r.n; ++i)
-        labels[i] = RowBuilder::valid_text(r.entries[i].name);
+        labels[i] = RowBuilder::valid_text(r.entries[i].name, encoding);
     return labels;
 }
 
 }  // namespace
 
-POOLGOV_SQL_FUNCTION(poolgov_metrics)
+namespace poolgov::pg {
+
+char *metrics_exposition(size_t *len, int label_encoding)
 {
-    require_shmem();
     MetricsInput in{};
     in.model = read_model();
     in.health = health_report(in.model.global->tally);
     in.max_connections = MaxConnections;
     in.max_rows = metrics_max_roles;
-    const char **role_labels = labels_of(in.model.roles);
-    const char **db_labels = labels_of(in.model.databases);
+    const char **role_labels = labels_of(in.model.roles, label_encoding);
+    const char **db_labels = labels_of(in.model.databases, label_encoding);
 
-    size_t len = 0;
     char *body = nullptr;
-    const char *failed = catch_cxx([&] { body = format(in, role_labels, db_labels, &len); });
+    const char *failed = catch_cxx([&] { body = format(in, role_labels, db_labels, len); });
     if (failed != nullptr)
         raise_cxx_error(failed);
+    return body;
+}
+
+}  // namespace poolgov::pg
+
+POOLGOV_SQL_FUNCTION(poolgov_metrics)
+{
+    require_shmem();
+    size_t len = 0;
+    char *body = metrics_exposition(&len, GetDatabaseEncoding());
     // No C++ object alive from here: copy the malloc'd body into the text
     // result and free it before anything can raise an error.
     auto *result = static_cast<text *>(palloc_extended(VARHDRSZ + len, MCXT_ALLOC_NO_OOM));

@@ -3,10 +3,19 @@
 // core (poolgov/prometheus.hpp).
 #pragma once
 
+#include <cstddef>
+
 namespace poolgov::pg {
 
 extern int metrics_max_roles;  // poolgov.metrics_max_roles
 
 void metrics_define_gucs();
+
+// The exposition poolgov.metrics() returns and the governor's /metrics
+// endpoint serves (one code path): read through the read model, role and
+// database labels made valid in label_encoding. Returns a malloc'd buffer
+// (the caller frees it) of *len bytes; raises an ERROR (palloc, or a C++
+// failure once no C++ object is alive) like any PostgreSQL call.
+char *metrics_exposition(size_t *len, int label_encoding);
 
 }  // namespace poolgov::pg

@@ -58,10 +58,10 @@ public:
     // login time are the client's bytes, before any database (and so any
     // encoding) was chosen, e.g. a user name "\xff\xfe"; each byte that does
     // not start a valid character reads '?'. Returns s itself when valid.
-    static const char *valid_text(const char *s)
+    static const char *valid_text(const char *s) { return valid_text(s, GetDatabaseEncoding()); }
+    static const char *valid_text(const char *s, int encoding)
     {
         int len = static_cast<int>(strlen(s));
-        int encoding = GetDatabaseEncoding();
         if (pg_verify_mbstr(encoding, s, len, true))
             return s;
         char *out = pstrdup(s);

@@ -1,0 +1,513 @@
+// The governor's /metrics endpoint (metrics_http.hpp).
+//
+// Vocabulary: the listener is the one listening socket on
+// poolgov.metrics_listen_address:poolgov.metrics_port; a client is an
+// accepted connection, first Reading its request (into a fixed buffer of
+// kMaxRequest bytes, decided by poolgov/http_request.hpp after every read)
+// and then Writing its response (a malloc'd buffer, sent as the socket
+// takes it). Every response ends the connection (Connection: close).
+//
+// Bounds: at most kMaxClients clients; a new connection when all are taken
+// replaces the client that has been Reading the longest (so idle or
+// slow-sending connections cannot lock Prometheus out), and is closed at
+// once if every client is Writing. A client must send its request within
+// kReadTimeoutMs of being accepted and take its response within
+// kWriteTimeoutMs, else it is closed. Memory: kMaxClients request buffers
+// (static) plus one exposition per Writing client.
+//
+// Everything here runs in the governor, from plain frames (no C++ object
+// with a destructor is alive when a PostgreSQL call may raise an error).
+// Reading the metrics may raise an ERROR: it is caught, logged, and the
+// client gets a 500; the governor goes on.
+#include "postgres.hpp"
+
+#include "metrics_http.hpp"
+
+extern "C" {
+#include "pgstat.h"
+#include "mb/pg_wchar.h"
+#include "storage/latch.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+}
+
+#include "metrics.hpp"
+
+#include "poolgov/http_request.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace poolgov::pg {
+
+int metrics_port = 0;
+char *metrics_listen_address = nullptr;
+bool metrics_allow_remote = false;
+
+namespace {
+
+constexpr int kMaxClients = 4;
+constexpr size_t kMaxRequest = 8192;
+constexpr int kReadTimeoutMs = 5000;
+constexpr int kWriteTimeoutMs = 10000;
+constexpr int kRetryBindSeconds = 10;
+constexpr int kBacklog = 16;
+constexpr int kAcceptsPerWake = 32;
+
+enum class ClientState { Free, Reading, Writing };
+
+struct Client {
+    ClientState state;
+    pgsocket fd;
+    TimestampTz accepted_at;
+    TimestampTz deadline;
+    size_t in_len;
+    char *out;  // malloc'd response
+    size_t out_len;
+    size_t out_sent;
+};
+
+// The listening address in a form bind() takes.
+struct Address {
+    struct sockaddr_storage sa;
+    socklen_t len;
+    int family;
+    bool loopback;
+};
+
+struct Server {
+    pgsocket listener;
+    // The settings the listener was opened (or refused, or failed) with.
+    char applied_address[256];
+    int applied_port;
+    bool applied_remote;
+    bool configured;   // applied_* hold settings
+    bool bind_failed;  // retry at retry_at
+    TimestampTz retry_at;
+    Client clients[kMaxClients];
+    WaitEventSet *set;
+    bool set_stale;
+    MemoryContext cxt;  // for reading the metrics; reset after each
+};
+
+Server server = {PGINVALID_SOCKET};
+char request_buf[kMaxClients][kMaxRequest];
+
+// "localhost" and "*" or a numeric IPv4 / IPv6 address (no name lookups:
+// the governor must not block on DNS).
+bool parse_address(const char *text, int port, Address *out)
+{
+    memset(out, 0, sizeof(*out));
+    const char *numeric = text;
+    if (pg_strcasecmp(text, "localhost") == 0)
+        numeric = "127.0.0.1";
+    else if (strcmp(text, "*") == 0)
+        numeric = "0.0.0.0";
+    auto *v4 = reinterpret_cast<struct sockaddr_in *>(&out->sa);
+    auto *v6 = reinterpret_cast<struct sockaddr_in6 *>(&out->sa);
+    if (inet_pton(AF_INET, numeric, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<uint16_t>(port));
+        out->len = sizeof(*v4);
+        out->family = AF_INET;
+        out->loopback = (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+        return true;
+    }
+    if (inet_pton(AF_INET6, numeric, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<uint16_t>(port));
+        out->len = sizeof(*v6);
+        out->family = AF_INET6;
+        const uint8_t *b = v6->sin6_addr.s6_addr;
+        out->loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) ||
+                        (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) && b[12] == 127);
+        return true;
+    }
+    return false;
+}
+
+bool check_listen_address(char **newval, void **extra, GucSource source)
+{
+    Address a;
+    if (*newval != nullptr && parse_address(*newval, 0, &a))
+        return true;
+    GUC_check_errdetail("poolgov.metrics_listen_address must be a numeric IPv4 or IPv6 "
+                        "address, \"localhost\" or \"*\".");
+    return false;
+}
+
+void close_client(Client &c)
+{
+    if (c.fd != PGINVALID_SOCKET)
+        closesocket(c.fd);
+    free(c.out);
+    c = Client{};
+    c.state = ClientState::Free;
+    c.fd = PGINVALID_SOCKET;
+    server.set_stale = true;
+}
+
+void close_listener()
+{
+    if (server.listener != PGINVALID_SOCKET) {
+        closesocket(server.listener);
+        server.listener = PGINVALID_SOCKET;
+        server.set_stale = true;
+    }
+}
+
+// Opens the listener for the applied settings; logs a failure only the
+// first time for these settings (quiet = a retry).
+void open_listener(bool quiet)
+{
+    Address a;
+    if (!parse_address(server.applied_address, server.applied_port, &a))
+        return;  // the check hook let nothing else through
+    pgsocket fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    bool ok = fd != PGINVALID_SOCKET &&
+              setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+              (a.family != AF_INET6 ||
+               setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == 0) &&
+              bind(fd, reinterpret_cast<struct sockaddr *>(&a.sa), a.len) == 0 &&
+              listen(fd, kBacklog) == 0;
+    if (!ok) {
+        int saved = errno;
+        if (fd != PGINVALID_SOCKET)
+            closesocket(fd);
+        server.bind_failed = true;
+        server.retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+                                                      kRetryBindSeconds * 1000);
+        if (!quiet) {
+            errno = saved;
+            ereport(LOG, (errcode_for_socket_access(),
+                          errmsg("pg_poolgov governor: could not serve metrics on %s port %d: %m",
+                                 server.applied_address, server.applied_port),
+                          errdetail("It tries again every %d s and on each reload; sampling "
+                                    "goes on.",
+                                    kRetryBindSeconds),
+                          errhint("Free the port or set poolgov.metrics_port to another one.")));
+        }
+        return;
+    }
+    server.listener = fd;
+    server.bind_failed = false;
+    server.set_stale = true;
+    ereport(LOG, (errmsg("pg_poolgov governor: serving metrics on http://%s%s%s:%d/metrics",
+                         a.family == AF_INET6 ? "[" : "", server.applied_address,
+                         a.family == AF_INET6 ? "]" : "", server.applied_port)));
+    if (!a.loopback)
+        ereport(WARNING,
+                (errcode(ERRCODE_WARNING),
+                 errmsg("pg_poolgov governor: the metrics endpoint on %s is reachable from "
+                        "other hosts and has no authentication",
+                        server.applied_address),
+                 errdetail("poolgov.metrics_allow_remote is on."),
+                 errhint("Restrict access with a firewall, or set "
+                         "poolgov.metrics_listen_address = '127.0.0.1'.")));
+}
+
+// Reading the metrics may raise an ERROR: caught here (a plain frame), so
+// the governor answers 500 and goes on. Returns a malloc'd body or nullptr.
+char *read_metrics(size_t *len)
+{
+    MemoryContext old = MemoryContextSwitchTo(server.cxt);
+    char *volatile body = nullptr;
+    PG_TRY();
+    {
+        pgstat_clear_snapshot();  // the backend states as they are now
+        body = metrics_exposition(len, PG_UTF8);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(old);
+        EmitErrorReport();
+        FlushErrorState();
+        LWLockReleaseAll();
+        body = nullptr;
+    }
+    PG_END_TRY();
+    MemoryContextSwitchTo(old);
+    MemoryContextReset(server.cxt);
+    return body;
+}
+
+// Builds the response for a decided request; the client switches to Writing.
+void respond(Client &c, http::Verdict v)
+{
+    size_t body_len = 0;
+    char *body = nullptr;
+    if (v == http::Verdict::Metrics || v == http::Verdict::MetricsHead) {
+        body = read_metrics(&body_len);
+        if (body == nullptr)
+            v = http::Verdict::ServerError;
+    }
+    if (body == nullptr) {
+        body_len = strlen(http::error_body(v));
+        body = strdup(http::error_body(v));
+    }
+    char head[512];
+    size_t head_len = http::response_head(v, body_len, head, sizeof(head));
+    size_t send_body = http::has_body(v) ? body_len : 0;
+    c.out = static_cast<char *>(malloc(head_len + send_body));
+    if (c.out == nullptr || body == nullptr || head_len == 0) {
+        free(body);
+        close_client(c);
+        return;
+    }
+    memcpy(c.out, head, head_len);
+    memcpy(c.out + head_len, body, send_body);
+    free(body);
+    c.out_len = head_len + send_body;
+    c.out_sent = 0;
+    c.state = ClientState::Writing;
+    c.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kWriteTimeoutMs);
+    server.set_stale = true;  // now waits for WRITEABLE
+}
+
+void send_some(Client &c)
+{
+    while (c.out_sent < c.out_len) {
+        ssize_t n = send(c.fd, c.out + c.out_sent, c.out_len - c.out_sent,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.out_sent += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;  // the socket is full: wait until it takes more
+        close_client(c);  // gone (EPIPE, ECONNRESET, ...)
+        return;
+    }
+    shutdown(c.fd, SHUT_WR);
+    close_client(c);
+}
+
+void receive_some(Client &c, int index)
+{
+    char *buf = request_buf[index];
+    for (;;) {
+        if (c.in_len == kMaxRequest)
+            break;
+        ssize_t n = recv(c.fd, buf + c.in_len, kMaxRequest - c.in_len, MSG_DONTWAIT);
+        if (n > 0) {
+            c.in_len += static_cast<size_t>(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        close_client(c);  // closed before a whole request, or an error
+        return;
+    }
+    http::Verdict v = http::decide(buf, c.in_len, kMaxRequest);
+    if (v == http::Verdict::Incomplete)
+        return;
+    respond(c, v);
+    if (c.state == ClientState::Writing)
+        send_some(c);
+}
+
+// A slot for a new connection: a free one, else the one Reading the
+// longest (closed), else none.
+int take_slot()
+{
+    int oldest = -1;
+    for (int i = 0; i < kMaxClients; ++i) {
+        const Client &c = server.clients[i];
+        if (c.state == ClientState::Free)
+            return i;
+        if (c.state == ClientState::Reading &&
+            (oldest < 0 || c.accepted_at < server.clients[oldest].accepted_at))
+            oldest = i;
+    }
+    if (oldest >= 0)
+        close_client(server.clients[oldest]);
+    return oldest;
+}
+
+void accept_some()
+{
+    for (int k = 0; k < kAcceptsPerWake; ++k) {
+        pgsocket fd = accept4(server.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == PGINVALID_SOCKET)
+            return;  // EAGAIN, or an error of that one connection (ECONNABORTED, EMFILE)
+        int slot = take_slot();
+        if (slot < 0) {
+            closesocket(fd);
+            continue;
+        }
+        Client &c = server.clients[slot];
+        c.state = ClientState::Reading;
+        c.fd = fd;
+        c.accepted_at = GetCurrentTimestamp();
+        c.deadline = TimestampTzPlusMilliseconds(c.accepted_at, kReadTimeoutMs);
+        c.in_len = 0;
+        server.set_stale = true;
+        // Most requests are there already: answer without another wait.
+        receive_some(c, slot);
+    }
+}
+
+bool anything_open()
+{
+    if (server.listener != PGINVALID_SOCKET)
+        return true;
+    for (const Client &c : server.clients)
+        if (c.state != ClientState::Free)
+            return true;
+    return false;
+}
+
+// user_data tags: the listener, or 1 + client index.
+constexpr intptr_t kListenerTag = -1;
+
+void rebuild_set()
+{
+    if (server.set != nullptr)
+        FreeWaitEventSet(server.set);
+    server.set = CreateWaitEventSet(TopMemoryContext, 3 + kMaxClients);
+    AddWaitEventToSet(server.set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
+    AddWaitEventToSet(server.set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
+    if (server.listener != PGINVALID_SOCKET)
+        AddWaitEventToSet(server.set, WL_SOCKET_READABLE, server.listener, nullptr,
+                          reinterpret_cast<void *>(kListenerTag));
+    for (int i = 0; i < kMaxClients; ++i) {
+        const Client &c = server.clients[i];
+        if (c.state == ClientState::Free)
+            continue;
+        uint32 events = c.state == ClientState::Reading ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+        AddWaitEventToSet(server.set, events, c.fd, nullptr, reinterpret_cast<void *>(
+                                                                 static_cast<intptr_t>(i + 1)));
+    }
+    server.set_stale = false;
+}
+
+// Closes clients past their deadline; retries a failed bind when due.
+void housekeeping(TimestampTz now)
+{
+    for (Client &c : server.clients)
+        if (c.state != ClientState::Free && now >= c.deadline)
+            close_client(c);
+    if (server.bind_failed && now >= server.retry_at)
+        open_listener(true);
+}
+
+long cap_timeout(long timeout_ms, TimestampTz now, TimestampTz at)
+{
+    long ms = TimestampDifferenceMilliseconds(now, at);
+    return ms < timeout_ms ? ms : timeout_ms;
+}
+
+}  // namespace
+
+void metrics_http_define_gucs()
+{
+    DefineCustomIntVariable("poolgov.metrics_port",
+                            "TCP port of the governor's Prometheus /metrics endpoint.",
+                            "0 means nothing listens.", &metrics_port, metrics_port, 0, 65535,
+                            PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("poolgov.metrics_listen_address",
+                               "Address the /metrics endpoint listens on.",
+                               "A numeric IPv4 or IPv6 address, localhost or *. Non-loopback "
+                               "addresses also need poolgov.metrics_allow_remote.",
+                               &metrics_listen_address, "127.0.0.1", PGC_SIGHUP, 0,
+                               check_listen_address, nullptr, nullptr);
+    DefineCustomBoolVariable("poolgov.metrics_allow_remote",
+                             "Lets the /metrics endpoint listen on a non-loopback address.",
+                             "The endpoint has no authentication.", &metrics_allow_remote,
+                             metrics_allow_remote, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+}
+
+void metrics_http_configure()
+{
+    const char *address = metrics_listen_address ? metrics_listen_address : "127.0.0.1";
+    if (server.configured && server.applied_port == metrics_port &&
+        server.applied_remote == metrics_allow_remote &&
+        strcmp(server.applied_address, address) == 0)
+        return;
+    bool was = server.configured && server.applied_port > 0;
+    close_listener();
+    server.configured = true;
+    server.bind_failed = false;
+    server.applied_port = metrics_port;
+    server.applied_remote = metrics_allow_remote;
+    strlcpy(server.applied_address, address, sizeof(server.applied_address));
+    if (server.cxt == nullptr) {  // first call
+        server.cxt = AllocSetContextCreate(TopMemoryContext, "pg_poolgov metrics endpoint",
+                                           ALLOCSET_DEFAULT_SIZES);
+        for (Client &c : server.clients)
+            c.fd = PGINVALID_SOCKET;
+    }
+    if (metrics_port == 0) {
+        if (was)
+            ereport(LOG, (errmsg("pg_poolgov governor: metrics endpoint closed "
+                                 "(poolgov.metrics_port = 0)")));
+        return;
+    }
+    Address a;
+    if (!parse_address(address, metrics_port, &a))
+        return;
+    if (!a.loopback && !metrics_allow_remote) {
+        ereport(WARNING,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                 errmsg("pg_poolgov governor: not serving metrics on non-loopback address "
+                        "\"%s\"",
+                        address),
+                 errdetail("The endpoint has no authentication; it listens on a loopback "
+                           "address unless poolgov.metrics_allow_remote is on."),
+                 errhint("Set poolgov.metrics_allow_remote = on to expose it deliberately, or "
+                         "set poolgov.metrics_listen_address = '127.0.0.1'.")));
+        return;
+    }
+    open_listener(false);
+}
+
+void metrics_http_wait(long timeout_ms)
+{
+    if (!anything_open() && !server.bind_failed) {
+        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
+                         PG_WAIT_EXTENSION);
+        return;
+    }
+    TimestampTz now = GetCurrentTimestamp();
+    for (const Client &c : server.clients)
+        if (c.state != ClientState::Free)
+            timeout_ms = cap_timeout(timeout_ms, now, c.deadline);
+    if (server.bind_failed)
+        timeout_ms = cap_timeout(timeout_ms, now, server.retry_at);
+    if (server.set == nullptr || server.set_stale)
+        rebuild_set();
+    WaitEvent events[3 + kMaxClients];
+    int n = WaitEventSetWait(server.set, timeout_ms, events, lengthof(events),
+                             PG_WAIT_EXTENSION);
+    for (int i = 0; i < n; ++i) {
+        const WaitEvent &e = events[i];
+        if (e.events & (WL_LATCH_SET | WL_POSTMASTER_DEATH))
+            continue;
+        auto tag = reinterpret_cast<intptr_t>(e.user_data);
+        if (tag == kListenerTag) {
+            if (server.listener == e.fd)
+                accept_some();
+            continue;
+        }
+        Client &c = server.clients[tag - 1];
+        if (c.fd != e.fd)  // closed (and maybe reused) since the wait
+            continue;
+        if (c.state == ClientState::Reading)
+            receive_some(c, static_cast<int>(tag - 1));
+        else if (c.state == ClientState::Writing)
+            send_some(c);
+    }
+    housekeeping(GetCurrentTimestamp());
+}
+
+}  // namespace poolgov::pg
