@@ -58,6 +58,7 @@ constexpr int kWriteTimeoutMs = 10000;
 constexpr int kRetryBindSeconds = 10;
 constexpr int kBacklog = 16;
 constexpr int kAcceptsPerWake = 32;
+constexpr int kAcceptPauseMs = 1000;
 
 enum class ClientState { Free, Reading, Writing };
 
@@ -89,6 +90,7 @@ struct Server {
     bool configured;   // applied_* hold settings
     bool bind_failed;  // retry at retry_at
     TimestampTz retry_at;
+    TimestampTz listener_paused_until;  // accept() failed for lack of descriptors
     Client clients[kMaxClients];
     WaitEventSet *set;
     bool set_stale;
@@ -157,6 +159,7 @@ void close_listener()
     if (server.listener != PGINVALID_SOCKET) {
         closesocket(server.listener);
         server.listener = PGINVALID_SOCKET;
+        server.listener_paused_until = 0;
         server.set_stale = true;
     }
 }
@@ -293,9 +296,8 @@ void send_some(Client &c)
 void receive_some(Client &c, int index)
 {
     char *buf = request_buf[index];
-    for (;;) {
-        if (c.in_len == kMaxRequest)
-            break;
+    bool eof = false;
+    while (c.in_len < kMaxRequest) {
         ssize_t n = recv(c.fd, buf + c.in_len, kMaxRequest - c.in_len, MSG_DONTWAIT);
         if (n > 0) {
             c.in_len += static_cast<size_t>(n);
@@ -305,12 +307,19 @@ void receive_some(Client &c, int index)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             break;
-        close_client(c);  // closed before a whole request, or an error
-        return;
+        if (n < 0) {  // reset or another error: nobody to answer
+            close_client(c);
+            return;
+        }
+        eof = true;  // the client is done sending (it may still read)
+        break;
     }
     http::Verdict v = http::decide(buf, c.in_len, kMaxRequest);
-    if (v == http::Verdict::Incomplete)
+    if (v == http::Verdict::Incomplete) {
+        if (eof)
+            close_client(c);  // closed before a whole request
         return;
+    }
     respond(c, v);
     if (c.state == ClientState::Writing)
         send_some(c);
@@ -338,8 +347,18 @@ void accept_some()
 {
     for (int k = 0; k < kAcceptsPerWake; ++k) {
         pgsocket fd = accept4(server.listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd == PGINVALID_SOCKET)
-            return;  // EAGAIN, or an error of that one connection (ECONNABORTED, EMFILE)
+        if (fd == PGINVALID_SOCKET) {
+            // Out of descriptors (EMFILE, ENFILE, ENOBUFS, ...): the
+            // connection stays queued and the listener readable, so stop
+            // watching it for a second rather than wake up in a loop.
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED) {
+                server.listener_paused_until =
+                    TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kAcceptPauseMs);
+                server.set_stale = true;
+            }
+            return;
+        }
         int slot = take_slot();
         if (slot < 0) {
             closesocket(fd);
@@ -367,6 +386,11 @@ bool anything_open()
     return false;
 }
 
+bool listener_paused(TimestampTz now)
+{
+    return server.listener_paused_until != 0 && now < server.listener_paused_until;
+}
+
 // user_data tags: the listener, or 1 + client index.
 constexpr intptr_t kListenerTag = -1;
 
@@ -377,7 +401,7 @@ void rebuild_set()
     server.set = CreateWaitEventSet(TopMemoryContext, 3 + kMaxClients);
     AddWaitEventToSet(server.set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
     AddWaitEventToSet(server.set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
-    if (server.listener != PGINVALID_SOCKET)
+    if (server.listener != PGINVALID_SOCKET && !listener_paused(GetCurrentTimestamp()))
         AddWaitEventToSet(server.set, WL_SOCKET_READABLE, server.listener, nullptr,
                           reinterpret_cast<void *>(kListenerTag));
     for (int i = 0; i < kMaxClients; ++i) {
@@ -399,6 +423,10 @@ void housekeeping(TimestampTz now)
             close_client(c);
     if (server.bind_failed && now >= server.retry_at)
         open_listener(true);
+    if (server.listener_paused_until != 0 && !listener_paused(now)) {
+        server.listener_paused_until = 0;  // watch it again
+        server.set_stale = true;
+    }
 }
 
 long cap_timeout(long timeout_ms, TimestampTz now, TimestampTz at)
@@ -484,6 +512,8 @@ void metrics_http_wait(long timeout_ms)
             timeout_ms = cap_timeout(timeout_ms, now, c.deadline);
     if (server.bind_failed)
         timeout_ms = cap_timeout(timeout_ms, now, server.retry_at);
+    if (server.listener_paused_until != 0)
+        timeout_ms = cap_timeout(timeout_ms, now, server.listener_paused_until);
     if (server.set == nullptr || server.set_stale)
         rebuild_set();
     WaitEvent events[3 + kMaxClients];

@@ -54,10 +54,12 @@ sub listening_ports_of
 # if nothing came back.
 sub http
 {
-	my ($port, $raw) = @_;
+	my ($port, $raw, %opts) = @_;
 	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
 	  or return (undef, {}, "connect: $!");
 	$s->send($raw);
+	shutdown($s, 1) if $opts{half_close};    # done sending, still reading
+	kill 'CONT', $opts{resume} if $opts{resume};
 	my $sel = IO::Select->new($s);
 	my $resp = '';
 	my $until = time + 10;
@@ -146,6 +148,12 @@ is_deeply(\%fam, \%sqlfam, 'the endpoint serves the families poolgov.metrics() r
 ($st, $h) = get_metrics($port);
 ($st, $h, $body) = http($port, "GET /metrics?name[]=x HTTP/1.0\r\n\r\n");
 is($st, 200, 'GET /metrics?query: 200');
+# The governor stopped while the request and the end of input arrive, so it
+# sees both in one read.
+kill 'STOP', $gov;
+($st, $h, $body) = http($port, "GET /metrics HTTP/1.0\r\n\r\n", half_close => 1,
+	resume => $gov);
+is($st, 200, 'a client that half-closes after its request gets the answer');
 ($st, $h, $body) = http($port, "HEAD /metrics HTTP/1.1\r\n\r\n");
 is($st, 200, 'HEAD /metrics: 200');
 is($h->{'content-type'}, 'text/plain; version=0.0.4; charset=utf-8', 'HEAD: content type');
