@@ -4,7 +4,8 @@
 # connections, a 1 MB header and clients that vanish or stop reading do not
 # stop the governor from sampling, and a normal GET works afterwards; the
 # port moves on reload; a busy port is retried; a non-loopback address is
-# refused unless poolgov.metrics_allow_remote is on; a hot standby serves too.
+# refused unless poolgov.metrics_allow_remote is on; a hot standby serves
+# too, and so does a governor whose poolgov.database is missing.
 use strict;
 use warnings;
 use IO::Select;
@@ -292,5 +293,20 @@ like($body, qr/^pg_poolgov_max_connections \d+$/m, 'the standby exposition');
 is($standby->safe_psql('postgres', 'SELECT pg_is_in_recovery()'), 't', 'it is a standby');
 
 $standby->stop;
+
+# --- without poolgov.database the endpoint still serves ------------------------
+# The endpoint reads shared memory only: the governor that could not connect
+# to a missing database (it then samples connected to the shared catalogs
+# only; test/t/009_governor_database.pl) serves too.
+my $port4 = PostgreSQL::Test::Cluster::get_free_port();
+$node->safe_psql('postgres', "ALTER SYSTEM SET poolgov.database = 'nosuchdb'");
+$node->safe_psql('postgres', "ALTER SYSTEM SET poolgov.metrics_port = $port4");
+$node->restart;
+ok(wait_serving($port4, 1), 'with poolgov.database missing, the endpoint serves');
+($st, $h, $body) = get_metrics($port4);
+like($body, qr/^pg_poolgov_max_connections \d+$/m, 'the exposition, without a database');
+like(slurp_file($node->logfile), qr/database "nosuchdb" named by poolgov\.database does not exist/,
+	'(the governor runs without its database)');
+
 $node->stop;
 done_testing();
