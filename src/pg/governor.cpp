@@ -327,7 +327,11 @@ void governor_main()
                                                         kDatabaseRecheckSeconds * 1000);
     for (;;) {
         wait_for_next_pass(pass_state);
+        // A transaction's commit (reload_budgets, check_database) leaves
+        // CurrentMemoryContext at TopMemoryContext: switch back every pass,
+        // or what a pass allocates is never freed.
         MemoryContextReset(pass);
+        MemoryContextSwitchTo(pass);
         bool requested = __atomic_exchange_n(&shm.state->budget_reload_requested, 0u,
                                              __ATOMIC_ACQ_REL) != 0;
         TimestampTz now = GetCurrentTimestamp();

@@ -182,6 +182,18 @@ sub samples_since
 		  FROM (SELECT sampled_at - lag(sampled_at) OVER (ORDER BY sampled_at) AS gap
 		          FROM poolgov.history WHERE sampled_at > '$t0') s});
 }
+# The governor's TopMemoryContext (bytes allocated), from
+# pg_log_backend_memory_contexts() in the server log.
+sub governor_top_memory
+{
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($gov)");
+	$node->wait_for_log(qr/\[$gov\] LOG:  level: 0; TopMemoryContext: \d+ total/, $offset);
+	my ($total) = slurp_file($node->logfile, $offset)
+	  =~ /\[$gov\] LOG:  level: 0; TopMemoryContext: (\d+) total/;
+	return $total;
+}
+my $top_before = governor_top_memory();
 my $t0 = $node->safe_psql('postgres', 'SELECT now()');
 
 my @idle = map {
@@ -226,6 +238,11 @@ my $expected = $window / 0.1;
 note "samples in ${window}s of abuse: $n (every 100ms: $expected), largest gap ${maxgap}s";
 ok($n >= $expected / 4, "the governor kept sampling during the abuse ($n samples)");
 ok($maxgap < 3, "no sampling stall (largest gap between samples ${maxgap}s)");
+# Sixty samples and a dozen responses later the governor's memory is where
+# it was (each pass's allocations are freed with the pass).
+my $top_after = governor_top_memory();
+ok($top_after - $top_before < 65536,
+	"the governor's TopMemoryContext did not grow ($top_before -> $top_after bytes)");
 ok($big_closed, 'the server closed the connection sending a 1 MB header');
 ok(length($big_left) > 0, 'before the 1 MB header was sent in full');
 ($st, $h, $body) = get_metrics($port);
