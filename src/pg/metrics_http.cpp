@@ -13,7 +13,8 @@
 // once if every client is Writing. A client must send its request within
 // kReadTimeoutMs of being accepted and take its response within
 // kWriteTimeoutMs, else it is closed. Memory: kMaxClients request buffers
-// (static) plus one exposition per Writing client.
+// (static) plus one exposition per Writing client, and a kernel send buffer
+// of kSendBuffer bytes per client.
 //
 // Everything here runs in the governor, from plain frames (no C++ object
 // with a destructor is alive when a PostgreSQL call may raise an error).
@@ -59,6 +60,7 @@ constexpr int kRetryBindSeconds = 10;
 constexpr int kBacklog = 16;
 constexpr int kAcceptsPerWake = 32;
 constexpr int kAcceptPauseMs = 1000;
+constexpr int kSendBuffer = 64 * 1024;
 
 enum class ClientState { Free, Reading, Writing };
 
@@ -364,6 +366,11 @@ void accept_some()
             closesocket(fd);
             continue;
         }
+        // A fixed kernel send buffer: a client that stops reading holds at
+        // most this much kernel memory (autotuning would grow it to MBs),
+        // and the rest of its response waits here, bounded by the deadline.
+        int sndbuf = kSendBuffer;
+        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         Client &c = server.clients[slot];
         c.state = ClientState::Reading;
         c.fd = fd;

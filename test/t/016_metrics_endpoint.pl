@@ -173,6 +173,13 @@ is($st, 400, 'a TLS hello: 400');
 is($st, 400, 'garbage: 400');
 
 # --- abuse while the governor samples ----------------------------------------
+# A large exposition (a budget gives a role its rows: 200 roles, 100 of
+# them with their own series), so a response takes more than one send().
+$node->safe_psql('postgres', q{
+	DO $$ BEGIN FOR i IN 1..200 LOOP EXECUTE format('CREATE ROLE big_%s', i); END LOOP; END $$;
+	SELECT count(poolgov.set_budget('big_' || i, 10)) FROM generate_series(1, 200) i;});
+($st, $h, $body) = get_metrics($port);
+ok(length($body) > 150_000, 'a large exposition: ' . length($body) . ' bytes');
 sub samples_since
 {
 	my ($t0) = @_;
@@ -212,8 +219,10 @@ $vanish->send("GET /metrics HTTP/1.1\r\n\r\n");
 sysread($vanish, my $first, 16);
 close $vanish;
 # Asks for it and never reads, with a tiny receive buffer.
-my $stuck = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
-setsockopt($stuck, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 1024);
+my $stuck = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+setsockopt($stuck, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), 4096) or die "setsockopt: $!";
+$stuck->connect(Socket::pack_sockaddr_in($port, Socket::inet_aton('127.0.0.1')))
+  or die "connect: $!";
 $stuck->send("GET /metrics HTTP/1.1\r\n\r\n");
 
 my $slowloris = "GET /metrics HTTP/1.1\r\nX-Slow: " . ('s' x 20);
@@ -233,6 +242,13 @@ while (time < $until)
 	}
 	sleep 1;
 }
+# The governor holds the stuck client's response, unsent, while it samples.
+my ($ssout, $sserr) = ('', '');
+IPC::Run::run([ $ss, '-tnpH', 'state', 'established' ], '>', \$ssout, '2>', \$sserr);
+my ($sendq) = map { /^\S+\s+(\d+)\s+\S+:$port\s/ ? $1 : () }
+  grep { /pid=$gov,/ } split /\n/, $ssout;
+ok(($sendq // 0) > 0, 'a response waits in the governor\'s socket for a client that does not read'
+	  . ' (Send-Q ' . ($sendq // 'none') . ')');
 my ($n, $maxgap) = samples_since($t0);
 my $expected = $window / 0.1;
 note "samples in ${window}s of abuse: $n (every 100ms: $expected), largest gap ${maxgap}s";
