@@ -203,7 +203,8 @@ void open_listener(bool quiet)
     server.listener = fd;
     server.bind_failed = false;
     server.set_stale = true;
-    ereport(LOG, (errmsg("pg_poolgov governor: serving metrics on http://%s%s%s:%d/metrics",
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov governor: serving metrics on http://%s%s%s:%d/metrics",
                          a.family == AF_INET6 ? "[" : "", server.applied_address,
                          a.family == AF_INET6 ? "]" : "", server.applied_port)));
     if (!a.loopback)
@@ -467,8 +468,11 @@ void metrics_http_configure()
     const char *address = metrics_listen_address ? metrics_listen_address : "127.0.0.1";
     if (server.configured && server.applied_port == metrics_port &&
         server.applied_remote == metrics_allow_remote &&
-        strcmp(server.applied_address, address) == 0)
+        strcmp(server.applied_address, address) == 0) {
+        if (server.bind_failed)
+            open_listener(true);  // a reload retries at once (quietly)
         return;
+    }
     bool was = server.configured && server.applied_port > 0;
     close_listener();
     server.configured = true;
@@ -484,7 +488,8 @@ void metrics_http_configure()
     }
     if (metrics_port == 0) {
         if (was)
-            ereport(LOG, (errmsg("pg_poolgov governor: metrics endpoint closed "
+            ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                          errmsg("pg_poolgov governor: metrics endpoint closed "
                                  "(poolgov.metrics_port = 0)")));
         return;
     }
@@ -509,6 +514,10 @@ void metrics_http_configure()
 void metrics_http_wait(long timeout_ms)
 {
     if (!anything_open() && !server.bind_failed) {
+        if (server.set != nullptr) {  // closed: give its epoll descriptor back
+            FreeWaitEventSet(server.set);
+            server.set = nullptr;
+        }
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
                          PG_WAIT_EXTENSION);
         return;
