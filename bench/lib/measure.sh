@@ -8,7 +8,7 @@
 #
 # Needs: STAGE, RESULTS, RUN_SECONDS, WARMUP_SECONDS, BENCH_LIB, PG_BINDIR.
 
-RUNS_HEADER="scenario	config	round	clients	stream	rc	tps	transactions	failed	p50_ms	p95_ms	p99_ms	mean_ms"
+RUNS_HEADER="scenario	config	round	clients	stream	rc	tps	transactions	failed	p50_ms	p95_ms	p99_ms	mean_ms	client_cpu_us	other_cpu_us"
 
 # measure SCENARIO CONFIG ROUND CLIENTS STREAM PGBENCH-ARGS...
 measure() {
@@ -17,8 +17,12 @@ measure() {
   local tag=$scenario.$config.r$round.c$clients.$stream
   local logdir=$STAGE/txlog/$tag raw=$RESULTS/raw/$tag.txt rc=0
   mkdir -p "$logdir"
+  local busy_before busy_after cpu=$STAGE/cpu.$tag
+  busy_before=$(busy_ticks)
   timeout --foreground -k 10 "$(hard_limit "$RUN_SECONDS")" \
+    /usr/bin/time -f '%U %S' -o "$cpu" \
     "$PG_BINDIR/pgbench" -T "$RUN_SECONDS" -l --log-prefix="$logdir/tx" "$@" >"$raw" 2>&1 || rc=$?
+  busy_after=$(busy_ticks)
 
   local tps figures logs=()
   tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$raw" | head -n 1)
@@ -30,11 +34,13 @@ measure() {
   # The logs of a 10 s run can reach tens of MB; the figures are all we keep.
   rm -rf "$logdir"
 
-  local n failed p50 p95 p99 mean
+  local n failed p50 p95 p99 mean client_us other_us
   read -r n failed p50 p95 p99 mean <<<"$figures"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  read -r client_us other_us <<<"$(cpu_per_transaction "$cpu" "$busy_before" "$busy_after" "$n")"
+  rm -f "$cpu"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$scenario" "$config" "$round" "$clients" "$stream" "$rc" "${tps:-0}" \
-    "$n" "$failed" "$p50" "$p95" "$p99" "$mean" >>"$RESULTS/runs.tsv"
+    "$n" "$failed" "$p50" "$p95" "$p99" "$mean" "$client_us" "$other_us" >>"$RESULTS/runs.tsv"
 
   printf '  %-9s %-18s round %s  %4s clients %-6s %9.1f tps  p99 %9s ms\n' \
     "$scenario" "$config" "$round" "$clients" "$stream" "${tps:-0}" "$p99"
@@ -46,6 +52,32 @@ measure() {
 
 # An unmeasured run right after a restart, so that the measured one does not
 # pay for loading shared buffers. Its failures surface in the measured run.
+# CPU time the whole machine spent busy so far, in clock ticks (/proc/stat:
+# user nice system irq softirq steal).
+busy_ticks() {
+  awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+
+# Where each transaction's CPU went: pgbench's own (user + system, from
+# /usr/bin/time) and everything else the machine did meanwhile (the server,
+# PgBouncer, and any other load), in microseconds per transaction. Prints
+# "nan nan" when there is nothing to divide.
+cpu_per_transaction() {  # time output file, busy ticks before, after, transactions
+  local file=$1 before=$2 after=$3 n=$4 hz
+  hz=$(getconf CLK_TCK)
+  if [ ! -s "$file" ] || [ "${n:-0}" -eq 0 ]; then
+    echo "nan nan"
+    return
+  fi
+  awk -v b="$before" -v a="$after" -v n="$n" -v hz="$hz" '
+    NF == 2 && $1 ~ /^[0-9.]+$/ { client = ($1 + $2) * 1e6 / n; found = 1 }
+    END {
+      if (!found) { print "nan nan"; exit }
+      other = (a - b) * 1e6 / hz / n - client
+      printf "%.0f %.0f\n", client, (other < 0 ? 0 : other)
+    }' "$file"
+}
+
 warmup() {
   [ "$WARMUP_SECONDS" -gt 0 ] || return 0
   timeout --foreground -k 10 "$(hard_limit "$WARMUP_SECONDS")" \

@@ -15,6 +15,7 @@ two runs ran a few seconds apart, under about the same background load of
 the shared machine), and then summarised by their median and min-max.
 """
 import csv
+import math
 import os
 import statistics
 import subprocess
@@ -61,6 +62,9 @@ def load_runs(path):
         r["ok"] = r["rc"] == "0" and int(r["transactions"]) > 0
         for key in ("tps", "p50_ms", "p95_ms", "p99_ms", "mean_ms"):
             r[key] = float(r[key])
+        # CPU per transaction (older results have no such columns).
+        for key in ("client_cpu_us", "other_cpu_us"):
+            r[key] = float(r.get(key) or "nan")
         r["clients"] = int(r["clients"])
         runs.append(r)
     return runs
@@ -115,7 +119,8 @@ def scenario_table(sc, runs):
     show_stream = len(streams) > 1
     base = sc.baseline
     head = ["configuration", "clients"] + (["stream"] if show_stream else []) + [
-        "tps", "p50 ms", "p95 ms", "p99 ms", "tps / %s" % base, "p99 / %s" % base, "runs ok"]
+        "tps", "p50 ms", "p95 ms", "p99 ms", "tps / %s" % base, "p99 / %s" % base,
+        "pgbench CPU µs/tx", "other CPU µs/tx", "runs ok"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for config, _ in sc.configs:
         if config in sc.skips:
@@ -138,7 +143,10 @@ def scenario_table(sc, runs):
             cells = [config, str(clients)] + ([stream] if show_stream else []) + [
                 spread(col("tps"), fmt_tps), spread(col("p50_ms"), fmt_ms),
                 spread(col("p95_ms"), fmt_ms), spread(col("p99_ms"), fmt_ms),
-                tps_ratio, p99_ratio, "%d/%d" % (len(ok), len(group))]
+                tps_ratio, p99_ratio,
+                spread([v for v in col("client_cpu_us") if not math.isnan(v)], fmt_tps),
+                spread([v for v in col("other_cpu_us") if not math.isnan(v)], fmt_tps),
+                "%d/%d" % (len(ok), len(group))]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -201,6 +209,9 @@ def main(outdir, chart_gp):
     env = read_tsv(os.path.join(outdir, "env.tsv"))
     out = ["# pg_poolgov benchmark results", ""]
     out += ["- %s: %s" % (k, v) for k, v in env]
+    out += ["", "CPU columns: *pgbench CPU µs/tx* is the client's own user + system time "
+            "per transaction; *other CPU µs/tx* is the rest of the machine's busy time per "
+            "transaction meanwhile (the server, PgBouncer, and anything else running)."]
     if any(k == "mode" and v.startswith("smoke") for k, v in env):
         out += ["", "**Smoke run: these figures only show that the harness works; "
                 "they are not measurements.**"]

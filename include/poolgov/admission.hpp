@@ -18,7 +18,14 @@
 // A newcomer runs at once only if no eligible waiter outranks it, so nobody
 // barges past the queue.
 //
-// Concurrency: the queue (entries' waiting state, tickets, the grant scan)
+// The queue is three FIFO lists of waiters, one per priority class, linked
+// through the entries in ticket order. Within a list, an earlier waiter has
+// waited at least as long, so it outranks every later one: the best waiter
+// is the first eligible one of some list, and finding it looks at three
+// list heads (plus any waiters held back by a cap or the heavy lane), not at
+// every entry.
+//
+// Concurrency: the queue (entries' waiting state, tickets, the lists)
 // changes only under the admission lock, which the caller holds for every
 // function here except the two *_fast ones. `running`, `heavy_running` and
 // `queued` are atomics: the fast path takes a slot with a compare-and-swap
@@ -42,6 +49,7 @@ enum class AdmState : uint32_t { None = 0, Queued = 1, Running = 2 };
 enum class HeavyState : uint8_t { None = 0, Queued = 1, Running = 2 };
 
 constexpr int kMaxAdmissionCaps = 4;
+constexpr int kPriorityClasses = 3;
 
 struct AdmissionEntry {
     uint32_t state;        // AdmState
@@ -51,6 +59,8 @@ struct AdmissionEntry {
     uint8_t n_caps;
     uint32_t cap_role[kMaxAdmissionCaps];
     int32_t cap_limit[kMaxAdmissionCaps];
+    uint8_t list;           // priority class of the list it waits in
+    uint32_t prev, next;    // neighbours in that list: index + 1, 0 = none
     uint64_t ticket;
     int64_t queued_since;   // microseconds; 0 unless waiting
     int64_t running_since;  // microseconds; 0 unless running
@@ -63,6 +73,10 @@ struct AdmissionCounters {
     uint32_t queued;
     uint32_t unused;
     uint64_t next_ticket;
+    // The waiters' lists by priority class (index + 1, 0 = empty), so that
+    // zeroed shared memory is an empty queue. Under the admission lock.
+    uint32_t head[kPriorityClasses];
+    uint32_t tail[kPriorityClasses];
     // Since the last reset (atomics).
     uint64_t admitted;       // transactions that got a slot (at once or after waiting)
     uint64_t waited;         // of those, how many waited

@@ -89,12 +89,52 @@ void record_wait(AdmissionCounters &c, const AdmissionEntry &e, int64_t now)
         atomic::store(c.wait_max_us, waited);
 }
 
-// Reserves what the waiter waits for; false if a fast-path newcomer took
-// the room meanwhile (it stays queued). With `force`, past the limits.
-bool grant(AdmissionTable t, AdmissionEntry &e, const AdmissionLimits &lim, int64_t now,
-           bool force)
+int list_of(const AdmissionEntry &e) { return std::min<int>(e.priority, kPriorityClasses - 1); }
+
+// Appends entry i to the tail of its priority class's list: tickets grow,
+// so every list stays in ticket order.
+void enqueue(AdmissionTable t, int i, int64_t now)
 {
     AdmissionCounters &c = *t.counters;
+    AdmissionEntry &e = t.entries[i];
+    int l = list_of(e);
+    e.ticket = ++c.next_ticket;
+    e.queued_since = now;
+    e.list = static_cast<uint8_t>(l);
+    e.next = 0;
+    e.prev = c.tail[l];
+    if (c.tail[l] != 0)
+        t.entries[c.tail[l] - 1].next = static_cast<uint32_t>(i + 1);
+    else
+        c.head[l] = static_cast<uint32_t>(i + 1);
+    c.tail[l] = static_cast<uint32_t>(i + 1);
+    add_seq(c.queued, 1);
+}
+
+// Takes entry i (waiting) out of its list.
+void dequeue(AdmissionTable t, int i)
+{
+    AdmissionCounters &c = *t.counters;
+    AdmissionEntry &e = t.entries[i];
+    int l = e.list;
+    if (e.prev != 0)
+        t.entries[e.prev - 1].next = e.next;
+    else
+        c.head[l] = e.next;
+    if (e.next != 0)
+        t.entries[e.next - 1].prev = e.prev;
+    else
+        c.tail[l] = e.prev;
+    e.prev = e.next = 0;
+    add_seq(c.queued, -1);
+}
+
+// Reserves what the waiter waits for; false if a fast-path newcomer took
+// the room meanwhile (it stays queued). With `force`, past the limits.
+bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, bool force)
+{
+    AdmissionCounters &c = *t.counters;
+    AdmissionEntry &e = t.entries[i];
     bool slot = state_of(e) == kQueued, heavy = heavy_of(e) == kHeavyQueued;
     if (!force) {
         if (slot && !reserve(c.running, lim.max_active))
@@ -110,7 +150,7 @@ bool grant(AdmissionTable t, AdmissionEntry &e, const AdmissionLimits &lim, int6
         if (heavy)
             add_seq(c.heavy_running, 1);
     }
-    add_seq(c.queued, -1);
+    dequeue(t, i);
     record_wait(c, e, now);
     if (slot) {
         e.running_since = now;
@@ -123,23 +163,21 @@ bool grant(AdmissionTable t, AdmissionEntry &e, const AdmissionLimits &lim, int6
     return true;
 }
 
-void enqueue(AdmissionTable t, AdmissionEntry &e, int64_t now)
-{
-    e.ticket = ++t.counters->next_ticket;
-    e.queued_since = now;
-    add_seq(t.counters->queued, 1);
-}
-
-// The best-ranked waiter other than `self` that is eligible now, or -1.
+// The best-ranked waiter other than `self` that is eligible now, or -1:
+// the best of the first eligible waiter of each list (see the header).
 int best_eligible(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int self)
 {
     int best = -1;
-    for (int i = 0; i < t.n; ++i) {
-        const AdmissionEntry &e = t.entries[i];
-        if (i == self || !admission_waiting(e) || !eligible(t, e, lim))
-            continue;
-        if (best < 0 || outranks(e, t.entries[best], lim, now))
-            best = i;
+    for (int l = 0; l < kPriorityClasses; ++l) {
+        for (uint32_t link = t.counters->head[l]; link != 0; link = t.entries[link - 1].next) {
+            int i = static_cast<int>(link - 1);
+            const AdmissionEntry &e = t.entries[i];
+            if (i == self || !eligible(t, e, lim))
+                continue;
+            if (best < 0 || outranks(e, t.entries[best], lim, now))
+                best = i;
+            break;
+        }
     }
     return best;
 }
@@ -219,8 +257,8 @@ bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,
     // ourselves if nobody better could.
     set_heavy(e, req.heavy ? kHeavyQueued : kHeavyNone);
     set_state(e, kQueued);
-    enqueue(t, e, now);
-    if (eligible(t, e, lim) && first_in_line(t, i, lim, now) && grant(t, e, lim, now, false)) {
+    enqueue(t, i, now);
+    if (eligible(t, e, lim) && first_in_line(t, i, lim, now) && grant(t, i, lim, now, false)) {
         // Served at once: not a wait.
         atomic::fetch_add(t.counters->waited, uint64_t{0} - 1);
         return true;
@@ -234,9 +272,9 @@ bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, 
     if (state_of(e) != kRunning || heavy_of(e) != kHeavyNone)
         return heavy_of(e) == kHeavyRunning;
     set_heavy(e, kHeavyQueued);
-    enqueue(t, e, now);
+    enqueue(t, i, now);
     if (heavy_has_room(t, lim) && first_in_line(t, i, lim, now) &&
-        grant(t, e, lim, now, false)) {
+        grant(t, i, lim, now, false)) {
         atomic::fetch_add(t.counters->waited, uint64_t{0} - 1);
         return true;
     }
@@ -249,7 +287,7 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
     int n = 0;
     while (n < max && load_seq(t.counters->queued) > 0) {
         int best = best_eligible(t, lim, now, -1);
-        if (best < 0 || !grant(t, t.entries[best], lim, now, false))
+        if (best < 0 || !grant(t, best, lim, now, false))
             break;
         granted[n++] = best;
     }
@@ -263,7 +301,7 @@ int admission_leave_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, i
     if (heavy_of(e) == kHeavyRunning) {
         add_seq(t.counters->heavy_running, -1);
     } else if (heavy_of(e) == kHeavyQueued && state_of(e) == kRunning) {
-        add_seq(t.counters->queued, -1);
+        dequeue(t, i);
         e.queued_since = 0;
     }
     if (state_of(e) == kRunning)
@@ -279,12 +317,12 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
     uint32_t state = state_of(e);
     uint8_t heavy = heavy_of(e);
     if (state == kQueued) {
-        add_seq(c.queued, -1);
+        dequeue(t, i);
     } else if (state == kRunning) {
         if (heavy == kHeavyRunning)
             add_seq(c.heavy_running, -1);
         else if (heavy == kHeavyQueued)
-            add_seq(c.queued, -1);
+            dequeue(t, i);
     }
     set_state(e, kNone);
     set_heavy(e, kHeavyNone);
@@ -303,7 +341,7 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now)
     if (!admission_waiting(e))
         return false;
     AdmissionLimits unused{0, 0, 0};
-    grant(t, e, unused, now, true);
+    grant(t, i, unused, now, true);
     e.overdraft = 1;
     atomic::fetch_add(t.counters->overdrafts, uint64_t{1});
     return true;
