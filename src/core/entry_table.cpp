@@ -121,8 +121,10 @@ int entry_get(const EntryTable &t, uint32_t oid, const char *name, int64_t now,
             ++h.evicted;
             slot = probe(t, oid);  // the shift may have moved the empty slot
         }
+        // Only the buckets in use are written (an entry is 11 kB, mostly
+        // histogram; a fresh one is already zero).
         std::memset(&t.entries[i], 0, sizeof(CounterEntry));
-        std::memset(&t.stats[i], 0, sizeof(StmtCounters));
+        stmt_clear(t.stats[i]);
         t.oids[i] = oid;
         t.entries[i].oid = oid;
         t.index[slot] = static_cast<uint32_t>(i) + 1;
@@ -145,7 +147,7 @@ void entry_reset_all(const EntryTable &t)
         keep.last_seen = e.last_seen;
         keep.referenced = e.referenced;
         e = keep;
-        std::memset(&t.stats[i], 0, sizeof(StmtCounters));
+        stmt_clear(t.stats[i]);  // the buckets in use only
     }
 }
 

@@ -12,6 +12,7 @@ extern "C" {
 #include "poolgov/budgets.hpp"
 
 #include "admission.hpp"
+#include "capacity.hpp"
 #include "health.hpp"
 #include "idle_reclaim.hpp"
 #include "metrics.hpp"
@@ -225,6 +226,7 @@ void define_all()
     health_define_gucs();
     reclaim_define_gucs();
     metrics_define_gucs();  // track P
+    capacity_define_gucs();  // track T: max_roles, max_databases
     MarkGUCPrefixReserved("poolgov");
 }
 

@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <vector>
@@ -227,4 +229,38 @@ TEST(EntryTable, TenThousandEntriesAllFound)
     EXPECT_EQ(entry_get(t.view(), 99999, "x", 2, odd_live, nullptr) >= 0, true);
     EXPECT_EQ(t.h.evicted, 1u);
     t.check();
+}
+
+// The views copy 10,000 rows of 11 kB: only the header of each copy is
+// zeroed, and merges must zero the buckets they bring into range.
+TEST(StmtCounters, MergeIntoAHeaderOnlyResetCopyOverGarbage)
+{
+    auto src = std::make_unique<StmtCounters>();
+    auto more = std::make_unique<StmtCounters>();
+    auto want = std::make_unique<StmtCounters>();
+    for (uint64_t ns : {1000ull, 5000000ull, 70000000ull})
+        stmt_record(*src, ns, 1, false);
+    for (uint64_t ns : {10ull, 2000000000ull})  // below and above src's range
+        stmt_record(*more, ns, 2, true);
+    stmt_merge(*want, *src);
+    stmt_merge(*want, *more);
+
+    auto dst = std::make_unique<StmtCounters>();
+    std::memset(dst.get(), 0xAB, sizeof(StmtCounters));
+    stmt_reset_header(*dst);
+    EXPECT_EQ(dst->statements, 0u);
+    EXPECT_EQ(histogram_total(dst->latency), 0u);
+    stmt_merge(*dst, *src);
+    stmt_merge(*dst, *more);
+    EXPECT_EQ(dst->statements, 5u);
+    EXPECT_EQ(dst->rows, 7u);
+    EXPECT_EQ(dst->slow, 2u);
+    EXPECT_EQ(histogram_total(dst->latency), 5u);
+    ASSERT_EQ(dst->latency.lo, want->latency.lo);
+    ASSERT_EQ(dst->latency.hi, want->latency.hi);
+    for (uint32_t i = want->latency.lo; i < want->latency.hi; ++i)
+        ASSERT_EQ(dst->latency.counts[i], want->latency.counts[i]) << i;
+    StmtSummary a = stmt_summarize(*dst), b = stmt_summarize(*want);
+    EXPECT_EQ(a.p50_ms, b.p50_ms);
+    EXPECT_EQ(a.p99_ms, b.p99_ms);
 }
