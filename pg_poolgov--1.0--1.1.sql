@@ -327,6 +327,7 @@ CREATE FUNCTION poolgov._capacity(
     OUT used bigint,
     OUT capacity bigint,
     OUT evictions bigint,
+    OUT untracked bigint,
     OUT bytes_per_entry bigint,
     OUT bytes bigint,
     OUT setting text)

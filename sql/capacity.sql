@@ -28,14 +28,16 @@ SELECT capacity > current_setting('max_connections')::bigint AS slots_cover_max_
 
 -- A role or database entry costs its counters plus a statement-latency
 -- histogram (about 11 kB); nothing evicted yet in this small test.
-SELECT name, bytes_per_entry BETWEEN 10000 AND 12000 AS about_11_kb, evictions
+SELECT name, bytes_per_entry BETWEEN 10000 AND 12000 AS about_11_kb, evictions, untracked
   FROM poolgov.capacity WHERE name IN ('roles', 'databases') ORDER BY name;
 SELECT role_evictions, database_evictions FROM poolgov.stats;
 
 -- Tables without evictions show NULL there: budgets beyond capacity are
--- refused by set_budget, not dropped.
-SELECT name, evictions IS NULL AS no_evictions
-  FROM poolgov.capacity WHERE name IN ('budgets', 'closure_cache', 'connections')
+-- refused by set_budget, not dropped. untracked: what found no entry (the
+-- role and database tables when full of live connections, the breaker).
+SELECT name, evictions IS NULL AS no_evictions, untracked IS NULL AS no_untracked
+  FROM poolgov.capacity
+ WHERE name NOT IN ('roles', 'databases')
  ORDER BY name;
 
 -- A first login of a role takes one entry of the role table.

@@ -25,7 +25,8 @@
 // twice. It asks `live` only about entries without a reference bit; at most
 // two sweeps (2 × capacity steps) happen when every entry has live
 // connections, and then the new key gets no entry (-1). `evicted` counts
-// entries whose counters were dropped. The caller serialises access (the
+// entries whose counters were dropped, `untracked` the calls that got no
+// entry (their counts are lost; the views show both). The caller serialises access (the
 // main lock).
 #pragma once
 
@@ -55,6 +56,7 @@ struct EntryTableHeader {
     uint32_t index_size;  // power of two, >= 2 * capacity
     uint32_t hand;        // clock hand: next eviction candidate
     uint64_t evicted;
+    uint64_t untracked;  // entry_get calls that found no entry to take
 };
 
 // The table's arrays: oids[i], entries[i] and stats[i] (the retired statement
@@ -89,7 +91,8 @@ using HasLiveConnections = bool (*)(uint32_t oid, const void *ctx);
 // Index of the entry of oid, or -1. Does not mark the entry as used.
 int entry_find(const EntryTable &t, uint32_t oid);
 // Finds or creates the entry (a new one starts with zero counters and zero
-// stats); -1 only if no entry can be evicted (all have live connections).
+// stats); -1 only if no entry can be evicted (all have live connections),
+// counted in `untracked`.
 // Updates name, last_seen and the reference bit.
 int entry_get(const EntryTable &t, uint32_t oid, const char *name, int64_t now,
               HasLiveConnections live, const void *ctx);

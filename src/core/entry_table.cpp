@@ -115,8 +115,10 @@ int entry_get(const EntryTable &t, uint32_t oid, const char *name, int64_t now,
             i = static_cast<int>(h.used++);
         } else {
             i = clock_victim(t, live, ctx);
-            if (i < 0)
+            if (i < 0) {
+                ++h.untracked;
                 return -1;
+            }
             index_remove(t, probe(t, t.oids[i]));
             ++h.evicted;
             slot = probe(t, oid);  // the shift may have moved the empty slot

@@ -18,6 +18,8 @@ extern "C" {
 #include "poolgov/events.hpp"
 #include "poolgov/history.hpp"
 
+#include <initializer_list>
+
 namespace poolgov::pg {
 
 int max_roles = 1000;
@@ -46,12 +48,14 @@ using namespace poolgov::pg;
 
 namespace {
 
-// One row of poolgov.capacity; evictions < 0 and setting null print NULL.
+// One row of poolgov.capacity; evictions or untracked < 0 and a null
+// setting print NULL.
 struct CapacityRow {
     const char *name;
     int64 used;
     int64 capacity;
     int64 evictions;
+    int64 untracked;  // < 0: not applicable
     int64 bytes_per_entry;
     const char *setting;
 };
@@ -60,8 +64,9 @@ CapacityRow ring_row(const char *name, LWLock *lock, RingHeader *h, const char *
 {
     LWLockAcquire(lock, LW_SHARED);
     RingView ring(h, nullptr);
-    CapacityRow r{name, static_cast<int64>(ring.size()), ring.capacity(),
-                  static_cast<int64>(ring.written() - ring.size()), ring.stride(), setting};
+    CapacityRow r{name,     static_cast<int64>(ring.size()), ring.capacity(),
+                  static_cast<int64>(ring.written() - ring.size()), -1, ring.stride(),
+                  setting};
     LWLockRelease(lock);
     return r;
 }
@@ -79,23 +84,26 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     int64 per_entry = static_cast<int64>(entry_bytes_per_entry());
     LWLockAcquire(st->main_lock, LW_SHARED);
     rows[n++] = {"roles", st->roles.used, st->roles.capacity,
-                 static_cast<int64>(st->roles.evicted), per_entry, "poolgov.max_roles"};
+                 static_cast<int64>(st->roles.evicted), static_cast<int64>(st->roles.untracked),
+                 per_entry, "poolgov.max_roles"};
     rows[n++] = {"databases", st->databases.used, st->databases.capacity,
-                 static_cast<int64>(st->databases.evicted), per_entry, "poolgov.max_databases"};
+                 static_cast<int64>(st->databases.evicted),
+                 static_cast<int64>(st->databases.untracked), per_entry,
+                 "poolgov.max_databases"};
     // Budgets beyond the capacity are refused by poolgov.set_budget, never
     // dropped: evictions is NULL.
-    rows[n++] = {"budgets", shm.budgets->count, kMaxBudgets, -1,
+    rows[n++] = {"budgets", shm.budgets->count, kMaxBudgets, -1, -1,
                  static_cast<int64>(sizeof(BudgetRule)), nullptr};
     int64 closures = 0;
     for (int i = 0; i < kClosureEntries; ++i)
         closures += shm.closures.index[i] != 0;
-    rows[n++] = {"closure_cache", closures, kClosureEntries, -1,
+    rows[n++] = {"closure_cache", closures, kClosureEntries, -1, -1,
                  static_cast<int64>(sizeof(ClosureEntry) + sizeof(uint32_t)), nullptr};
     int64 slots = 0;
     for (uint32_t i = 0; i < st->nslots; ++i)
         slots += atomic::load(shm.slot_keys[i].in_use) != 0;
     LWLockRelease(st->main_lock);
-    rows[n++] = {"connections", slots, st->nslots, -1,
+    rows[n++] = {"connections", slots, st->nslots, -1, -1,
                  static_cast<int64>(sizeof(SlotKey) + sizeof(ConnSlot) + sizeof(SlotStats) +
                                     sizeof(AdmissionEntry) + sizeof(Latch *)),
                  "max_connections"};
@@ -103,6 +111,7 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     LWLockAcquire(st->breaker_lock, LW_SHARED);
     rows[n++] = {"breakers", shm.breaker->used, kBreakerEntries,
                  static_cast<int64>(shm.breaker->evicted),
+                 static_cast<int64>(shm.breaker->untracked),
                  static_cast<int64>(sizeof(BreakerEntry)), nullptr};
     LWLockRelease(st->breaker_lock);
 
@@ -115,10 +124,11 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     for (int i = 0; i < n; ++i) {
         const CapacityRow &r = rows[i];
         row.text(r.name).int8(r.used).int8(r.capacity);
-        if (r.evictions < 0)
-            row.null();
-        else
-            row.int8(r.evictions);
+        for (int64 v : {r.evictions, r.untracked})
+            if (v < 0)
+                row.null();
+            else
+                row.int8(v);
         row.int8(r.bytes_per_entry).int8(r.capacity * r.bytes_per_entry).text(r.setting);
         row.emit();
     }

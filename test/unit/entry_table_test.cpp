@@ -135,6 +135,7 @@ TEST(EntryTable, EntriesWithLiveConnectionsAreNeverEvicted)
     entry_get(t.view(), 3, "b", 2, odd_live, nullptr);
     EXPECT_EQ(entry_get(t.view(), 4, "c", 3, odd_live, nullptr), -1);  // full of live
     EXPECT_EQ(t.h.evicted, 0u);
+    EXPECT_EQ(t.h.untracked, 1u);
     EXPECT_GE(entry_find(t.view(), 1), 0);
     EXPECT_GE(entry_find(t.view(), 3), 0);
     EXPECT_EQ(entry_find(t.view(), 4), -1);
@@ -175,7 +176,7 @@ TEST(EntryTable, RandomChurnMatchesAReferenceModel)
         Table t(cap);
         std::set<uint32_t> live;
         std::set<uint32_t> present;
-        uint64_t evictions = 0;
+        uint64_t evictions = 0, untracked = 0;
         std::uniform_int_distribution<uint32_t> key(1, cap * 3);
         for (int step = 0; step < 20000; ++step) {
             uint32_t oid = key(rng);
@@ -192,6 +193,7 @@ TEST(EntryTable, RandomChurnMatchesAReferenceModel)
                 ASSERT_GE(i, 0);
             } else if (full && all_live) {
                 ASSERT_EQ(i, -1);
+                ++untracked;
             } else {
                 ASSERT_GE(i, 0);
                 if (full) {
@@ -208,6 +210,7 @@ TEST(EntryTable, RandomChurnMatchesAReferenceModel)
                 present.insert(oid);
             }
             ASSERT_EQ(t.h.evicted, evictions);
+            ASSERT_EQ(t.h.untracked, untracked);
             ASSERT_EQ(t.h.used, present.size());
             if (step % 997 == 0)
                 t.check();
