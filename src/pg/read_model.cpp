@@ -108,6 +108,31 @@ int find_row(const RowKey *keys, int n, uint32_t oid)
     return hit ? hit->row : -1;
 }
 
+// An entry evicted while the table was copied, and created again at a place
+// copied later, gives two rows of one OID: keep the later copy (the newer
+// one) and close the gaps. Rare: only when the table evicts during a read.
+void drop_duplicate_rows(Rollup &r)
+{
+    RowKey *keys = sorted_row_keys(r);
+    auto *drop = static_cast<bool *>(palloc0(sizeof(bool) * (r.n + 1)));
+    for (int k = 0; k + 1 < r.n; ++k)
+        if (keys[k].oid == keys[k + 1].oid)  // same OID: the lower row is older
+            drop[std::min(keys[k].row, keys[k + 1].row)] = true;
+    int n = 0;
+    for (int i = 0; i < r.n; ++i) {
+        if (drop[i])
+            continue;
+        if (n != i) {
+            r.entries[n] = r.entries[i];
+            memcpy(&r.stats[n], &r.stats[i], sizeof(StmtCounters));
+        }
+        n++;
+    }
+    r.n = n;
+    pfree(drop);
+    pfree(keys);
+}
+
 // Copies a counter table with its stats (and the budget set) under the
 // shared lock, in chunks of kCopyChunk entries (each row is consistent in
 // itself; rows of different chunks may be a few logins apart); adds rows
@@ -123,6 +148,7 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
     memcpy(r.budgets, shm.budgets,
            offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
     uint32_t used = t.header->used;
+    uint64_t evictions = t.header->evicted;
     LWLockRelease(st->main_lock);
 
     uint32_t extra = with_budget_roles ? r.budgets->count : 0;
@@ -143,6 +169,8 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
         }
         LWLockRelease(st->main_lock);
     }
+    if (evictions != atomic::load(t.header->evicted))
+        drop_duplicate_rows(r);
     if (!with_budget_roles)
         return r;
     int seen = r.n;
