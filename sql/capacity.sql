@@ -56,3 +56,37 @@ SELECT has_table_privilege('public', 'poolgov.capacity', 'SELECT') AS public_rea
 -- The role's row is there with its one login.
 SELECT role, accepted FROM poolgov.roles WHERE role = 'regress_capacity_login';
 DROP ROLE regress_capacity_login;
+
+-- poolgov.roles finds each row's budget through an index of the rules by
+-- role (not a scan of every rule per row): the tightest of the role's own
+-- and its groups' rules, among 40 rules of unrelated roles.
+CREATE ROLE regress_cap_g9;
+CREATE ROLE regress_cap_g4;
+CREATE ROLE regress_cap_g6;
+CREATE ROLE regress_cap_member LOGIN IN ROLE regress_cap_g9, regress_cap_g4, regress_cap_g6;
+DO $$ BEGIN FOR i IN 1..40 LOOP
+  EXECUTE format('CREATE ROLE %I', 'regress_cap_other' || i);
+END LOOP; END $$;
+INSERT INTO poolgov.budgets (role_name, max_connections)
+  SELECT 'regress_cap_other' || g, g FROM generate_series(1, 40) g;
+SELECT poolgov.set_budget('regress_cap_g9', 9);
+SELECT poolgov.set_budget('regress_cap_g4', 4);
+SELECT poolgov.set_budget('regress_cap_g6', 6);
+-- A per-database rule does not count here (poolgov.budget_usage shows it).
+SELECT poolgov.set_budget('regress_cap_member', 1, database => 'postgres');
+\c postgres regress_cap_member
+\c postgres :me
+SELECT role, budget, budget_source, budget_role FROM poolgov.roles
+ WHERE role = 'regress_cap_member';
+-- Its own rule, looser than the group's: the group's stays the tightest.
+SELECT poolgov.set_budget('regress_cap_member', 5);
+SELECT role, budget, budget_source, budget_role FROM poolgov.roles
+ WHERE role = 'regress_cap_member';
+SELECT poolgov.set_budget('regress_cap_member', 3);
+SELECT role, budget, budget_source, budget_role FROM poolgov.roles
+ WHERE role = 'regress_cap_member';
+DELETE FROM poolgov.budgets WHERE role_name LIKE 'regress\_cap\_%';
+DROP ROLE regress_cap_member, regress_cap_g9, regress_cap_g4, regress_cap_g6;
+DO $$ BEGIN FOR i IN 1..40 LOOP
+  EXECUTE format('DROP ROLE %I', 'regress_cap_other' || i);
+END LOOP; END $$;
