@@ -173,22 +173,28 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
         drop_duplicate_rows(r);
     if (!with_budget_roles)
         return r;
+    // Budgeted roles without a row, each once (a role may have several
+    // rules): sorted by OID, so 10,000 rules cost O(b log b), not O(b²).
     int seen = r.n;
     RowKey *keys = sorted_row_keys(r);
+    auto *missing = static_cast<RowKey *>(palloc(sizeof(RowKey) * (r.budgets->count + 1)));
+    int nmissing = 0;
     for (uint32_t b = 0; b < r.budgets->count; ++b) {
-        const BudgetRule &rule = r.budgets->rules[b];
-        if (find_row(keys, seen, rule.role_oid) >= 0)
+        uint32_t role = r.budgets->rules[b].role_oid;
+        if (find_row(keys, seen, role) < 0)
+            missing[nmissing++] = RowKey{role, static_cast<int>(b)};
+    }
+    qsort(missing, nmissing, sizeof(RowKey), compare_row_keys);
+    for (int k = 0; k < nmissing; ++k) {
+        if (k > 0 && missing[k].oid == missing[k - 1].oid)
             continue;
-        bool added = false;  // a role with several rules gets one row
-        for (int i = seen; i < r.n && !added; ++i)
-            added = r.entries[i].oid == rule.role_oid;
-        if (added)
-            continue;
+        const BudgetRule &rule = r.budgets->rules[missing[k].row];
         CounterEntry &e = r.entries[r.n++];
         memset(&e, 0, sizeof(e));
         e.oid = rule.role_oid;
         copy_text(e.name, rule.role_name);
     }
+    pfree(missing);
     pfree(keys);
     return r;
 }
