@@ -313,3 +313,27 @@ RETURNS text
 LANGUAGE c VOLATILE STRICT AS 'MODULE_PATHNAME', 'poolgov_metrics';
 REVOKE ALL ON FUNCTION poolgov.metrics() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION poolgov.metrics() TO pg_monitor, poolgov_admin;
+
+------------------------------------------------------------------------------
+-- Track T: poolgov.capacity, how full each fixed-size table is
+-- (poolgov.max_roles and poolgov.max_databases size the per-role and
+-- per-database tables; docs/operations.md "Capacity")
+------------------------------------------------------------------------------
+
+-- Numbers only (no role, database, address or query): readable by every
+-- role, like poolgov.stats. Written in C: no query, so no search_path to pin.
+CREATE FUNCTION poolgov._capacity(
+    OUT name text,
+    OUT used bigint,
+    OUT capacity bigint,
+    OUT evictions bigint,
+    OUT untracked bigint,
+    OUT bytes_per_entry bigint,
+    OUT bytes bigint,
+    OUT setting text)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_capacity';
+CREATE VIEW poolgov.capacity AS SELECT * FROM poolgov._capacity();
+REVOKE ALL ON FUNCTION poolgov._capacity() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov._capacity() TO PUBLIC;
+GRANT SELECT ON poolgov.capacity TO PUBLIC;

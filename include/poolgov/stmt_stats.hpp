@@ -34,6 +34,11 @@ void stmt_record_idle_terminated(StmtCounters &c);
 // Owner-side reset to zero, writing only what is in use.
 void stmt_clear(StmtCounters &c);
 
+// Zero counters and an empty histogram, writing only the header (not the
+// 10 kB of buckets): the buckets outside [lo, hi) are never read, and a
+// merge zeroes those it brings into range. For private copies (views).
+void stmt_reset_header(StmtCounters &c);
+
 // dst += src; src is read with atomic loads, dst is private.
 void stmt_merge(StmtCounters &dst, const StmtCounters &src);
 // dst = src, reading src with atomic loads.

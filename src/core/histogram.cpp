@@ -42,19 +42,35 @@ uint64_t histogram_bucket_upper(int bucket)
 
 namespace {
 
-// Widens [lo, hi) to cover [from, to); single writer.
+// Zeroes counts[from, to) (buckets about to enter the range).
+void zero(Histogram &h, uint32_t from, uint32_t to)
+{
+    for (uint32_t i = from; i < to; ++i)
+        atomic::store(h.counts[i], uint64_t{0});
+}
+
+// Widens [lo, hi) to cover [from, to); single writer. Buckets that enter
+// the range are zeroed first, so only [lo, hi) needs to be valid: a copy
+// may start from an empty header over unzeroed memory (the views'
+// rollups, 11 kB a row). In shared memory those buckets are zero already.
 void widen(Histogram &h, uint32_t from, uint32_t to)
 {
     uint32_t hi = atomic::load(h.hi);
     if (hi == 0) {
+        zero(h, from, to);
         atomic::store(h.lo, from);
         atomic::store(h.hi, to);
         return;
     }
-    if (from < atomic::load(h.lo))
+    uint32_t lo = atomic::load(h.lo);
+    if (from < lo) {
+        zero(h, from, lo);
         atomic::store(h.lo, from);
-    if (to > hi)
+    }
+    if (to > hi) {
+        zero(h, hi, to);
         atomic::store(h.hi, to);
+    }
 }
 
 }  // namespace

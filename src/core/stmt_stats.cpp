@@ -3,6 +3,8 @@
 
 #include "poolgov/atomics.hpp"
 
+#include <cstddef>
+#include <cstring>
 #include <initializer_list>
 
 namespace poolgov {
@@ -39,6 +41,11 @@ void stmt_clear(StmtCounters &c)
                         &c.admitted, &c.admission_timeouts, &c.idle_terminated})
         atomic::store(*f, uint64_t{0});
     histogram_clear(c.latency);
+}
+
+void stmt_reset_header(StmtCounters &c)
+{
+    std::memset(&c, 0, offsetof(StmtCounters, latency) + offsetof(Histogram, counts));
 }
 
 void stmt_merge(StmtCounters &dst, const StmtCounters &src)

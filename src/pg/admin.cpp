@@ -62,17 +62,23 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     entry_reset_all(shm.databases);
     st->roles.evicted = 0;
     st->databases.evicted = 0;
-    st->peak_connections = static_cast<uint64_t>(count_connections({}));
-    for (uint32_t i = 0; i < st->roles.capacity; ++i) {
-        CounterEntry &e = shm.roles.entries[i];
-        if (e.oid != 0)
-            e.peak_connections = static_cast<uint64_t>(count_connections({e.oid, 0, false}));
+    // Peaks restart from the connections open now: one pass over the slots,
+    // each counted into its role's and database's entry (hash lookups), so
+    // the cost does not grow with the number of entries times slots.
+    uint64_t open = 0;
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        const SlotKey &k = shm.slot_keys[i];
+        if (!atomic::load(k.in_use))
+            continue;
+        open++;
+        int r = entry_find(shm.roles, k.role_oid);
+        if (r >= 0)
+            shm.roles.entries[r].peak_connections++;
+        int d = entry_find(shm.databases, k.db_oid);
+        if (d >= 0)
+            shm.databases.entries[d].peak_connections++;
     }
-    for (uint32_t i = 0; i < st->databases.capacity; ++i) {
-        CounterEntry &e = shm.databases.entries[i];
-        if (e.oid != 0)
-            e.peak_connections = static_cast<uint64_t>(count_connections({0, e.oid, false}));
-    }
+    st->peak_connections = open;
     LWLockRelease(st->main_lock);
     LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
     shm.breaker->untracked = 0;

@@ -12,6 +12,7 @@ extern "C" {
 #include "poolgov/budgets.hpp"
 
 #include "admission.hpp"
+#include "capacity.hpp"
 #include "health.hpp"
 #include "idle_reclaim.hpp"
 #include "metrics.hpp"
@@ -227,6 +228,7 @@ void define_all()
     reclaim_define_gucs();
     metrics_define_gucs();  // track P
     metrics_http_define_gucs();  // track M
+    capacity_define_gucs();  // track T: max_roles, max_databases
     MarkGUCPrefixReserved("poolgov");
 }
 

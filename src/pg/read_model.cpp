@@ -6,6 +6,8 @@
 #include "connection.hpp"
 #include "shmem.hpp"
 
+#include <algorithm>
+
 namespace poolgov::pg {
 
 void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
@@ -70,58 +72,131 @@ GlobalRead *read_global()
 
 namespace {
 
+// Entries copied per hold of the shared main lock. A login takes that lock
+// exclusively, so a view over 10,000 entries lets logins in between chunks
+// instead of holding them for the whole copy.
+constexpr uint32_t kCopyChunk = 256;
+
+// Row index of each OID, sorted by OID: rows are found by binary search, so
+// matching live connections and budgets to rows costs O((a + b) log n),
+// not O(a × n).
+struct RowKey {
+    uint32_t oid;
+    int row;
+};
+
+int compare_row_keys(const void *a, const void *b)
+{
+    uint32_t x = static_cast<const RowKey *>(a)->oid, y = static_cast<const RowKey *>(b)->oid;
+    return x < y ? -1 : x > y;
+}
+
+RowKey *sorted_row_keys(const Rollup &r)
+{
+    auto *keys = static_cast<RowKey *>(palloc(sizeof(RowKey) * (r.n + 1)));
+    for (int i = 0; i < r.n; ++i)
+        keys[i] = RowKey{r.entries[i].oid, i};
+    qsort(keys, r.n, sizeof(RowKey), compare_row_keys);
+    return keys;
+}
+
+int find_row(const RowKey *keys, int n, uint32_t oid)
+{
+    RowKey key{oid, 0};
+    auto *hit = static_cast<const RowKey *>(bsearch(&key, keys, n, sizeof(RowKey),
+                                                    compare_row_keys));
+    return hit ? hit->row : -1;
+}
+
+// An entry evicted while the table was copied, and created again at a place
+// copied later, gives two rows of one OID: keep the later copy (the newer
+// one) and close the gaps. Rare: only when the table evicts during a read.
+void drop_duplicate_rows(Rollup &r)
+{
+    RowKey *keys = sorted_row_keys(r);
+    auto *drop = static_cast<bool *>(palloc0(sizeof(bool) * (r.n + 1)));
+    for (int k = 0; k + 1 < r.n; ++k)
+        if (keys[k].oid == keys[k + 1].oid)  // same OID: the lower row is older
+            drop[std::min(keys[k].row, keys[k + 1].row)] = true;
+    int n = 0;
+    for (int i = 0; i < r.n; ++i) {
+        if (drop[i])
+            continue;
+        if (n != i) {
+            r.entries[n] = r.entries[i];
+            memcpy(&r.stats[n], &r.stats[i], sizeof(StmtCounters));
+        }
+        n++;
+    }
+    r.n = n;
+    pfree(drop);
+    pfree(keys);
+}
+
 // Copies a counter table with its stats (and the budget set) under the
-// shared lock; adds rows for budgeted roles that have none yet when
-// `with_budget_roles`.
+// shared lock, in chunks of kCopyChunk entries (each row is consistent in
+// itself; rows of different chunks may be a few logins apart); adds rows
+// for budgeted roles that have none yet when `with_budget_roles`. Entries
+// are dense and `used` only grows, so the copy covers the entries that
+// existed when it started; memory is allocated before the lock is taken.
 Rollup copy_table(const EntryTable &t, bool with_budget_roles)
 {
-    uint32_t capacity = t.header->capacity;
     SharedState *st = shm.state;
     Rollup r{};
-    uint32_t room = capacity + kMaxBudgets;
     r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
-    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * room));
-    r.stats = static_cast<StmtCounters *>(palloc0(sizeof(StmtCounters) * room));
-    r.connections = static_cast<int *>(palloc0(sizeof(int) * room));
-    r.queued = static_cast<int *>(palloc0(sizeof(int) * room));
     LWLockAcquire(st->main_lock, LW_SHARED);
-    for (uint32_t i = 0; i < capacity; ++i) {
-        if (t.oids[i] == 0)
-            continue;
-        r.entries[r.n] = t.entries[i];
-        stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
-    }
     memcpy(r.budgets, shm.budgets,
            offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
+    uint32_t used = t.header->used;
+    uint64_t evictions = t.header->evicted;
     LWLockRelease(st->main_lock);
+
+    uint32_t extra = with_budget_roles ? r.budgets->count : 0;
+    size_t room = static_cast<size_t>(used) + extra + 1;
+    r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * room));
+    r.stats = static_cast<StmtCounters *>(
+        MemoryContextAllocHuge(CurrentMemoryContext, sizeof(StmtCounters) * room));
+    for (size_t i = 0; i < room; ++i)  // headers only: merges widen from empty
+        stmt_reset_header(r.stats[i]);
+    r.connections = static_cast<int *>(palloc0(sizeof(int) * room));
+    r.queued = static_cast<int *>(palloc0(sizeof(int) * room));
+    for (uint32_t from = 0; from < used; from += kCopyChunk) {
+        uint32_t to = std::min(used, from + kCopyChunk);
+        LWLockAcquire(st->main_lock, LW_SHARED);
+        for (uint32_t i = from; i < to; ++i) {
+            r.entries[r.n] = t.entries[i];
+            stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
+        }
+        LWLockRelease(st->main_lock);
+    }
+    if (evictions != atomic::load(t.header->evicted))
+        drop_duplicate_rows(r);
     if (!with_budget_roles)
         return r;
+    // Budgeted roles without a row, each once (a role may have several
+    // rules): sorted by OID, so 10,000 rules cost O(b log b), not O(b²).
+    int seen = r.n;
+    RowKey *keys = sorted_row_keys(r);
+    auto *missing = static_cast<RowKey *>(palloc(sizeof(RowKey) * (r.budgets->count + 1)));
+    int nmissing = 0;
     for (uint32_t b = 0; b < r.budgets->count; ++b) {
-        const BudgetRule &rule = r.budgets->rules[b];
-        bool present = false;
-        for (int i = 0; i < r.n && !present; ++i)
-            present = r.entries[i].oid == rule.role_oid;
-        if (present)
+        uint32_t role = r.budgets->rules[b].role_oid;
+        if (find_row(keys, seen, role) < 0)
+            missing[nmissing++] = RowKey{role, static_cast<int>(b)};
+    }
+    qsort(missing, nmissing, sizeof(RowKey), compare_row_keys);
+    for (int k = 0; k < nmissing; ++k) {
+        if (k > 0 && missing[k].oid == missing[k - 1].oid)
             continue;
+        const BudgetRule &rule = r.budgets->rules[missing[k].row];
         CounterEntry &e = r.entries[r.n++];
         memset(&e, 0, sizeof(e));
         e.oid = rule.role_oid;
         copy_text(e.name, rule.role_name);
     }
+    pfree(missing);
+    pfree(keys);
     return r;
-}
-
-// Adds live connections' counters to row i and counts its connections.
-void add_live(Rollup &r, int i, const LiveConnection *live, int nlive, bool by_role)
-{
-    for (int j = 0; j < nlive; ++j) {
-        const ConnSlot &s = live[j].slot;
-        if ((by_role ? s.role_oid : s.db_oid) != r.entries[i].oid)
-            continue;
-        r.connections[i]++;
-        r.queued[i] += admission_waiting(live[j].adm);
-        stmt_merge(r.stats[i], live[j].stmts);
-    }
 }
 
 }  // namespace
@@ -135,8 +210,18 @@ Rollup read_rollup(RollupOf of, bool with_budget_roles, bool with_live)
     LiveConnection *live = nullptr;
     int nlive = copy_live_connections(&live);
     copy_admission_entries(live, nlive);
-    for (int i = 0; i < r.n; ++i)
-        add_live(r, i, live, nlive, by_role);
+    // Each live connection's counters go to its row (found by binary search).
+    RowKey *keys = sorted_row_keys(r);
+    for (int j = 0; j < nlive; ++j) {
+        const ConnSlot &s = live[j].slot;
+        int i = find_row(keys, r.n, by_role ? s.role_oid : s.db_oid);
+        if (i < 0)
+            continue;
+        r.connections[i]++;
+        r.queued[i] += admission_waiting(live[j].adm);
+        stmt_merge(r.stats[i], live[j].stmts);
+    }
+    pfree(keys);
     pfree(live);
     return r;
 }

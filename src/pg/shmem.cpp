@@ -7,6 +7,7 @@ extern "C" {
 #include "storage/shmem.h"
 }
 
+#include "capacity.hpp"
 #include "guc.hpp"
 #include "poolgov/events.hpp"
 #include "poolgov/history.hpp"
@@ -24,7 +25,7 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t role_oids, db_oids, closure_index, slot_keys, budgets, slots, slot_stats, roles,
+    size_t role_index, role_oids, db_index, db_oids, closure_index, slot_keys, budgets, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
         admission, admission_entries, admission_latches, total;
 };
@@ -42,17 +43,21 @@ Layout layout()
         return at;
     };
     auto nslots = static_cast<size_t>(MaxBackends);
-    l.role_oids = take(sizeof(uint32_t) * kRoleEntries);
-    l.db_oids = take(sizeof(uint32_t) * kDatabaseEntries);
+    auto nroles = static_cast<uint32_t>(max_roles);
+    auto ndbs = static_cast<uint32_t>(max_databases);
+    l.role_index = take(sizeof(uint32_t) * entry_index_size(nroles));
+    l.role_oids = take(sizeof(uint32_t) * nroles);
+    l.db_index = take(sizeof(uint32_t) * entry_index_size(ndbs));
+    l.db_oids = take(sizeof(uint32_t) * ndbs);
     l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
     l.slot_keys = take(sizeof(SlotKey) * nslots);
     l.budgets = take(sizeof(BudgetSet));
     l.slots = take(sizeof(ConnSlot) * nslots);
     l.slot_stats = take(sizeof(SlotStats) * nslots);
-    l.roles = take(sizeof(CounterEntry) * kRoleEntries);
-    l.role_stats = take(sizeof(StmtCounters) * kRoleEntries);
-    l.databases = take(sizeof(CounterEntry) * kDatabaseEntries);
-    l.db_stats = take(sizeof(StmtCounters) * kDatabaseEntries);
+    l.roles = take(sizeof(CounterEntry) * nroles);
+    l.role_stats = take(sizeof(StmtCounters) * nroles);
+    l.databases = take(sizeof(CounterEntry) * ndbs);
+    l.db_stats = take(sizeof(StmtCounters) * ndbs);
     l.retired = take(sizeof(StmtCounters));
     l.closures = take(sizeof(ClosureEntry) * kClosureEntries);
     l.breaker = take(sizeof(BreakerTable));
@@ -88,8 +93,6 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->membership_generation = 1;
     s->stats_reset = GetCurrentTimestamp();
     s->nslots = static_cast<uint32_t>(MaxBackends);
-    s->roles.capacity = kRoleEntries;
-    s->databases.capacity = kDatabaseEntries;
     RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
     RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(guc::slow_query_log_size),
                    slowlog_stride());
@@ -110,17 +113,18 @@ void shmem_startup()
     auto *s = reinterpret_cast<SharedState *>(base);
     if (!found)
         init_state(s, l, base);
-    LWLockRelease(AddinShmemInitLock);
 
     shm.state = s;
     shm.slot_keys = reinterpret_cast<SlotKey *>(base + l.slot_keys);
     shm.budgets = reinterpret_cast<BudgetSet *>(base + l.budgets);
     shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
     shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
-    shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_oids),
+    shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_index),
+                           reinterpret_cast<uint32_t *>(base + l.role_oids),
                            reinterpret_cast<CounterEntry *>(base + l.roles),
                            reinterpret_cast<StmtCounters *>(base + l.role_stats)};
-    shm.databases = EntryTable{&s->databases, reinterpret_cast<uint32_t *>(base + l.db_oids),
+    shm.databases = EntryTable{&s->databases, reinterpret_cast<uint32_t *>(base + l.db_index),
+                               reinterpret_cast<uint32_t *>(base + l.db_oids),
                                reinterpret_cast<CounterEntry *>(base + l.databases),
                                reinterpret_cast<StmtCounters *>(base + l.db_stats)};
     shm.retired = reinterpret_cast<StmtCounters *>(base + l.retired);
@@ -134,6 +138,11 @@ void shmem_startup()
                                    reinterpret_cast<AdmissionEntry *>(base + l.admission_entries),
                                    static_cast<int>(s->nslots)};
     shm.admission_latches = reinterpret_cast<Latch **>(base + l.admission_latches);
+    if (!found) {  // the tables' headers and hash indexes
+        entry_table_init(shm.roles, static_cast<uint32_t>(max_roles));
+        entry_table_init(shm.databases, static_cast<uint32_t>(max_databases));
+    }
+    LWLockRelease(AddinShmemInitLock);
 }
 
 }  // namespace

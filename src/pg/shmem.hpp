@@ -5,7 +5,9 @@
 //
 // Locking rules (no lock is ever held across an ereport or a wait):
 //   main_lock     connection slots' identity fields (claim, release), the
-//                 per-role and per-database counter tables, the budget set,
+//                 per-role and per-database counter tables (sized by
+//                 poolgov.max_roles / poolgov.max_databases; their hash
+//                 indexes and clock hands), the budget set,
 //                 peak_connections. Taken exclusively once per login and once
 //                 per backend exit, shared by the views. Never per statement.
 //   breaker_lock  the login breaker table.
@@ -30,9 +32,6 @@
 #include "poolgov/slots.hpp"
 
 namespace poolgov::pg {
-
-constexpr uint32_t kRoleEntries = 256;
-constexpr uint32_t kDatabaseEntries = 64;
 
 struct SharedState {
     LWLock *main_lock;

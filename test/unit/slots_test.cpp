@@ -1,4 +1,3 @@
-#include "poolgov/entry_table.hpp"
 #include "poolgov/history.hpp"
 #include "poolgov/slots.hpp"
 
@@ -96,65 +95,6 @@ TEST(Slots, ConcurrentReadersSeeConsistentCounters)
     EXPECT_EQ(inconsistent.load(), 0);
     EXPECT_GE(reads.load(), 1000);
     EXPECT_EQ(slot->stmts.statements, writes);
-}
-
-namespace {
-bool never_live(uint32_t, const void *) { return false; }
-bool odd_live(uint32_t oid, const void *) { return oid % 2 == 1; }
-}  // namespace
-
-namespace {
-struct Table {
-    explicit Table(uint32_t cap) : h{cap, 0}, oids(cap), e(cap), st(cap) {}
-    EntryTable view() { return EntryTable{&h, oids.data(), e.data(), st.data()}; }
-    EntryTableHeader h;
-    std::vector<uint32_t> oids;
-    std::vector<CounterEntry> e;
-    std::vector<StmtCounters> st;
-};
-}  // namespace
-
-TEST(EntryTable, FindOrCreateAndEvictLeastRecentIdle)
-{
-    Table t(4);
-    for (uint32_t oid = 1; oid <= 4; ++oid)
-        ASSERT_EQ(entry_get(t.view(), oid, "r", 100 + oid, never_live, nullptr),
-                  static_cast<int>(oid - 1));
-    stmt_record(t.st[1], 5, 1, false);  // the stats of oid 2, about to be evicted
-    t.e[entry_get(t.view(), 1, "r1", 200, never_live, nullptr)].accepted = 7;
-    int n = entry_get(t.view(), 9, "nine", 300, never_live, nullptr);
-    EXPECT_EQ(n, 1);                   // oid 2 was the least recently seen
-    EXPECT_EQ(t.h.evicted, 1u);
-    EXPECT_EQ(t.st[1].statements, 0u);  // the new entry does not inherit its stats
-    EXPECT_EQ(entry_find(t.view(), 2), -1);
-    EXPECT_EQ(t.e[entry_find(t.view(), 1)].accepted, 7u);
-    EXPECT_STREQ(t.e[entry_find(t.view(), 1)].name, "r1");
-    EXPECT_EQ(t.e[n].oid, 9u);
-}
-
-TEST(EntryTable, EntriesWithLiveConnectionsAreKept)
-{
-    Table t(2);
-    entry_get(t.view(), 1, "a", 1, odd_live, nullptr);
-    entry_get(t.view(), 3, "b", 2, odd_live, nullptr);
-    EXPECT_EQ(entry_get(t.view(), 4, "c", 3, odd_live, nullptr), -1);
-    EXPECT_GE(entry_find(t.view(), 1), 0);
-}
-
-TEST(EntryTable, ResetKeepsKeysZeroesCounters)
-{
-    Table t(2);
-    int i = entry_get(t.view(), 5, "five", 1, never_live, nullptr);
-    t.e[i].accepted = 3;
-    t.e[i].rejected = 2;
-    stmt_record(t.st[i], 10, 1, false);
-    entry_reset_all(t.view());
-    EXPECT_EQ(t.e[i].oid, 5u);
-    EXPECT_EQ(t.oids[i], 5u);
-    EXPECT_STREQ(t.e[i].name, "five");
-    EXPECT_EQ(t.e[i].accepted, 0u);
-    EXPECT_EQ(t.st[i].statements, 0u);
-    EXPECT_EQ(histogram_total(t.st[i].latency), 0u);
 }
 
 TEST(History, IntervalRatesAndPercentile)
