@@ -3,6 +3,7 @@
 #include "read_model.hpp"
 
 #include "activity.hpp"
+#include "budgets_sync.hpp"
 #include "connection.hpp"
 #include "shmem.hpp"
 
@@ -78,8 +79,8 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
     uint32_t capacity = t.header->capacity;
     SharedState *st = shm.state;
     Rollup r{};
-    uint32_t room = capacity + kMaxBudgets;
-    r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    r.budgets = copy_active_budgets();  // track S: rules, index and live counts
+    uint32_t room = capacity + r.budgets->count;
     r.entries = static_cast<CounterEntry *>(palloc(sizeof(CounterEntry) * room));
     r.stats = static_cast<StmtCounters *>(palloc0(sizeof(StmtCounters) * room));
     r.connections = static_cast<int *>(palloc0(sizeof(int) * room));
@@ -91,8 +92,6 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
         r.entries[r.n] = t.entries[i];
         stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
     }
-    memcpy(r.budgets, shm.budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
     LWLockRelease(st->main_lock);
     if (!with_budget_roles)
         return r;

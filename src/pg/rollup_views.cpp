@@ -3,6 +3,7 @@
 #include "postgres.hpp"
 
 #include "activity.hpp"
+#include "budgets_sync.hpp"
 #include "connection.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
@@ -38,17 +39,23 @@ EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
     int n = role_closure(role, &closure);
     EffectiveBudget best{kUnlimited, nullptr, nullptr};
     bool own = false;
-    for (uint32_t i = 0; i < budgets.count; ++i) {
+    // Only the rules on the closure's roles (index), in table order as
+    // before: ties keep the first.
+    int best_rule = -1;
+    for_each_applying_rule(budgets, closure, n, 0, [&](uint32_t i) {
         const BudgetRule &r = budgets.rules[i];
-        if (r.db_oid != 0 || !rule_applies(r, closure, n, 0))
-            continue;
+        if (r.db_oid != 0)
+            return;
         own = own || r.role_oid == role;
         bool tighter = best.source == nullptr ||
                        (r.max_connections != kUnlimited &&
-                        (best.limit == kUnlimited || r.max_connections < best.limit));
-        if (tighter)
+                        (best.limit == kUnlimited || r.max_connections < best.limit)) ||
+                       (r.max_connections == best.limit && static_cast<int>(i) < best_rule);
+        if (tighter) {
             best = {r.max_connections, r.role_oid == role ? "role" : "group", r.role_name};
-    }
+            best_rule = static_cast<int>(i);
+        }
+    });
     pfree(closure);
     if (!own && guc::default_budget >= 0 &&
         (best.source == nullptr || best.limit == kUnlimited || guc::default_budget < best.limit))
@@ -108,30 +115,28 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
 {
     require_shmem();
     SharedState *st = shm.state;
-    auto *budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
-    auto *counts = static_cast<int *>(palloc(sizeof(int) * kMaxBudgets));
-    LWLockAcquire(st->main_lock, LW_SHARED);
-    memcpy(budgets, shm.budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
-    for (uint32_t i = 0; i < budgets->count; ++i) {
-        const BudgetRule &b = budgets->rules[i];
-        counts[i] = count_connections({b.role_oid, b.db_oid, true});
-    }
+    // Exits since the last login leave the counts first (short, exclusive);
+    // the copy is made under the shared lock. The counts are the ones logins
+    // are decided by.
+    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    drain_exits();
     LWLockRelease(st->main_lock);
+    BudgetSet *budgets = copy_active_budgets();
 
     RowBuilder row(fcinfo);
     for (uint32_t i = 0; i < budgets->count; ++i) {
         const BudgetRule &b = budgets->rules[i];
+        int count = budgets->live[i];
         row.name(b.role_name).name(b.db_oid ? b.db_name : nullptr);
         if (b.max_connections == kUnlimited)
             row.null();
         else
             row.int4(b.max_connections);
-        row.int4(counts[i]);
+        row.int4(count);
         if (b.max_connections == kUnlimited)
             row.null();
         else
-            row.int4(b.max_connections - counts[i]);
+            row.int4(b.max_connections - count);
         row.text(priority_name(b.priority));
         row.emit();
     }
