@@ -11,6 +11,7 @@ extern "C" {
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "executor/spi.h"
+#include "portability/instr_time.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -401,6 +402,9 @@ uint64_t current_budget_generation()
 // lock only; the main lock is held for the recount of the live connections
 // (their closures against the new index: the connections times their
 // closures, not the rules) and the swap. Logins wait only for that.
+double last_install_ms = 0;
+double last_install_locked_ms = 0;
+
 bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *changed_by)
 {
     SharedState *st = shm.state;
@@ -412,12 +416,22 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
         LWLockRelease(st->budget_install_lock);
         return false;
     }
+    // The governor re-reads the table every 10 samples (every sample on a
+    // standby): an unchanged table installs nothing and takes no main lock.
+    if (fresh.count == old.count &&
+        memcmp(fresh.rules, old.rules, sizeof(BudgetRule) * fresh.count) == 0) {
+        LWLockRelease(st->budget_install_lock);
+        return true;
+    }
+    instr_time start, locked, unlocked;
+    INSTR_TIME_SET_CURRENT(start);
     BudgetSet &next = b.banks[1 - active];
     budget_set_copy(next, fresh);
     for (uint32_t i = 0; i < next.count; ++i)
         next.live[i] = 0;
 
     LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    INSTR_TIME_SET_CURRENT(locked);
     drain_exits();
     for (uint32_t i = 0; i < st->nslots; ++i)
         if (slot_counted(shm.slot_keys[i]))
@@ -425,6 +439,10 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
     next.generation = old.generation + 1;
     __atomic_store_n(&b.active, 1 - active, __ATOMIC_RELEASE);
     LWLockRelease(st->main_lock);
+    INSTR_TIME_SET_CURRENT(unlocked);
+    // No elog here: this runs in the commit callback too.
+    last_install_locked_ms = INSTR_TIME_GET_MILLISEC(unlocked) - INSTR_TIME_GET_MILLISEC(locked);
+    last_install_ms = INSTR_TIME_GET_MILLISEC(unlocked) - INSTR_TIME_GET_MILLISEC(start);
 
     // old is now the inactive bank: stable while this installer holds the
     // install lock.

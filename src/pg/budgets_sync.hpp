@@ -43,6 +43,10 @@ BudgetSet *copy_active_budgets();
 // Installs `fresh` unless the generation moved past `expected` meanwhile
 // (expected = 0: always). Logs one budget_changed event per changed rule.
 bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *changed_by);
+// Of this backend's last install that changed the set: its duration, and
+// the part under the main lock (for the governor's DEBUG1 line).
+extern double last_install_ms;
+extern double last_install_locked_ms;
 
 uint64_t current_budget_generation();
 uint32_t current_budget_count();

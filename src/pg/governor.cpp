@@ -25,6 +25,7 @@
 #include "governor.hpp"
 
 extern "C" {
+#include "portability/instr_time.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "pgstat.h"
@@ -79,6 +80,8 @@ char capacity_error_logged[256];
 
 void reload_budgets_now()
 {
+    instr_time start, read_done;
+    INSTR_TIME_SET_CURRENT(start);
     uint64_t generation = current_budget_generation();
     BudgetSet *fresh = new_budget_set();
     SetCurrentStatementStartTimestamp();
@@ -89,6 +92,7 @@ void reload_budgets_now()
     PopActiveSnapshot();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
+    INSTR_TIME_SET_CURRENT(read_done);
     // No extension here (never created, or dropped): no budget applies.
     if (!found) {
         fresh->count = 0;
@@ -100,6 +104,11 @@ void reload_budgets_now()
         atomic::store(shm.state->budget_reload_requested, uint32_t{1});
         SetLatch(MyLatch);
     }
+    elog(DEBUG1,
+         "pg_poolgov governor: read %u budgets in %.3f ms; last install %.3f ms, %.3f ms of it "
+         "under the main lock",
+         fresh->count, INSTR_TIME_GET_MILLISEC(read_done) - INSTR_TIME_GET_MILLISEC(start),
+         last_install_ms, last_install_locked_ms);
     free_budget_set(fresh);
     capacity_error_logged[0] = '\0';  // read fine: log the next such error again
 }

@@ -181,8 +181,8 @@ TEST(MemberPool, StoresChainsAndGivesChunksBack)
     MemberPool p{};
     member_pool_init(p, chunks.data(), 4);
     EXPECT_EQ(p.free_count, 4u);
-    std::vector<uint32_t> roles(150);
-    for (uint32_t i = 0; i < 150; ++i)
+    std::vector<uint32_t> roles(248);
+    for (uint32_t i = 0; i < 248; ++i)
         roles[i] = 500 + i;
     uint32_t head = member_pool_store(p, roles.data(), 150);  // 3 chunks
     ASSERT_NE(head, 0u);
