@@ -7,8 +7,10 @@
 //
 // Locking: a slot is claimed (key and identity written, in_use set) under
 // the main lock held exclusively; readers hold it shared. The owner frees
-// its slot with a single atomic store of key.in_use at process exit, after
-// PostgreSQL forgot the backend (see src/pg/connection.cpp).
+// its slot at process exit, after PostgreSQL forgot the backend, with atomic
+// stores and no lock (key.exiting, key.in_use, an entry in the exit queue);
+// the next exclusive holder of the main lock takes it out of the live counts
+// and puts it back on the free stack (see src/pg/connection.cpp).
 // The statement counters (SlotStats) are written by the owning backend
 // alone, with no lock, inside `cc`; readers copy them with read_consistent().
 #pragma once
@@ -34,8 +36,8 @@ struct SlotKey {
     uint32_t db_oid;
     // kSlotExiting: set by the owner at exit, before it clears in_use, until
     // the next holder of the main lock has taken the connection out of the
-    // live counts (then kSlotDrained; see src/pg/connection.cpp). The slot
-    // is not reused while exiting.
+    // live counts (then kSlotDrained and the slot is free again; see
+    // src/pg/connection.cpp).
     uint32_t exiting;
 };
 

@@ -42,7 +42,10 @@ namespace {
 BudgetSet *pending = nullptr;  // in TopMemoryContext, capacity poolgov.max_budgets
 bool pending_dirty = false;    // the table changed (or the extension went)
 bool pending_valid = false;    // pending holds the transaction's final table
+bool pending_grew = false;     // the transaction inserted rows
 char pending_by[kNameLen];
+
+uint64 count_budget_rows();
 
 // Events for at most this many changed rules per install, then one summary
 // (an install of 10,000 new rules must not flood the events ring).
@@ -160,6 +163,7 @@ void reset_pending()
 {
     pending_dirty = false;
     pending_valid = false;
+    pending_grew = false;
 }
 
 BudgetSet *pending_set()
@@ -186,6 +190,22 @@ void on_xact(XactEvent event, void *)
             BudgetSet *set = pending_set();
             // Portals are closed by now: the read needs a snapshot of its own.
             PushActiveSnapshot(GetTransactionSnapshot());
+            // Still over capacity after deleting rows (the setting was
+            // lowered): the deletion commits, the set in force stays.
+            uint64 rows = OidIsValid(get_extension_oid("pg_poolgov", true))
+                              ? count_budget_rows() : 0;
+            if (rows > set->capacity && !pending_grew) {
+                ereport(WARNING,
+                        (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                         errmsg("poolgov.budgets still has more rows than pg_poolgov holds"),
+                         errdetail("poolgov.budgets has %llu rows; pg_poolgov holds at most %u "
+                                   "budgets (poolgov.max_budgets). The budgets in force stay.",
+                                   static_cast<unsigned long long>(rows), set->capacity),
+                         errhint("Drop more budgets, or raise poolgov.max_budgets (it takes "
+                                 "effect at the next server start).")));
+                PopActiveSnapshot();
+                break;  // pending_valid stays false: COMMIT installs nothing
+            }
             if (!read_budget_table(set)) {  // the extension is gone
                 set->count = 0;
                 budget_set_index(*set);
@@ -479,11 +499,17 @@ POOLGOV_SQL_FUNCTION(poolgov_budgets_changed)
                            guc::database)));
         return PointerGetDatum(nullptr);
     }
-    // Refuse the statement that makes the table larger than shared memory
-    // holds; the full read waits for PRE_COMMIT.
-    uint64 rows = count_budget_rows();
-    if (rows > shm.state->budget.capacity)
-        too_many_budgets(rows, shm.state->budget.capacity);
+    // Refuse the INSERT that makes the table larger than shared memory
+    // holds (UPDATE, DELETE and TRUNCATE never add rows, and must stay
+    // possible on a table that is over capacity, to bring it back); the
+    // full read waits for PRE_COMMIT.
+    auto *trigger = reinterpret_cast<TriggerData *>(fcinfo->context);
+    if (TRIGGER_FIRED_BY_INSERT(trigger->tg_event)) {
+        uint64 rows = count_budget_rows();
+        if (rows > shm.state->budget.capacity)
+            too_many_budgets(rows, shm.state->budget.capacity);
+        pending_grew = true;
+    }
     mark_dirty();
     return PointerGetDatum(nullptr);
 }

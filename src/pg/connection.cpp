@@ -113,9 +113,10 @@ void retire_connection(int code, Datum arg)
 
 // The owner's last word, after ProcKill: no lock can be taken any more. The
 // connection leaves the live counts at the next main-lock holder's
-// drain_exits(); until then the slot is marked exiting and not reused, and
-// its closure stays for the drain to read. Order: exiting, then the queue
-// entry, then in_use, each a release store.
+// drain_exits(), which also puts the slot back on the free stack; until then
+// the slot is marked exiting (still counted, not reusable) and its closure
+// stays for the drain to read. Order: exiting, in_use, then the queue entry,
+// each a release store, so that a drained slot is free for good.
 void free_slot(int code, Datum arg)
 {
     if (slot_to_free == nullptr)
@@ -123,20 +124,20 @@ void free_slot(int code, Datum arg)
     BudgetState &b = shm.state->budget;
     SlotKey &key = key_of(slot_to_free);
     __atomic_store_n(&key.exiting, kSlotExiting, __ATOMIC_RELEASE);
+    __atomic_store_n(&key.in_use, 0u, __ATOMIC_RELEASE);
     uint64_t pos = __atomic_fetch_add(&b.exit_tail, uint64_t{1}, __ATOMIC_ACQ_REL);
     __atomic_store_n(&b.exit_queue[pos % shm.state->nslots],
                      static_cast<uint32_t>(slot_to_free - shm.slots) + 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&key.in_use, 0u, __ATOMIC_RELEASE);
     slot_to_free = nullptr;
 }
 
+// A free slot from the stack (no scan), or null when every slot is taken.
 ConnSlot *find_free_slot()
 {
-    for (uint32_t i = 0; i < shm.state->nslots; ++i)
-        if (!__atomic_load_n(&shm.slot_keys[i].in_use, __ATOMIC_ACQUIRE) &&
-            __atomic_load_n(&shm.slot_keys[i].exiting, __ATOMIC_ACQUIRE) != kSlotExiting)
-            return &shm.slots[i];
-    return nullptr;
+    BudgetState &b = shm.state->budget;
+    if (b.n_free_slots == 0)
+        return nullptr;
+    return &shm.slots[b.free_slots[--b.n_free_slots]];
 }
 
 // Adds (+1) or removes (-1) a connection to or from the live counts.
@@ -172,9 +173,8 @@ void drain_exits()
         count_live(s, -1);
         member_pool_free(b.members, s.member_chain);
         s.member_chain = 0;
-        // Drained (2), not 0: the owner may not have cleared in_use yet, and
-        // an install's recount must not count it again meanwhile.
         __atomic_store_n(&shm.slot_keys[v - 1].exiting, kSlotDrained, __ATOMIC_RELEASE);
+        b.free_slots[b.n_free_slots++] = v - 1;  // in_use was cleared before the entry
     }
 }
 

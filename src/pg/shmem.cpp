@@ -27,7 +27,7 @@ struct Layout {
     size_t role_oids, db_oids, closure_index, slot_keys, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
         admission, admission_entries, admission_latches, bank0, bank1, live_by_role,
-        live_by_db, member_chunks, exit_queue, total;
+        live_by_db, member_chunks, exit_queue, free_slots, total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
@@ -70,6 +70,7 @@ Layout layout()
     l.live_by_db = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
     l.member_chunks = take(sizeof(MemberChunk) * nslots * kMemberChunksPerSlot);
     l.exit_queue = take(sizeof(uint32_t) * nslots);
+    l.free_slots = take(sizeof(uint32_t) * nslots);
     l.total = off;
     return l;
 }
@@ -112,6 +113,10 @@ void init_state(SharedState *s, const Layout &l, char *base)
     member_pool_init(b.members, reinterpret_cast<MemberChunk *>(base + l.member_chunks),
                      static_cast<uint32_t>(s->nslots * kMemberChunksPerSlot));
     b.exit_queue = reinterpret_cast<uint32_t *>(base + l.exit_queue);
+    b.free_slots = reinterpret_cast<uint32_t *>(base + l.free_slots);
+    for (uint32_t i = 0; i < s->nslots; ++i)  // slot 0 on top
+        b.free_slots[i] = s->nslots - 1 - i;
+    b.n_free_slots = s->nslots;
     RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
     RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(guc::slow_query_log_size),
                    slowlog_stride());

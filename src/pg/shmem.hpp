@@ -60,6 +60,10 @@ struct BudgetState {
     uint32_t *exit_queue;         // [nslots]; slot index + 1, 0: not yet written
     uint64_t exit_head;           // under the main lock
     uint64_t exit_tail;           // atomic
+    // Free connection slots (indexes), a stack under the main lock: a claim
+    // pops one, the drain of an exit pushes it back; no slot scan.
+    uint32_t *free_slots;         // [nslots]
+    uint32_t n_free_slots;
 };
 
 struct SharedState {

@@ -213,6 +213,36 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM poolgov.budget_usage'),
 	$sess->quit;
 }
 
+# --- The setting lowered below the table (restart): the governor keeps the
+# set in force (none after a restart), logs the error once, and rows can be
+# deleted (still over: WARNING, nothing installed) until the table fits.
+my $lowered = $capacity - 100;
+$node->append_conf('postgresql.conf', "poolgov.max_budgets = $lowered\n");
+my $log_offset = -s $node->logfile;
+$node->restart;
+$node->poll_query_until('postgres', q{
+	SELECT count(*) >= 30 FROM poolgov.history}) or die 'no samples after restart';
+my $log = slurp_file($node->logfile, $log_offset);
+my $logged = () = $log =~ /too many rows in poolgov.budgets/g;
+is($logged, 1, 'over capacity after the restart: the governor logged it once in 3+ re-reads');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM poolgov.budget_usage'), 0,
+	'no set was ever read since the restart: none in force');
+($rc, $out, $err) = $node->psql('postgres',
+	"DELETE FROM poolgov.budgets WHERE role_name::text ~ '^x' AND substr(role_name, 2)::int <= 50");
+is($rc, 0, 'deleting rows of a table over capacity works');
+like($err, qr/WARNING:  poolgov.budgets still has more rows than pg_poolgov holds/,
+	'still over capacity: a warning, nothing installed');
+$node->safe_psql('postgres', "DELETE FROM poolgov.budgets WHERE role_name::text ~ '^x'");
+is($node->safe_psql('postgres', 'SELECT count(*) FROM poolgov.budget_usage'),
+	$rows, 'once the table fits, its budgets are in force');
+{
+	my $r = 't' . $pairs[1][0];
+	my $d = 'd' . $pairs[1][1];
+	my $sess = session($node, user => $r, db => $d);
+	refused($r, $d, 'and refuse at the budget again');
+	$sess->quit;
+}
+
 # The governor keeps sampling while it re-reads a table of this size.
 my $gap = $node->safe_psql('postgres', q{
 	SELECT coalesce(max(d), 0) FROM (
