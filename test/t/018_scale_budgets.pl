@@ -12,7 +12,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time);
+use Time::HiRes qw(time usleep);
 use PoolgovTest;
 
 my $n_roles = 10000;
@@ -150,6 +150,20 @@ admitted('o100', 'postgres', 'one session of t1 ended: a member of g100 gets in'
 my @o = (session($node, user => 'o77'));
 refused('t1', 'postgres', 't1 refused: g77 holds t1 and o77');
 $_->quit for (@o, $wide[0]);
+
+# Idle reclamation reads the whole closure too: by a group past the 64th
+# role of t1's closure (the former code kept g1..g63 of it).
+$node->poll_query_until('postgres', "SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 't1'")
+  or die 't1 sessions did not end';
+my $idle = session($node, user => 't1');
+usleep(100_000);
+is($node->safe_psql('postgres', "SELECT poolgov.terminate_idle('g100', '1 ms')"), 1,
+	'terminate_idle of a group past the 64th role of the closure ends the session');
+$idle = session($node, user => 't1');
+$node->safe_psql('postgres', "SELECT poolgov.set_budget('g99', 2, idle_timeout => '1 s')");
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 't1'"),
+	"the idle_timeout of such a group's budget ends t1's idle session");
 
 # --- Databases: as many of 200 as fit in about 45 s.
 my ($n_dbs, $db_t0) = (0, time());
