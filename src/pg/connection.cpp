@@ -305,25 +305,25 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
         *rule_copy = budgets.rules[d.rule];  // the message is built outside the lock
     LWLockRelease(st->main_lock);
 
-    if (slot != nullptr && slot->members_truncated)
-        ereport(WARNING,
-                (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-                 errmsg("pg_poolgov could not keep all role memberships of this connection"),
-                 errdetail("Role \"%s\" belongs to %d roles; the connection keeps %d of them "
-                           "(those with budgets first) because the shared member pool of %u "
-                           "chunks is full. A budget put later on another of its groups does "
-                           "not count this connection.",
-                           login.role_name, n_closure - 1, kMaxMemberOf - 1,
-                           st->budget.members.capacity),
-                 errhint("The pool holds %zu chunks of %d roles per connection slot "
-                         "(max_connections); fewer concurrent sessions of roles in more than "
-                         "%d roles free it.",
-                         kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     if (slot != nullptr) {
         my_slot = slot_to_free = slot;
         on_proc_exit(free_slot, 0);
         on_shmem_exit(retire_connection, 0);
         reclaim_backend_start();  // idle reclamation requests (SIGUSR2)
+        if (slot->members_truncated)
+            ereport(WARNING,
+                    (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                     errmsg("pg_poolgov could not keep all role memberships of this connection"),
+                     errdetail("Role \"%s\" belongs to %d roles; the connection keeps %d of them "
+                               "(those with budgets first) because the shared member pool of %u "
+                               "chunks is full. A budget put later on another of its groups does "
+                               "not count this connection.",
+                               login.role_name, n_closure - 1, kMaxMemberOf - 1,
+                               st->budget.members.capacity),
+                     errhint("The pool holds %zu chunks of %d roles per connection slot "
+                             "(max_connections); fewer concurrent sessions of roles in more than "
+                             "%d roles free it.",
+                             kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     } else if (d.verdict != Verdict::Refuse) {
         ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
