@@ -165,9 +165,8 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 0 FROM pg_stat_activity WHERE usename = 't1'"),
 	"the idle_timeout of such a group's budget ends t1's idle session");
 
-# --- Databases: as many of 200 as fit in about 40 s (CREATE DATABASE takes
-# 0.1 to 0.4 s each here, with the checkpoint it forces; all 200 on an idle
-# machine).
+# --- Databases: as many of 200 as fit in about 40 s (CREATE DATABASE took
+# 0.1 to 0.4 s each on the shared 2-core test machine: 112 to 200 of them).
 my ($n_dbs, $db_t0) = (0, time());
 while ($n_dbs < 200 && time() - $db_t0 < 40)
 {
