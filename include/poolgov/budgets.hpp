@@ -6,14 +6,18 @@
 // members. All rules that apply to a login must have room; the login is
 // refused by the first one that has none (the tightest, see decide_login).
 //
-// The decision is pure: it reads the rules and the live slots, which the
-// caller keeps still (the main lock, held exclusively from the decision to the
-// claim, makes check-and-claim one atomic step).
+// The decision is pure: it reads the rules, their live counts and the other
+// live counts, which the caller keeps still (the main lock, held exclusively
+// from the decision to the claim, makes check-and-claim one atomic step). Its
+// cost depends on the login's closure and the rules on those roles, not on
+// the number of budgets or of connections.
 #pragma once
 
+#include "poolgov/rule_index.hpp"
 #include "poolgov/slots.hpp"
 #include "poolgov/text.hpp"
 
+#include <cstddef>
 #include <cstdint>
 
 namespace poolgov {
@@ -21,7 +25,6 @@ namespace poolgov {
 enum class Priority : uint8_t { Low = 0, Normal = 1, High = 2 };
 enum class EnforceMode : int { Off = 0, Warn = 1, On = 2 };
 
-constexpr int kMaxBudgets = 256;
 constexpr int32_t kUnlimited = -1;
 
 struct BudgetRule {
@@ -35,11 +38,66 @@ struct BudgetRule {
     char db_name[kNameLen];    // "" when db_oid == 0
 };
 
+// A budget set: the rules (in the order of poolgov.budgets), an index of
+// them by role OID, and the live connections each rule counts. Plain data
+// over arrays the owner provides (shared memory, palloc, the heap): attach
+// them with budget_set_attach; copies for views use budget_set_copy.
+//
+// Lookups: the rules on role R are by_role[p], by_role[p + 1], ... from
+// p = index[R] while their role_oid is R. So a login looks up only the roles
+// of its closure, never the whole set.
 struct BudgetSet {
     uint64_t generation;  // bumped on every install
     uint32_t count;
-    BudgetRule rules[kMaxBudgets];
+    uint32_t capacity;    // poolgov.max_budgets
+    BudgetRule *rules;    // [capacity]
+    uint32_t *by_role;    // [capacity] rule numbers, those of one role adjacent
+    int32_t *live;        // [capacity] connections each rule counts now
+    OidMap index;         // role OID -> first position in by_role
 };
+
+// Bytes of the arrays of a set of this capacity (one block).
+size_t budget_set_bytes(uint32_t capacity);
+// Points the set at `block` (budget_set_bytes(capacity), aligned for 8
+// bytes) and empties it.
+void budget_set_attach(BudgetSet &s, void *block, uint32_t capacity);
+// Rebuilds by_role and the index from rules[0..count) (n log n; outside the
+// lock) and zeroes the live counts.
+void budget_set_index(BudgetSet &s);
+// Copies rules, index and live counts; dst has src's capacity.
+void budget_set_copy(BudgetSet &dst, const BudgetSet &src);
+
+// Calls f(rule number) for each rule on `role`.
+template <class F>
+void for_each_rule_of(const BudgetSet &s, uint32_t role, F f)
+{
+    const uint32_t *first = oid_map_find(s.index, role);
+    if (first == nullptr)
+        return;
+    for (uint32_t p = *first; p < s.count && s.rules[s.by_role[p]].role_oid == role; ++p)
+        f(s.by_role[p]);
+}
+
+// Calls f(rule number) for each rule that counts a connection of this
+// closure (each role once) in database db_oid.
+template <class F>
+void for_each_applying_rule(const BudgetSet &s, const uint32_t *closure, int n, uint32_t db_oid,
+                            F f)
+{
+    for (int i = 0; i < n; ++i)
+        for_each_rule_of(s, closure[i], [&](uint32_t r) {
+            if (s.rules[r].db_oid == 0 || s.rules[r].db_oid == db_oid)
+                f(r);
+        });
+}
+
+// Adds delta to the live count of every rule that counts this connection
+// (its whole closure, in the slot and the member pool).
+void budget_set_count(BudgetSet &s, const ConnSlot &slot, const MemberPool &pool, int delta);
+
+// The rule on (role, db_oid) exactly (db_oid 0: the rule for every
+// database), or -1.
+int find_rule(const BudgetSet &s, uint32_t role, uint32_t db_oid);
 
 inline bool rule_applies(const BudgetRule &r, const uint32_t *member_of, int n_member_of,
                          uint32_t db_oid)
@@ -57,8 +115,16 @@ struct LoginRequest {
     uint32_t db_oid;
     bool superuser;
     bool listed_priority;  // named (directly or via membership) in poolgov.priority_roles
-    const uint32_t *member_of;
+    const uint32_t *member_of;  // the whole closure, role_oid first, no duplicates
     int n_member_of;
+};
+
+// Live connection counts the decision reads besides the rules' own (kept
+// up to date at claim and exit under the main lock).
+struct LiveCounts {
+    int total;       // every tracked connection
+    int role;        // connections whose login role is the request's
+    int overdrafts;  // superuser connections admitted on an overdraft
 };
 
 struct LoginPolicy {
@@ -96,7 +162,7 @@ struct LoginDecision {
 // PostgreSQL's superuser_reserved_connections stay reachable whatever the
 // budgets say.
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
-                           const SlotsView &slots, const LoginPolicy &policy);
+                           const LiveCounts &live, const LoginPolicy &policy);
 
 // True when some rule names this role itself (for every database or for db).
 bool has_own_rule(const BudgetSet &budgets, uint32_t role_oid, uint32_t db_oid);

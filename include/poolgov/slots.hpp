@@ -7,8 +7,10 @@
 //
 // Locking: a slot is claimed (key and identity written, in_use set) under
 // the main lock held exclusively; readers hold it shared. The owner frees
-// its slot with a single atomic store of key.in_use at process exit, after
-// PostgreSQL forgot the backend (see src/pg/connection.cpp).
+// its slot at process exit, after PostgreSQL forgot the backend, with atomic
+// stores and no lock (key.exiting, key.in_use, an entry in the exit queue);
+// the next exclusive holder of the main lock takes it out of the live counts
+// and puts it back on the free stack (see src/pg/connection.cpp).
 // The statement counters (SlotStats) are written by the owning backend
 // alone, with no lock, inside `cc`; readers copy them with read_consistent().
 #pragma once
@@ -21,6 +23,8 @@
 
 namespace poolgov {
 
+// Roles of a closure held in the slot itself; the rest go to the member
+// pool (below), so a closure of any length is counted in full.
 constexpr int kMaxMemberOf = 64;
 
 // What every login scans, in a dense array of its own (16 bytes a slot, so a
@@ -30,8 +34,26 @@ struct SlotKey {
     uint32_t in_use;
     uint32_t role_oid;
     uint32_t db_oid;
-    uint32_t unused;
+    // kSlotExiting: set by the owner at exit, before it clears in_use, until
+    // the next holder of the main lock has taken the connection out of the
+    // live counts (then kSlotDrained and the slot is free again; see
+    // src/pg/connection.cpp).
+    uint32_t exiting;
 };
+
+constexpr uint32_t kSlotExiting = 1;
+constexpr uint32_t kSlotDrained = 2;
+
+// Whether the live counts include this slot's connection (under the main
+// lock): in use and not drained yet, or exited and not drained yet.
+inline bool slot_counted(const SlotKey &k)
+{
+    // in_use first: the owner stores exiting before it clears in_use, and
+    // only main-lock holders (not running now) drain.
+    bool in_use = atomic::load(k.in_use) != 0;
+    uint32_t exiting = atomic::load(k.exiting);
+    return exiting == kSlotExiting || (in_use && exiting == 0);
+}
 
 struct ConnSlot {
     int32_t pid;
@@ -44,6 +66,13 @@ struct ConnSlot {
     // roles, as of login. A budget on role R counts the connections whose
     // member_of contains R.
     uint32_t member_of[kMaxMemberOf];
+    // The rest of the closure (beyond kMaxMemberOf roles): the head of a
+    // chain in the member pool (chunk index + 1), 0 when none.
+    uint32_t member_chain;
+    // The closure did not fit (pool exhausted): member_of holds the login
+    // role and the roles budgeted at login first; counted in
+    // memberships_truncated and logged.
+    uint8_t members_truncated;
     int64_t backend_start;  // PostgreSQL timestamp (microseconds)
     char role_name[kNameLen];
     char db_name[kNameLen];
@@ -58,6 +87,48 @@ struct ConnSlot {
     uint64_t reclaim_request;
     uint32_t reclaim_outcome;      // set by the owner: 1 accepted, 2 declined
 };
+
+// Closures longer than kMaxMemberOf: chunks of roles in a shared pool,
+// chained from ConnSlot::member_chain, taken at claim and given back when the
+// connection leaves the live counts (both under the main lock).
+constexpr int kChunkRoles = 62;
+struct MemberChunk {
+    uint32_t next;  // index + 1 of the next chunk, 0: last
+    uint32_t n;
+    uint32_t roles[kChunkRoles];
+};
+struct MemberPool {
+    uint32_t capacity;   // chunks
+    uint32_t free_head;  // index + 1, 0: none free
+    uint32_t free_count;
+    uint32_t unused;
+    MemberChunk *chunks;
+};
+
+void member_pool_init(MemberPool &p, MemberChunk *chunks, uint32_t capacity);
+// Stores roles in a chain; returns its head, or 0 (nothing taken) when the
+// pool has too few free chunks. n must be > 0.
+uint32_t member_pool_store(MemberPool &p, const uint32_t *roles, int n);
+void member_pool_free(MemberPool &p, uint32_t head);
+
+// Calls f(role) for every role of the slot's closure, held in the slot and
+// in the pool (the caller holds the main lock).
+template <class F>
+void for_each_member(const ConnSlot &s, const MemberPool &pool, F f)
+{
+    for (int i = 0; i < s.n_member_of; ++i)
+        f(s.member_of[i]);
+    for (uint32_t c = s.member_chain; c != 0;) {
+        const MemberChunk &chunk = pool.chunks[c - 1];
+        for (uint32_t i = 0; i < chunk.n; ++i)
+            f(chunk.roles[i]);
+        c = chunk.next;
+    }
+}
+
+// The whole closure, copied into out (room for slot_closure_length(s, pool)).
+int slot_closure_length(const ConnSlot &s, const MemberPool &pool);
+int slot_closure(const ConnSlot &s, const MemberPool &pool, uint32_t *out);
 
 struct SlotsView {
     const SlotKey *keys;

@@ -26,18 +26,89 @@ int specificity(const BudgetRule &r, uint32_t login_role)
 
 }  // namespace
 
+size_t budget_set_bytes(uint32_t capacity)
+{
+    uint32_t index_capacity = oid_map_capacity_for(capacity);
+    auto align8 = [](size_t n) { return (n + 7) & ~size_t{7}; };
+    return align8(sizeof(BudgetRule) * capacity) + align8(sizeof(uint32_t) * capacity) +
+           align8(sizeof(int32_t) * capacity) + sizeof(OidMapEntry) * index_capacity;
+}
+
+void budget_set_attach(BudgetSet &s, void *block, uint32_t capacity)
+{
+    auto align8 = [](size_t n) { return (n + 7) & ~size_t{7}; };
+    char *p = static_cast<char *>(block);
+    s.generation = 0;
+    s.count = 0;
+    s.capacity = capacity;
+    s.rules = reinterpret_cast<BudgetRule *>(p);
+    p += align8(sizeof(BudgetRule) * capacity);
+    s.by_role = reinterpret_cast<uint32_t *>(p);
+    p += align8(sizeof(uint32_t) * capacity);
+    s.live = reinterpret_cast<int32_t *>(p);
+    p += align8(sizeof(int32_t) * capacity);
+    oid_map_init(s.index, reinterpret_cast<OidMapEntry *>(p), oid_map_capacity_for(capacity));
+}
+
+void budget_set_index(BudgetSet &s)
+{
+    for (uint32_t i = 0; i < s.count; ++i) {
+        s.by_role[i] = i;
+        s.live[i] = 0;
+    }
+    std::stable_sort(s.by_role, s.by_role + s.count, [&](uint32_t a, uint32_t b) {
+        return s.rules[a].role_oid < s.rules[b].role_oid;
+    });
+    oid_map_clear(s.index);
+    for (uint32_t p = 0; p < s.count; ++p) {
+        uint32_t role = s.rules[s.by_role[p]].role_oid;
+        if (p == 0 || s.rules[s.by_role[p - 1]].role_oid != role)
+            oid_map_put(s.index, role, p);  // fits: capacity >= 2 * count + 1
+    }
+}
+
+void budget_set_copy(BudgetSet &dst, const BudgetSet &src)
+{
+    dst.generation = src.generation;
+    dst.count = src.count;
+    std::memcpy(dst.rules, src.rules, sizeof(BudgetRule) * src.count);
+    std::memcpy(dst.by_role, src.by_role, sizeof(uint32_t) * src.count);
+    std::memcpy(dst.live, src.live, sizeof(int32_t) * src.count);
+    std::memcpy(dst.index.entries, src.index.entries, sizeof(OidMapEntry) * src.index.capacity);
+    dst.index.used = src.index.used;
+}
+
+void budget_set_count(BudgetSet &s, const ConnSlot &slot, const MemberPool &pool, int delta)
+{
+    for_each_member(slot, pool, [&](uint32_t role) {
+        for_each_rule_of(s, role, [&](uint32_t r) {
+            if (s.rules[r].db_oid == 0 || s.rules[r].db_oid == slot.db_oid)
+                s.live[r] += delta;
+        });
+    });
+}
+
+int find_rule(const BudgetSet &s, uint32_t role, uint32_t db_oid)
+{
+    int found = -1;
+    for_each_rule_of(s, role, [&](uint32_t r) {
+        if (s.rules[r].db_oid == db_oid)
+            found = static_cast<int>(r);
+    });
+    return found;
+}
+
 bool has_own_rule(const BudgetSet &budgets, uint32_t role_oid, uint32_t db_oid)
 {
-    for (uint32_t i = 0; i < budgets.count; ++i) {
-        const BudgetRule &r = budgets.rules[i];
-        if (r.role_oid == role_oid && (r.db_oid == 0 || r.db_oid == db_oid))
-            return true;
-    }
-    return false;
+    bool own = false;
+    for_each_rule_of(budgets, role_oid, [&](uint32_t r) {
+        own = own || budgets.rules[r].db_oid == 0 || budgets.rules[r].db_oid == db_oid;
+    });
+    return own;
 }
 
 LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
-                           const SlotsView &slots, const LoginPolicy &policy)
+                           const LiveCounts &live, const LoginPolicy &policy)
 {
     LoginDecision d{Verdict::Allow, LimitKind::None, -1, 0, 0, req.listed_priority, false, 0};
     if (policy.mode == EnforceMode::Off)
@@ -45,42 +116,43 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
     if (req.superuser && policy.exempt_superusers)
         return d;
 
-    for (uint32_t i = 0; i < budgets.count; ++i) {
+    // Only the rules on the roles of the closure; ties go to the more
+    // specific rule, then to the one first in poolgov.budgets order.
+    for_each_applying_rule(budgets, req.member_of, req.n_member_of, req.db_oid, [&](uint32_t i) {
         const BudgetRule &r = budgets.rules[i];
-        if (!rule_applies(r, req.member_of, req.n_member_of, req.db_oid))
-            continue;
         if (r.priority == Priority::High)
             d.priority = true;
         if (r.max_connections == kUnlimited)
-            continue;
-        int current = count_slots(slots, SlotFilter{r.role_oid, r.db_oid, true});
+            return;
+        int current = budgets.live[i];
         if (current < r.max_connections)
-            continue;
-        bool tighter = d.kind == LimitKind::None || r.max_connections < d.limit ||
-                       (r.max_connections == d.limit &&
-                        specificity(r, req.role_oid) >
-                            specificity(budgets.rules[d.rule], req.role_oid));
+            return;
+        bool tighter = d.kind == LimitKind::None || r.max_connections < d.limit;
+        if (!tighter && r.max_connections == d.limit) {
+            int mine = specificity(r, req.role_oid);
+            int theirs = specificity(budgets.rules[d.rule], req.role_oid);
+            tighter = mine > theirs || (mine == theirs && static_cast<int>(i) < d.rule);
+        }
         if (tighter) {
             d.kind = LimitKind::Budget;
             d.rule = static_cast<int>(i);
             d.current = current;
             d.limit = r.max_connections;
         }
-    }
+    });
 
     if (d.kind == LimitKind::None && policy.default_budget >= 0 &&
         !has_own_rule(budgets, req.role_oid, req.db_oid)) {
-        int current = count_slots(slots, SlotFilter{req.role_oid, 0, false});
-        if (current >= policy.default_budget) {
+        if (live.role >= policy.default_budget) {
             d.kind = LimitKind::DefaultBudget;
-            d.current = current;
+            d.current = live.role;
             d.limit = policy.default_budget;
         }
     }
 
     if (d.kind == LimitKind::None && policy.reserve_exhausted && !d.priority && !req.superuser) {
         d.kind = LimitKind::Reserve;
-        d.current = count_slots(slots, SlotFilter{});
+        d.current = live.total;
         d.limit = policy.reserve_limit;
     }
 
@@ -90,14 +162,10 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
     // Budgets never take PostgreSQL's superuser reserve away (the reserve
     // check above never refuses a superuser).
     if (d.verdict == Verdict::Refuse && req.superuser && d.kind != LimitKind::Reserve) {
-        int in_use = 0;
-        for (int i = 0; i < slots.n; ++i)
-            if (atomic::load(slots.keys[i].in_use) && slots.slots[i].overdraft)
-                ++in_use;
-        if (in_use < policy.superuser_reserve) {
+        if (live.overdrafts < policy.superuser_reserve) {
             d.verdict = Verdict::Allow;
             d.overdraft = true;
-            d.overdrafts_in_use = in_use;
+            d.overdrafts_in_use = live.overdrafts;
         }
     }
     return d;

@@ -119,13 +119,11 @@ int64_t role_idle_timeout(const BudgetSet &budgets, const uint32_t *member_of, i
                           uint32_t db_oid)
 {
     int64_t best = -1;
-    for (uint32_t i = 0; i < budgets.count; ++i) {
+    for_each_applying_rule(budgets, member_of, n_member_of, db_oid, [&](uint32_t i) {
         const BudgetRule &r = budgets.rules[i];
-        if (r.idle_timeout_ms < 0 || !rule_applies(r, member_of, n_member_of, db_oid))
-            continue;
-        if (best < 0 || r.idle_timeout_ms < best)
+        if (r.idle_timeout_ms >= 0 && (best < 0 || r.idle_timeout_ms < best))
             best = r.idle_timeout_ms;
-    }
+    });
     return best;
 }
 
@@ -134,13 +132,10 @@ Priority role_priority_class(const BudgetSet &budgets, const uint32_t *member_of
 {
     bool any = false;
     Priority p = Priority::High;
-    for (uint32_t i = 0; i < budgets.count; ++i) {
-        const BudgetRule &r = budgets.rules[i];
-        if (!rule_applies(r, member_of, n_member_of, db_oid))
-            continue;
+    for_each_applying_rule(budgets, member_of, n_member_of, db_oid, [&](uint32_t i) {
         any = true;
-        p = std::min(p, r.priority);
-    }
+        p = std::min(p, budgets.rules[i].priority);
+    });
     return any ? p : Priority::Normal;
 }
 

@@ -51,6 +51,7 @@ extern "C" {
 #include "termination.hpp"
 
 #include <fmt/format.h>
+#include <algorithm>
 
 namespace poolgov::pg {
 
@@ -189,21 +190,26 @@ void on_xact(XactEvent event, void *)
 // Priority class and max_active caps of this connection's budgets.
 void refresh_profile()
 {
-    uint64_t gen = __atomic_load_n(&shm.budgets->generation, __ATOMIC_ACQUIRE);
+    // Both banks' generations only grow; the active one is the larger.
+    const BudgetState &b = shm.state->budget;
+    uint64_t gen = std::max(__atomic_load_n(&b.banks[0].generation, __ATOMIC_ACQUIRE),
+                            __atomic_load_n(&b.banks[1].generation, __ATOMIC_ACQUIRE));
     if (gen == profile.generation)
         return;
     Profile p{};
     bool low = false;
     LWLockAcquire(shm.state->main_lock, LW_SHARED);
-    p.generation = shm.budgets->generation;
-    const BudgetSet &set = *shm.budgets;
-    for (uint32_t i = 0; i < set.count; ++i) {
+    const BudgetSet &set = active_budgets();
+    p.generation = set.generation;
+    // The whole closure (slot and member pool), looked up in the index.
+    for_each_member(*my_slot, b.members, [&](uint32_t role) {
+      for_each_rule_of(set, role, [&](uint32_t i) {
         const BudgetRule &r = set.rules[i];
-        if (!rule_applies(r, my_slot->member_of, my_slot->n_member_of, my_slot->db_oid))
-            continue;
+        if (r.db_oid != 0 && r.db_oid != my_slot->db_oid)
+            return;
         low |= r.priority == Priority::Low;
         if (r.max_active == kUnlimited)
-            continue;
+            return;
         if (p.n_caps < kMaxAdmissionCaps) {
             p.cap_role[p.n_caps] = r.role_oid;
             p.cap_limit[p.n_caps++] = r.max_active;
@@ -217,7 +223,8 @@ void refresh_profile()
                 p.cap_limit[loosest] = r.max_active;
             }
         }
-    }
+      });
+    });
     LWLockRelease(shm.state->main_lock);
     p.priority = my_slot->priority ? 2 : low ? 0 : 1;
     profile = p;

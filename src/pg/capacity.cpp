@@ -77,7 +77,7 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
 {
     require_shmem();
     SharedState *st = shm.state;
-    constexpr int kRows = 9;
+    constexpr int kRows = 10;
     CapacityRow rows[kRows];
     int n = 0;
 
@@ -92,8 +92,16 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
                  "poolgov.max_databases"};
     // Budgets beyond the capacity are refused by poolgov.set_budget, never
     // dropped: evictions is NULL.
-    rows[n++] = {"budgets", shm.budgets->count, kMaxBudgets, -1, -1,
-                 static_cast<int64>(sizeof(BudgetRule)), nullptr};
+    BudgetState &b = st->budget;
+    rows[n++] = {"budgets", b.banks[b.active].count, b.capacity, -1, -1,
+                 static_cast<int64>(2 * budget_set_bytes(b.capacity) / b.capacity),
+                 "poolgov.max_budgets"};
+    // Membership closures longer than a slot holds: chunks of the shared
+    // pool in use; a login whose closure did not fit at all is untracked
+    // (its first roles, budgeted ones first, still count; see budgets.md).
+    rows[n++] = {"memberships", b.members.capacity - b.members.free_count, b.members.capacity,
+                 -1, static_cast<int64>(atomic::load(b.memberships_truncated)),
+                 static_cast<int64>(sizeof(MemberChunk)), "max_connections"};
     int64 closures = 0;
     for (int i = 0; i < kClosureEntries; ++i)
         closures += shm.closures.index[i] != 0;

@@ -22,23 +22,35 @@ ConnSlot *my_slot = nullptr;
 
 namespace {
 
-// Fills the slot's member_of from the closure: the login role first, then
-// roles that have budgets now (so that they are never cut off), then the
-// rest while room lasts.
-void store_memberships(ConnSlot &s, const Oid *closure, int n, const BudgetSet &budgets)
+// Fills the slot's closure: the first kMaxMemberOf roles in the slot, the
+// rest in the member pool, so every rule counts this connection whatever its
+// closure's length (also rules installed later). If the pool cannot hold
+// the rest (exhausted), the slot keeps the login role, then the roles that
+// have budgets now, then others while room lasts, and says so (the caller
+// counts and logs it); returns false then. No allocation: this runs under
+// the main lock.
+bool store_memberships(ConnSlot &s, const Oid *closure, int n, const BudgetSet &budgets)
 {
     s.n_member_of = 0;
-    auto add = [&](Oid r) {
-        if (s.n_member_of < kMaxMemberOf && !slot_member_of(s, r))
-            s.member_of[s.n_member_of++] = r;
-    };
-    add(closure[0]);
-    for (int i = 1; i < n; ++i)
-        for (uint32_t b = 0; b < budgets.count; ++b)
-            if (budgets.rules[b].role_oid == closure[i])
-                add(closure[i]);
-    for (int i = 1; i < n; ++i)
-        add(closure[i]);
+    s.member_chain = 0;
+    s.members_truncated = 0;
+    int head = n < kMaxMemberOf ? n : kMaxMemberOf;
+    for (int i = 0; i < head; ++i)
+        s.member_of[s.n_member_of++] = closure[i];
+    if (n <= kMaxMemberOf)
+        return true;
+    s.member_chain = member_pool_store(shm.state->budget.members, closure + kMaxMemberOf,
+                                       n - kMaxMemberOf);
+    if (s.member_chain != 0)
+        return true;
+    s.members_truncated = 1;
+    s.n_member_of = 0;
+    s.member_of[s.n_member_of++] = closure[0];
+    for (int pass = 0; pass < 2; ++pass)
+        for (int i = 1; i < n && s.n_member_of < kMaxMemberOf; ++i)
+            if ((oid_map_find(budgets.index, closure[i]) != nullptr) == (pass == 0))
+                s.member_of[s.n_member_of++] = closure[i];
+    return false;
 }
 
 // Index of the role's (database's) counter entry, created if needed; -1 if
@@ -99,21 +111,74 @@ void retire_connection(int code, Datum arg)
     LWLockRelease(shm.state->main_lock);
 }
 
+// The owner's last word, after ProcKill: no lock can be taken any more. The
+// connection leaves the live counts at the next main-lock holder's
+// drain_exits(), which also puts the slot back on the free stack; until then
+// the slot is marked exiting (still counted, not reusable) and its closure
+// stays for the drain to read. Order: exiting, in_use, then the queue entry,
+// each a release store, so that a drained slot is free for good.
 void free_slot(int code, Datum arg)
 {
     if (slot_to_free == nullptr)
         return;
-    __atomic_store_n(&key_of(slot_to_free).in_use, 0u, __ATOMIC_RELEASE);
+    BudgetState &b = shm.state->budget;
+    SlotKey &key = key_of(slot_to_free);
+    __atomic_store_n(&key.exiting, kSlotExiting, __ATOMIC_RELEASE);
+    __atomic_store_n(&key.in_use, 0u, __ATOMIC_RELEASE);
+    uint64_t pos = __atomic_fetch_add(&b.exit_tail, uint64_t{1}, __ATOMIC_ACQ_REL);
+    __atomic_store_n(&b.exit_queue[pos % shm.state->nslots],
+                     static_cast<uint32_t>(slot_to_free - shm.slots) + 1, __ATOMIC_RELEASE);
     slot_to_free = nullptr;
 }
 
+// A free slot from the stack (no scan), or null when every slot is taken.
 ConnSlot *find_free_slot()
 {
-    for (uint32_t i = 0; i < shm.state->nslots; ++i)
-        if (!__atomic_load_n(&shm.slot_keys[i].in_use, __ATOMIC_ACQUIRE))
-            return &shm.slots[i];
-    return nullptr;
+    BudgetState &b = shm.state->budget;
+    if (b.n_free_slots == 0)
+        return nullptr;
+    return &shm.slots[b.free_slots[--b.n_free_slots]];
 }
+
+// Adds (+1) or removes (-1) a connection to or from the live counts.
+void count_live(const ConnSlot &s, int delta)
+{
+    BudgetState &b = shm.state->budget;
+    budget_set_count(active_budgets(), s, b.members, delta);
+    // Both maps hold nslots keys at most: an add cannot fail.
+    (void) oid_map_add(b.live_by_role, s.role_oid, delta);
+    (void) oid_map_add(b.live_by_db, s.db_oid, delta);
+    b.live_total += delta;
+    b.live_overdrafts += s.overdraft ? delta : 0;
+}
+
+}  // namespace
+
+// Takes the connections whose owners exited out of the live counts and
+// gives their slots back. Each exit is drained once, by whoever holds the
+// main lock exclusively next; the work is the number of exits since.
+void drain_exits()
+{
+    BudgetState &b = shm.state->budget;
+    uint32_t n = shm.state->nslots;
+    uint64_t tail = __atomic_load_n(&b.exit_tail, __ATOMIC_ACQUIRE);
+    while (b.exit_head < tail) {
+        uint32_t &entry = b.exit_queue[b.exit_head % n];
+        uint32_t v = __atomic_load_n(&entry, __ATOMIC_ACQUIRE);
+        if (v == 0)
+            break;  // reserved, not written yet: the next holder takes it
+        entry = 0;
+        b.exit_head++;
+        ConnSlot &s = shm.slots[v - 1];
+        count_live(s, -1);
+        member_pool_free(b.members, s.member_chain);
+        s.member_chain = 0;
+        __atomic_store_n(&shm.slot_keys[v - 1].exiting, kSlotDrained, __ATOMIC_RELEASE);
+        b.free_slots[b.n_free_slots++] = v - 1;  // in_use was cleared before the entry
+    }
+}
+
+namespace {
 
 void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_closure,
                const BudgetSet &budgets, const LoginDecision &d)
@@ -125,7 +190,10 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_cl
     s.superuser = login.superuser;
     s.priority = d.priority;
     s.overdraft = d.overdraft;
-    store_memberships(s, closure, n_closure, budgets);
+    if (!store_memberships(s, closure, n_closure, budgets))
+        atomic::fetch_add(shm.state->budget.memberships_truncated, uint64_t{1});
+    else if (s.member_chain != 0)
+        atomic::fetch_add(shm.state->budget.memberships_overflowed, uint64_t{1});
     s.backend_start = MyStartTimestamp;
     copy_text(s.role_name, login.role_name);
     copy_text(s.db_name, login.db_name);
@@ -138,6 +206,7 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_cl
     SlotKey &key = key_of(&s);
     key.role_oid = login.role_oid;
     key.db_oid = login.db_oid;
+    key.exiting = 0;
     __atomic_store_n(&key.in_use, 1u, __ATOMIC_RELEASE);
 }
 
@@ -164,15 +233,11 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
         atomic::fetch_add(st->warned, uint64_t{1});
     }
     atomic::fetch_add(st->accepted, uint64_t{1});
-    uint64_t own = 0, in_db = 0, all = 0;  // one pass over the slot keys
-    for (uint32_t i = 0; i < st->nslots; ++i) {
-        const SlotKey &k = shm.slot_keys[i];
-        if (!atomic::load(k.in_use))
-            continue;
-        all++;
-        own += k.role_oid == login.role_oid;
-        in_db += k.db_oid == login.db_oid;
-    }
+    // From the live counts (this connection included), not a slot scan.
+    const BudgetState &b = st->budget;
+    uint64_t own = oid_map_count(b.live_by_role, login.role_oid);
+    uint64_t in_db = oid_map_count(b.live_by_db, login.db_oid);
+    uint64_t all = static_cast<uint64_t>(b.live_total);
     if (r) {
         r->accepted++;
         r->peak_connections = std::max(r->peak_connections, own);
@@ -186,14 +251,15 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
 
 }  // namespace
 
+// Under the main lock: from the live counts, not a slot scan.
 bool role_has_connections(uint32_t oid, const void *)
 {
-    return count_connections({oid, 0, false}) > 0;
+    return oid_map_count(shm.state->budget.live_by_role, oid) > 0;
 }
 
 bool database_has_connections(uint32_t oid, const void *)
 {
-    return count_connections({0, oid, false}) > 0;
+    return oid_map_count(shm.state->budget.live_by_db, oid) > 0;
 }
 
 ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
@@ -222,14 +288,21 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
     for (int i = 0; i < login.n_priority_roles && !listed; ++i)
         for (int j = 0; j < n_closure && !listed; ++j)
             listed = closure[j] == login.priority_roles[i];
+    drain_exits();
+    BudgetSet &budgets = active_budgets();
+    const BudgetState &b = st->budget;
     LoginRequest req{login.role_oid, login.db_oid, login.superuser, listed, closure, n_closure};
-    LoginDecision d = decide_login(req, *shm.budgets, slots_view(), policy);
+    LiveCounts live{b.live_total, static_cast<int>(oid_map_count(b.live_by_role, login.role_oid)),
+                    b.live_overdrafts};
+    LoginDecision d = decide_login(req, budgets, live, policy);
     ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
-    if (slot != nullptr)
-        fill_slot(*slot, login, closure, n_closure, *shm.budgets, d);
+    if (slot != nullptr) {
+        fill_slot(*slot, login, closure, n_closure, budgets, d);
+        count_live(*slot, +1);
+    }
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
-        *rule_copy = shm.budgets->rules[d.rule];  // the message is built outside the lock
+        *rule_copy = budgets.rules[d.rule];  // the message is built outside the lock
     LWLockRelease(st->main_lock);
 
     if (slot != nullptr) {
@@ -237,6 +310,20 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
         on_proc_exit(free_slot, 0);
         on_shmem_exit(retire_connection, 0);
         reclaim_backend_start();  // idle reclamation requests (SIGUSR2)
+        if (slot->members_truncated)
+            ereport(WARNING,
+                    (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+                     errmsg("pg_poolgov could not keep all role memberships of this connection"),
+                     errdetail("Role \"%s\" belongs to %d roles; the connection keeps %d of them "
+                               "(those with budgets first) because the shared member pool of %u "
+                               "chunks is full. A budget put later on another of its groups does "
+                               "not count this connection.",
+                               login.role_name, n_closure - 1, kMaxMemberOf - 1,
+                               st->budget.members.capacity),
+                     errhint("The pool holds %zu chunks of %d roles per connection slot "
+                             "(max_connections); fewer concurrent sessions of roles in more than "
+                             "%d roles free it.",
+                             kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     } else if (d.verdict != Verdict::Refuse) {
         ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));

@@ -42,6 +42,10 @@ struct ClaimResult {
 ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
                              BudgetRule *rule_copy);
 
+// Under the main lock held exclusively: takes connections whose owners
+// exited out of the live counts (track S; see connection.cpp).
+void drain_exits();
+
 // Makes cached membership closures stale when pg_auth_members changes.
 void membership_cache_install();
 uint64_t membership_generation();

@@ -25,6 +25,7 @@
 #include "governor.hpp"
 
 extern "C" {
+#include "portability/instr_time.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "pgstat.h"
@@ -76,10 +77,14 @@ void forget_governor(int, Datum)
     shm.state->governor_pid = 0;
 }
 
+char capacity_error_logged[256];
+
 void reload_budgets_now()
 {
+    instr_time start, read_done;
+    INSTR_TIME_SET_CURRENT(start);
     uint64_t generation = current_budget_generation();
-    auto *fresh = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    BudgetSet *fresh = new_budget_set();
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
@@ -88,9 +93,10 @@ void reload_budgets_now()
     PopActiveSnapshot();
     CommitTransactionCommand();
     pgstat_report_activity(STATE_IDLE, nullptr);
+    INSTR_TIME_SET_CURRENT(read_done);
     // No extension here (never created, or dropped): no budget applies.
     if (!found) {
-        memset(fresh, 0, offsetof(BudgetSet, rules));
+        fresh->count = 0;
         found = current_budget_count() > 0;
     }
     // Someone installed while we read: read again on the next pass, so the
@@ -99,6 +105,27 @@ void reload_budgets_now()
         atomic::store(shm.state->budget_reload_requested, uint32_t{1});
         SetLatch(MyLatch);
     }
+    elog(DEBUG1,
+         "pg_poolgov governor: read %u budgets in %.3f ms; last install %.3f ms, %.3f ms of it "
+         "under the main lock",
+         fresh->count, INSTR_TIME_GET_MILLISEC(read_done) - INSTR_TIME_GET_MILLISEC(start),
+         last_install_ms, last_install_locked_ms);
+    free_budget_set(fresh);
+    capacity_error_logged[0] = '\0';  // read fine: log the next such error again
+}
+
+// A table with more rows than poolgov.max_budgets (possible after lowering
+// the setting and restarting, or rows added while the trigger was off): the
+// set in force stays, and the error is logged once per distinct message,
+// not at every reload.
+bool already_logged(const ErrorData *e)
+{
+    if (e->sqlerrcode != ERRCODE_PROGRAM_LIMIT_EXCEEDED || e->message == nullptr)
+        return false;
+    if (strcmp(capacity_error_logged, e->message) == 0)
+        return true;
+    strlcpy(capacity_error_logged, e->message, sizeof(capacity_error_logged));
+    return false;
 }
 
 // A broken table must not take the governor down: report and go on.
@@ -112,7 +139,10 @@ void reload_budgets()
     PG_CATCH();
     {
         MemoryContextSwitchTo(cxt);
-        EmitErrorReport();
+        ErrorData *e = CopyErrorData();
+        if (!already_logged(e))
+            EmitErrorReport();
+        FreeErrorData(e);
         FlushErrorState();
         AbortCurrentTransaction();
         pgstat_report_activity(STATE_IDLE, nullptr);
@@ -212,9 +242,9 @@ bool connect_budget_database()
     // governor): no budget applies, as after DROP EXTENSION. A database that
     // only refuses connections keeps its budgets.
     if (state == DatabaseState::Missing && current_budget_count() > 0) {
-        auto *none = static_cast<BudgetSet *>(palloc0(sizeof(BudgetSet)));
+        BudgetSet *none = new_budget_set();
         install_budgets(*none, 0, "governor");
-        pfree(none);
+        free_budget_set(none);
     }
     ereport(LOG,
             (errcode(ERRCODE_UNDEFINED_DATABASE),

@@ -34,6 +34,7 @@ int slow_query_log_size = 1000;
 int max_query_text = 1024;
 int sample_interval = 1000;
 int history_size = 3600;
+int max_budgets = 1000;
 int auth_failure_limit = 5;
 int auth_failure_window = 30;
 int auth_lockout = 30;
@@ -202,6 +203,14 @@ void define_all()
     DefineCustomIntVariable("poolgov.sample_interval", "Time between two governor samples.",
                             nullptr, &sample_interval, sample_interval, 10, 3600 * 1000,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    // Track S: the budget set's capacity (two copies of 184 bytes + index a
+    // rule in shared memory; see docs/reference.md).
+    DefineCustomIntVariable("poolgov.max_budgets",
+                            "Rows of poolgov.budgets that can be enforced.",
+                            "Shared memory is sized for this many budget rules at server "
+                            "start; more rows are refused.",
+                            &max_budgets, max_budgets, 1, 1000000, PGC_POSTMASTER, 0, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("poolgov.history_size", "Samples kept in poolgov.history.",
                             nullptr, &history_size, history_size, 1, 1000000,
                             PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);

@@ -20,6 +20,7 @@ extern int slow_query_log_size;   // entries
 extern int max_query_text;        // bytes
 extern int sample_interval;       // ms
 extern int history_size;          // samples
+extern int max_budgets;           // rules the budget set holds (track S)
 extern int auth_failure_limit;    // failures; 0: breaker off
 extern int auth_failure_window;   // s
 extern int auth_lockout;          // s

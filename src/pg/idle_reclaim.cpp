@@ -50,6 +50,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
+#include "budgets_sync.hpp"
 #include "shmem.hpp"
 #include "termination.hpp"
 
@@ -204,27 +205,60 @@ bool send_request(int index, int pid, ReclaimRule rule, int64_t threshold_ms)
 }
 
 // The slots in use (identity only: no statement counters, which are large),
-// under the main lock held shared.
+// under the main lock held shared. Closures longer than a slot holds
+// continue in the member pool: when any slot has such a chain, the pool is
+// copied too (the buffer is allocated before the lock), and closure_of()
+// gives each copy its whole closure (track S: no membership is cut off).
 struct SlotCopy {
     ConnSlot slot;
     int index;
 };
 
+MemberPool pool_copy{};  // chunks: a copy of the shared pool, or unused
+
 int copy_slots(SlotCopy **out)
 {
     SharedState *st = shm.state;
     auto *copies = static_cast<SlotCopy *>(palloc(sizeof(SlotCopy) * (st->nslots + 1)));
+    uint32_t chunks = st->budget.members.capacity;
+    auto *pool = static_cast<MemberChunk *>(
+        MemoryContextAllocHuge(CurrentMemoryContext, sizeof(MemberChunk) * (chunks + 1)));
+    bool any_chain = false;
     int n = 0;
     LWLockAcquire(st->main_lock, LW_SHARED);
     for (uint32_t i = 0; i < st->nslots; ++i) {
         if (!atomic::load(shm.slot_keys[i].in_use))
             continue;
         copies[n].slot = shm.slots[i];
+        any_chain = any_chain || shm.slots[i].member_chain != 0;
         copies[n++].index = static_cast<int>(i);
     }
+    if (any_chain)
+        memcpy(pool, st->budget.members.chunks, sizeof(MemberChunk) * chunks);
     LWLockRelease(st->main_lock);
+    pool_copy = MemberPool{chunks, 0, 0, 0, pool};
     *out = copies;
     return n;
+}
+
+// The whole closure of a copied slot (palloc'd when it has a chain).
+const uint32_t *closure_of(const ConnSlot &s, int *n)
+{
+    if (s.member_chain == 0) {
+        *n = s.n_member_of;
+        return s.member_of;
+    }
+    auto *all = static_cast<uint32_t *>(
+        palloc(sizeof(uint32_t) * (kMaxMemberOf + pool_copy.capacity * kChunkRoles)));
+    *n = slot_closure(s, pool_copy, all);
+    return all;
+}
+
+bool copy_member_of(const ConnSlot &s, Oid role)
+{
+    bool found = false;
+    for_each_member(s, pool_copy, [&](uint32_t r) { found = found || r == role; });
+    return found;
 }
 
 uint32_t outcome_of(const SlotCopy &c)
@@ -233,15 +267,6 @@ uint32_t outcome_of(const SlotCopy &c)
     if (__atomic_load_n(&s.pid, __ATOMIC_ACQUIRE) != c.slot.pid)
         return kAccepted;  // gone already (the slot was freed or reused)
     return __atomic_load_n(&s.reclaim_outcome, __ATOMIC_ACQUIRE);
-}
-
-BudgetSet *copy_budgets()
-{
-    auto *b = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
-    memcpy(b, shm.budgets, offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
-    LWLockRelease(shm.state->main_lock);
-    return b;
 }
 
 int64_t interval_ms(const Interval *iv)
@@ -302,7 +327,7 @@ void governor_reclaim_idle()
     int n = copy_slots(&live);
     if (n == 0)
         return;
-    BudgetSet *budgets = copy_budgets();
+    BudgetSet *budgets = copy_active_budgets();
     pgstat_clear_snapshot();
     BackendIndex index;
     index.build();
@@ -323,8 +348,10 @@ void governor_reclaim_idle()
         c.idle_since_us = be != nullptr ? be->st_state_start_timestamp : 0;
         c.superuser = s.superuser;
         c.priority = s.priority;
-        c.priority_class = role_priority_class(*budgets, s.member_of, s.n_member_of, s.db_oid);
-        c.role_timeout_ms = role_idle_timeout(*budgets, s.member_of, s.n_member_of, s.db_oid);
+        int n_closure = 0;
+        const uint32_t *closure = closure_of(s, &n_closure);
+        c.priority_class = role_priority_class(*budgets, closure, n_closure, s.db_oid);
+        c.role_timeout_ms = role_idle_timeout(*budgets, closure, n_closure, s.db_oid);
     }
     ReclaimSettings settings{};
     settings.global_timeout_ms = guc::idle_timeout;
@@ -383,7 +410,7 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
         const ConnSlot &s = live[i].slot;
         if (s.pid == MyProcPid || (s.superuser && !caller_superuser))
             continue;
-        if (OidIsValid(role) && !slot_member_of(s, role))
+        if (OidIsValid(role) && !copy_member_of(s, role))
             continue;
         const PgBackendStatus *be = index.find(s.pid);
         if (be == nullptr || be->st_state != STATE_IDLE ||

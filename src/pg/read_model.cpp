@@ -3,6 +3,7 @@
 #include "read_model.hpp"
 
 #include "activity.hpp"
+#include "budgets_sync.hpp"
 #include "connection.hpp"
 #include "shmem.hpp"
 
@@ -143,10 +144,8 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
 {
     SharedState *st = shm.state;
     Rollup r{};
-    r.budgets = static_cast<BudgetSet *>(palloc(sizeof(BudgetSet)));
+    r.budgets = copy_active_budgets();  // track S: rules, index and live counts
     LWLockAcquire(st->main_lock, LW_SHARED);
-    memcpy(r.budgets, shm.budgets,
-           offsetof(BudgetSet, rules) + sizeof(BudgetRule) * shm.budgets->count);
     uint32_t used = t.header->used;
     uint64_t evictions = t.header->evicted;
     LWLockRelease(st->main_lock);

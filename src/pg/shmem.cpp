@@ -19,20 +19,22 @@ Shmem shm = {};
 namespace {
 
 constexpr const char *kTranche = "pg_poolgov";
-constexpr int kLocks = 6;
+constexpr int kLocks = 7;
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t role_index, role_oids, db_index, db_oids, closure_index, slot_keys, budgets, slots, slot_stats, roles,
+    size_t role_index, role_oids, db_index, db_oids, closure_index, slot_keys, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
-        admission, admission_entries, admission_latches, total;
+        admission, admission_entries, admission_latches, bank0, bank1, live_by_role,
+        live_by_db, member_chunks, exit_queue, free_slots, total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
-// Order matters: the header, the OID indexes, the slot keys and the start of
-// the budget set are what a login reads, so they come first and together.
+// Order matters: the header (with the budget state's header), the OID
+// indexes and the slot keys are what every login reads, so they come first
+// and together; the budget banks, sized by poolgov.max_budgets, come last.
 Layout layout()
 {
     Layout l{};
@@ -51,7 +53,6 @@ Layout layout()
     l.db_oids = take(sizeof(uint32_t) * ndbs);
     l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
     l.slot_keys = take(sizeof(SlotKey) * nslots);
-    l.budgets = take(sizeof(BudgetSet));
     l.slots = take(sizeof(ConnSlot) * nslots);
     l.slot_stats = take(sizeof(SlotStats) * nslots);
     l.roles = take(sizeof(CounterEntry) * nroles);
@@ -67,6 +68,14 @@ Layout layout()
     l.admission = take(sizeof(AdmissionCounters));
     l.admission_entries = take(sizeof(AdmissionEntry) * nslots);
     l.admission_latches = take(sizeof(Latch *) * nslots);
+    auto budgets = static_cast<uint32_t>(guc::max_budgets);
+    l.bank0 = take(budget_set_bytes(budgets));
+    l.bank1 = take(budget_set_bytes(budgets));
+    l.live_by_role = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
+    l.live_by_db = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
+    l.member_chunks = take(sizeof(MemberChunk) * nslots * kMemberChunksPerSlot);
+    l.exit_queue = take(sizeof(uint32_t) * nslots);
+    l.free_slots = take(sizeof(uint32_t) * nslots);
     l.total = off;
     return l;
 }
@@ -89,10 +98,28 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->slowlog_lock = &locks[3].lock;
     s->history_lock = &locks[4].lock;
     s->admission_lock = &locks[5].lock;
+    s->budget_install_lock = &locks[6].lock;
     s->stats_epoch = 1;
     s->membership_generation = 1;
     s->stats_reset = GetCurrentTimestamp();
     s->nslots = static_cast<uint32_t>(MaxBackends);
+    BudgetState &b = s->budget;
+    auto budgets = static_cast<uint32_t>(guc::max_budgets);
+    budget_set_attach(b.banks[0], base + l.bank0, budgets);
+    budget_set_attach(b.banks[1], base + l.bank1, budgets);
+    b.active = 0;
+    b.capacity = budgets;
+    oid_map_init(b.live_by_role, reinterpret_cast<OidMapEntry *>(base + l.live_by_role),
+                 oid_map_capacity_for(s->nslots));
+    oid_map_init(b.live_by_db, reinterpret_cast<OidMapEntry *>(base + l.live_by_db),
+                 oid_map_capacity_for(s->nslots));
+    member_pool_init(b.members, reinterpret_cast<MemberChunk *>(base + l.member_chunks),
+                     static_cast<uint32_t>(s->nslots * kMemberChunksPerSlot));
+    b.exit_queue = reinterpret_cast<uint32_t *>(base + l.exit_queue);
+    b.free_slots = reinterpret_cast<uint32_t *>(base + l.free_slots);
+    for (uint32_t i = 0; i < s->nslots; ++i)  // slot 0 on top
+        b.free_slots[i] = s->nslots - 1 - i;
+    b.n_free_slots = s->nslots;
     RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
     RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(guc::slow_query_log_size),
                    slowlog_stride());
@@ -116,7 +143,6 @@ void shmem_startup()
 
     shm.state = s;
     shm.slot_keys = reinterpret_cast<SlotKey *>(base + l.slot_keys);
-    shm.budgets = reinterpret_cast<BudgetSet *>(base + l.budgets);
     shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
     shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
     shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_index),

@@ -14,6 +14,9 @@
 //   events_lock   the events ring.
 //   slowlog_lock  the slow-query ring (taken only for slow statements).
 //   history_lock  the history ring (written by the governor alone).
+//   budget_install_lock  serialises installers of a budget set (track S):
+//                 they fill the inactive bank without the main lock, then
+//                 swap under it.
 //   admission_lock the admission queue: counters, entries and latches.
 //                 Taken only while admission control is on, at most twice
 //                 per transaction (start, end) plus a waiter's wake-ups.
@@ -33,6 +36,36 @@
 
 namespace poolgov::pg {
 
+// Chunks of the member pool (closures beyond kMaxMemberOf roles) per slot.
+constexpr size_t kMemberChunksPerSlot = 4;
+
+// Track S: the budget set and the live counts the login decision reads.
+// Two banks: an installer fills and indexes the inactive one outside the
+// main lock (under budget_install_lock), then, under the main lock, recounts
+// its live counts from the slots and makes it active. Everything else here
+// is under the main lock, except the exit queue (see connection.cpp).
+struct BudgetState {
+    BudgetSet banks[2];
+    uint32_t active;              // banks[active] is in force
+    uint32_t capacity;            // poolgov.max_budgets
+    OidMap live_by_role;          // login role -> live connections
+    OidMap live_by_db;            // database -> live connections
+    int32_t live_total;           // live connections
+    int32_t live_overdrafts;      // of those, superusers on an overdraft
+    MemberPool members;           // closures beyond kMaxMemberOf roles
+    uint64_t memberships_overflowed;  // logins whose closure went to the pool
+    uint64_t memberships_truncated;   // logins whose closure did not fit at all
+    // Slots whose owner exited and that still count: written by the owner
+    // at exit without a lock (tail: atomic), taken by main-lock holders.
+    uint32_t *exit_queue;         // [nslots]; slot index + 1, 0: not yet written
+    uint64_t exit_head;           // under the main lock
+    uint64_t exit_tail;           // atomic
+    // Free connection slots (indexes), a stack under the main lock: a claim
+    // pops one, the drain of an exit pushes it back; no slot scan.
+    uint32_t *free_slots;         // [nslots]
+    uint32_t n_free_slots;
+};
+
 struct SharedState {
     LWLock *main_lock;
     LWLock *breaker_lock;
@@ -40,6 +73,7 @@ struct SharedState {
     LWLock *slowlog_lock;
     LWLock *history_lock;
     LWLock *admission_lock;
+    LWLock *budget_install_lock;
 
     // Governor: its latch (to wake it) and a request to reload budgets.
     Latch *governor_latch;
@@ -72,6 +106,7 @@ struct SharedState {
     RingHeader events;
     RingHeader slowlog;
     RingHeader history;
+    BudgetState budget;  // track S
 };
 
 // Process-local pointers into the segment; all null unless preloaded.
@@ -82,7 +117,6 @@ struct SharedState {
 struct Shmem {
     SharedState *state;
     SlotKey *slot_keys;
-    BudgetSet *budgets;      // under main_lock
     ConnSlot *slots;
     SlotStats *slot_stats;
     EntryTable roles;
@@ -117,5 +151,8 @@ inline SlotsView slots_view()
     return SlotsView{shm.slot_keys, shm.slots, static_cast<int>(shm.state->nslots)};
 }
 inline int count_connections(const SlotFilter &f) { return count_slots(slots_view(), f); }
+
+// The budget set in force (under the main lock, shared or exclusive).
+inline BudgetSet &active_budgets() { return shm.state->budget.banks[shm.state->budget.active]; }
 
 }  // namespace poolgov::pg

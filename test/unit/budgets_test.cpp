@@ -1,6 +1,8 @@
 #include "poolgov/budgets.hpp"
 #include "poolgov/sql_text.hpp"
 
+#include "budget_set_owner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -18,7 +20,10 @@ constexpr uint32_t kDb1 = 10, kDb2 = 11;
 struct Fixture {
     std::vector<SlotKey> keys = std::vector<SlotKey>(32);
     std::vector<ConnSlot> slots = std::vector<ConnSlot>(32);
-    std::unique_ptr<BudgetSet> budgets = std::make_unique<BudgetSet>(BudgetSet{});
+    std::unique_ptr<poolgov::test::OwnedBudgetSet> owned =
+        std::make_unique<poolgov::test::OwnedBudgetSet>();
+    BudgetSet *budgets = &owned->set;
+    MemberPool no_pool{};
 
     void connect(uint32_t role, uint32_t db, std::vector<uint32_t> groups = {})
     {
@@ -61,9 +66,18 @@ struct Fixture {
         member_of.insert(member_of.end(), groups.begin(), groups.end());
         LoginRequest req{role, db, superuser, listed, member_of.data(),
                          static_cast<int>(member_of.size())};
-        return decide_login(req, *budgets,
-                            SlotsView{keys.data(), slots.data(), static_cast<int>(slots.size())},
-                            policy);
+        // The live counts a server keeps, from the slots.
+        budget_set_index(*budgets);
+        LiveCounts live{};
+        for (size_t i = 0; i < slots.size(); ++i) {
+            if (!keys[i].in_use)
+                continue;
+            budget_set_count(*budgets, slots[i], no_pool, +1);
+            live.total++;
+            live.role += keys[i].role_oid == role;
+            live.overdrafts += slots[i].overdraft;
+        }
+        return decide_login(req, *budgets, live, policy);
     }
 };
 

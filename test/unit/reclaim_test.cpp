@@ -1,5 +1,7 @@
 #include "poolgov/reclaim.hpp"
 
+#include "budget_set_owner.hpp"
+
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -144,7 +146,8 @@ TEST(Reclaim, PressureOffAtZero)
 
 TEST(Reclaim, RoleTimeoutAndClassFromBudgets)
 {
-    auto set = std::make_unique<BudgetSet>(BudgetSet{});
+    poolgov::test::OwnedBudgetSet owned;
+    BudgetSet *set = &owned.set;
     auto rule = [&](uint32_t role, uint32_t db, int64_t idle_ms, Priority p) {
         BudgetRule &r = set->rules[set->count++];
         r = BudgetRule{};
@@ -157,6 +160,7 @@ TEST(Reclaim, RoleTimeoutAndClassFromBudgets)
     };
     rule(200, 0, 60000, Priority::Normal);  // group, every database
     rule(100, 7, 5000, Priority::Low);      // the role itself, database 7 only
+    budget_set_index(*set);
     uint32_t member_of[] = {100, 200};
     EXPECT_EQ(role_idle_timeout(*set, member_of, 2, 7), 5000);
     EXPECT_EQ(role_idle_timeout(*set, member_of, 2, 8), 60000);
