@@ -15,8 +15,8 @@ SELECT name, setting, used <= capacity AS fits, bytes = capacity * bytes_per_ent
        bytes_per_entry > 0 AS has_size
   FROM poolgov.capacity ORDER BY name;
 
--- Capacities that follow settings (budgets and closure_cache are fixed in
--- this version; their rows are checked for shape only). Connection slots
+-- Capacities that follow settings (closure_cache is fixed in this
+-- version; its row is checked for shape only). Connection slots
 -- are one per server process that can log in (MaxBackends: max_connections
 -- plus autovacuum workers, background workers and WAL senders).
 SELECT c.name, c.capacity = current_setting(c.setting)::bigint AS follows_setting
@@ -34,7 +34,8 @@ SELECT role_evictions, database_evictions FROM poolgov.stats;
 
 -- Tables without evictions show NULL there: budgets beyond capacity are
 -- refused by set_budget, not dropped. untracked: what found no entry (the
--- role and database tables when full of live connections, the breaker).
+-- role and database tables when full of live connections, the breaker,
+-- closures too long even for the membership pool).
 SELECT name, evictions IS NULL AS no_evictions, untracked IS NULL AS no_untracked
   FROM poolgov.capacity
  WHERE name NOT IN ('roles', 'databases')
