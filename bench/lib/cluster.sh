@@ -26,7 +26,6 @@ cluster_psql() {  # database, SQL; prints unaligned tuples
 
 cluster_init() {
   local data=$STAGE/data
-  cluster_huge_pages
   as_pg "cd '$STAGE' && '$PG_BINDIR/initdb' -D '$data' -U postgres --auth=trust \
          -E UTF8 --locale=C >'$STAGE/initdb.log' 2>&1" ||
     { cat "$STAGE/initdb.log"; return 1; }
@@ -47,36 +46,8 @@ synchronous_commit = off
 # Autovacuum kicking in during one run but not its pair is pure noise.
 autovacuum = off
 log_min_messages = warning
-huge_pages = $HUGE_PAGES_SETTING
 include_if_exists = 'bench.conf'
 EOF
-}
-
-# Huge pages for shared memory, as PostgreSQL recommends for large
-# shared_buffers and many connections: with 4 kB pages every backend maps
-# each shared page it touches with a page fault of its own, so 256 fresh
-# backends pay ~10 times the page faults per transaction of 8 warm ones,
-# and a 10-second run measures that warm-up rather than the steady state
-# of a server whose connections live for hours. Every configuration
-# (direct, PgBouncer, pg_poolgov) gets the same. Reserves BENCH_HUGE_PAGES
-# 2 MB pages when it can (root), and cluster_restore_huge_pages gives the
-# old reservation back. Sets HUGE_PAGES_SETTING to on or off.
-BENCH_HUGE_PAGES=${BENCH_HUGE_PAGES:-600}
-HUGE_PAGES_BEFORE="" HUGE_PAGES_SETTING=off
-cluster_huge_pages() {
-  local f=/proc/sys/vm/nr_hugepages
-  [ "$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)" = 2048 ] && [ -w "$f" ] || return 0
-  HUGE_PAGES_BEFORE=$(cat "$f")
-  if [ "$HUGE_PAGES_BEFORE" -lt "$BENCH_HUGE_PAGES" ]; then
-    echo "$BENCH_HUGE_PAGES" >"$f" 2>/dev/null || true
-  fi
-  [ "$(cat "$f")" -ge "$BENCH_HUGE_PAGES" ] && HUGE_PAGES_SETTING=on
-  return 0
-}
-
-cluster_restore_huge_pages() {
-  [ -n "$HUGE_PAGES_BEFORE" ] || return 0
-  echo "$HUGE_PAGES_BEFORE" >/proc/sys/vm/nr_hugepages 2>/dev/null || true
 }
 
 # Writes bench.conf: the preload list, then one setting per argument.

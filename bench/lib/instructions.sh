@@ -17,8 +17,6 @@
 #
 # Needs: the other bench/lib files, STAGE, RESULTS, SMOKE, PG_BINDIR.
 
-# Instruction counts do not depend on page size, and valgrind does not
-# follow MAP_HUGETLB mappings reliably: plain pages here.
 cg_start() {  # preload, settings...
   cluster_stop
   cluster_configure "$@"
@@ -26,7 +24,7 @@ cg_start() {  # preload, settings...
   as_pg "mkdir -p '$STAGE/cg' && cd '$STAGE' && nohup valgrind --tool=callgrind \
     --trace-children=yes --collect-atstart=no --toggle-collect=PostgresMain \
     --callgrind-out-file='$STAGE/cg/cg.%p' '$PG_BINDIR/postgres' -D '$STAGE/data' \
-    -c huge_pages=off >'$STAGE/valgrind.log' 2>&1 &"
+    >'$STAGE/valgrind.log' 2>&1 &"
   local i
   for i in $(seq 1 180); do
     "$PG_BINDIR/pg_isready" -q -h "$STAGE" -p "$BENCH_PGPORT" && return 0
