@@ -289,19 +289,41 @@ void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int 
     pg_unreachable();
 }
 
-// The number of rows, read the way read_budget_table reads them.
-uint64 count_budget_rows()
-{
+// What a pinned read changed, to be undone by end_pinned_read (or by the
+// abort of the (sub)transaction if the read fails).
+struct PinnedRead {
     Oid save_userid;
     int save_sec_context;
-    GetUserIdAndSecContext(&save_userid, &save_sec_context);
-    SetUserIdAndSecContext(kReaderRole, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+    int guc_level;
+};
+
+// Every read of poolgov.budgets runs as kReaderRole, in a
+// security-restricted operation, with search_path = pg_catalog, inside SPI.
+PinnedRead begin_pinned_read()
+{
+    PinnedRead p{};
+    GetUserIdAndSecContext(&p.save_userid, &p.save_sec_context);
+    SetUserIdAndSecContext(kReaderRole, p.save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
                                             SECURITY_RESTRICTED_OPERATION);
-    int guc_level = NewGUCNestLevel();
+    p.guc_level = NewGUCNestLevel();
     (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
                              GUC_ACTION_SAVE, true, 0, false);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "pg_poolgov: SPI_connect failed");
+    return p;
+}
+
+void end_pinned_read(const PinnedRead &p)
+{
+    SPI_finish();
+    AtEOXact_GUC(false, p.guc_level);
+    SetUserIdAndSecContext(p.save_userid, p.save_sec_context);
+}
+
+// The number of rows, read the way read_budget_table reads them.
+uint64 count_budget_rows()
+{
+    PinnedRead pinned = begin_pinned_read();
     int rc = SPI_execute("SELECT pg_catalog.count(*) FROM poolgov.budgets", true, 1);
     if (rc != SPI_OK_SELECT || SPI_processed != 1)
         elog(ERROR, "pg_poolgov: counting poolgov.budgets failed: %s",
@@ -309,9 +331,7 @@ uint64 count_budget_rows()
     bool isnull = false;
     Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     uint64 rows = isnull ? 0 : static_cast<uint64>(DatumGetInt64(d));
-    SPI_finish();
-    AtEOXact_GUC(false, guc_level);
-    SetUserIdAndSecContext(save_userid, save_sec_context);
+    end_pinned_read(pinned);
     return rows;
 }
 
@@ -327,19 +347,7 @@ bool read_budget_table(BudgetSet *out)
 {
     if (!OidIsValid(get_extension_oid("pg_poolgov", true)))
         return false;
-    // Read as kReaderRole, in a security-restricted operation, with
-    // search_path = pg_catalog; both are undone below, or by the abort of
-    // the (sub)transaction if the read fails.
-    Oid save_userid;
-    int save_sec_context;
-    GetUserIdAndSecContext(&save_userid, &save_sec_context);
-    SetUserIdAndSecContext(kReaderRole, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-                                            SECURITY_RESTRICTED_OPERATION);
-    int guc_level = NewGUCNestLevel();
-    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                             GUC_ACTION_SAVE, true, 0, false);
-    if (SPI_connect() != SPI_OK_CONNECT)
-        elog(ERROR, "pg_poolgov: SPI_connect failed");
+    PinnedRead pinned = begin_pinned_read();
     int rc = SPI_execute(kSelect, false, 0);
     if (rc != SPI_OK_SELECT)
         elog(ERROR, "pg_poolgov: reading poolgov.budgets failed: %s", SPI_result_code_string(rc));
@@ -370,9 +378,7 @@ bool read_budget_table(BudgetSet *out)
         copy_text(r.role_name, role);
         copy_text(r.db_name, db ? db : "");
     }
-    SPI_finish();
-    AtEOXact_GUC(false, guc_level);
-    SetUserIdAndSecContext(save_userid, save_sec_context);
+    end_pinned_read(pinned);
     budget_set_index(*out);  // n log n, in this backend, before any lock
     return true;
 }
