@@ -69,13 +69,15 @@ bool heavy_has_room(AdmissionTable t, const AdmissionLimits &lim)
 // Could the waiter take a slot now? (Room is then reserved by grant.)
 bool eligible(AdmissionTable t, const AdmissionEntry &e, const AdmissionLimits &lim)
 {
+    // A lane switched off (max_heavy 0) holds nobody back any more.
+    bool lane_room = lim.max_heavy == 0 || heavy_has_room(t, lim);
     if (state_of(e) == kRunning)  // waits for a heavy slot only
-        return heavy_of(e) == kHeavyQueued && heavy_has_room(t, lim);
+        return heavy_of(e) == kHeavyQueued && lane_room;
     if (state_of(e) != kQueued)
         return false;
     if (load_seq(t.counters->running) >= static_cast<uint32_t>(lim.max_active))
         return false;
-    if (heavy_of(e) == kHeavyQueued && !heavy_has_room(t, lim))
+    if (heavy_of(e) == kHeavyQueued && !lane_room)
         return false;
     return caps_have_room(t, e);
 }
@@ -136,10 +138,12 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
     AdmissionCounters &c = *t.counters;
     AdmissionEntry &e = t.entries[i];
     bool slot = state_of(e) == kQueued, heavy = heavy_of(e) == kHeavyQueued;
+    // Waiting for a lane that was switched off: no heavy slot to take.
+    bool lane = heavy && (force || lim.max_heavy > 0);
     if (!force) {
         if (slot && !reserve(c.running, lim.max_active))
             return false;
-        if (heavy && !reserve(c.heavy_running, lim.max_heavy)) {
+        if (lane && !reserve(c.heavy_running, lim.max_heavy)) {
             if (slot)
                 add_seq(c.running, -1);
             return false;
@@ -147,7 +151,7 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
     } else {
         if (slot)
             add_seq(c.running, 1);
-        if (heavy)
+        if (lane)
             add_seq(c.heavy_running, 1);
     }
     dequeue(t, i);
@@ -158,7 +162,7 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
         set_state(e, kRunning);
     }
     if (heavy)
-        set_heavy(e, kHeavyRunning);
+        set_heavy(e, lane ? kHeavyRunning : kHeavyNone);
     e.queued_since = 0;
     return true;
 }

@@ -158,13 +158,61 @@ TEST(Admission, HeavyLaneSerializesHeavyTransactions)
     EXPECT_EQ(f.counters.queued, 0u);
 }
 
-TEST(Admission, NoHeavyLaneMeansHeavyWaitsForever)
+TEST(Admission, LaneSwitchedOffLetsHeavyWaitersIn)
 {
-    // max_heavy 0 means "no lane" to the caller, which then never asks; the
-    // core treats a heavy request without a lane as not eligible.
-    Fixture f(2);
-    f.lim = {2, 0, 0};
-    EXPECT_FALSE(f.enter(0, 1, true));
+    // A reload sets max_heavy_transactions to 0 while heavy transactions
+    // wait: they run without a heavy slot, and the one that held the lane
+    // still gives its heavy slot back.
+    Fixture f(4);
+    f.lim = {3, 1, 0};
+    EXPECT_TRUE(f.enter(0, 1, true));
+    EXPECT_FALSE(f.enter(1, 1, true));
+    EXPECT_TRUE(f.enter(2));
+    EXPECT_FALSE(admission_enter_heavy(f.table(), 2, f.lim, f.now));  // upgrade waits
+    f.lim.max_heavy = 0;
+    V granted = f.grant();
+    std::sort(granted.begin(), granted.end());
+    EXPECT_EQ(granted, (V{1, 2}));
+    EXPECT_TRUE(f.running(1));
+    EXPECT_FALSE(f.queued(1));
+    EXPECT_FALSE(f.queued(2));
+    EXPECT_EQ(f.entries[1].heavy, static_cast<uint8_t>(HeavyState::None));
+    EXPECT_EQ(f.entries[2].heavy, static_cast<uint8_t>(HeavyState::None));
+    EXPECT_EQ(f.counters.heavy_running, 1u);  // entry 0's, until it leaves
+    f.leave(0);
+    EXPECT_EQ(f.counters.heavy_running, 0u);
+    EXPECT_EQ(f.counters.queued, 0u);
+}
+
+TEST(Admission, LoweredLimitGrantsNothingUntilRunningFallsBelowIt)
+{
+    Fixture f(6);
+    f.lim.max_active = 4;
+    for (int i = 0; i < 4; ++i)
+        EXPECT_TRUE(f.enter(i));
+    EXPECT_FALSE(f.enter(4));
+    EXPECT_FALSE(f.enter(5));
+    f.lim.max_active = 1;  // reload: 4 -> 1
+    EXPECT_EQ(f.leave(0), V{});
+    EXPECT_EQ(f.leave(1), V{});
+    EXPECT_EQ(f.leave(2), V{});
+    EXPECT_EQ(f.counters.running, 1u);
+    EXPECT_EQ(f.leave(3), V{4});  // running fell to 0 < 1
+    EXPECT_EQ(f.counters.running, 1u);
+    EXPECT_TRUE(f.queued(5));
+}
+
+TEST(Admission, RaisedLimitGrantsWaitersAtOnce)
+{
+    Fixture f(5);
+    f.lim.max_active = 1;
+    EXPECT_TRUE(f.enter(0));
+    for (int i = 1; i < 5; ++i)
+        EXPECT_FALSE(f.enter(i));
+    f.lim.max_active = 10;  // reload: 1 -> 10, nobody has released anything
+    EXPECT_EQ(f.grant(), (V{1, 2, 3, 4}));
+    EXPECT_EQ(f.counters.running, 5u);
+    EXPECT_EQ(f.counters.queued, 0u);
 }
 
 TEST(Admission, CancelAfterGrantPassesTheSlotOn)
