@@ -28,13 +28,22 @@ REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_c
                --use-existing
 override CONTRIB_TESTDB = postgres
 
+# Orderings of concurrent sessions (specs/, expected/): what admission
+# control does to a client's transactions. Their own temp instance, whose
+# settings (test/isolation.conf) put every session, superusers included,
+# under a limit of one running transaction.
+ISOLATION      = admission_wait_failure admission_savepoints admission_execute
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/isolation.conf --temp-instance=./tmp_check_iso \
+                 --use-existing
+override ISOLATION_TESTDB = postgres
+
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 # Makefile.global resets PROVE_FLAGS (it is the user's, e.g. --verbose):
 # our test helper module goes into the flags PostgreSQL itself passes.
 override PG_PROVE_FLAGS = -I $(top_srcdir)/src/test/perl/ -I $(srcdir) -I $(srcdir)/test/t
 
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out build build-asan \
+EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out build build-asan \
               $(OBJS:.o=.d)
 
 # Debian's PostgreSQL is built with LLVM; we do not ship JIT bitcode.

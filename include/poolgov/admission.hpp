@@ -87,6 +87,20 @@ struct AdmissionCounters {
     uint64_t wait_max_us;
 };
 
+// The settings that govern the queue. Each backend reads its own copy of a
+// setting only at its next command, so a reload would not reach the
+// backends waiting in the queue, nor agree between a waiter and the backend
+// that hands it a slot: they are published here on every reload (by
+// whichever backend or the governor reloads first; all read the same file)
+// and read from here by everyone on the queue's path. Atomics.
+struct AdmissionSettings {
+    int32_t max_active;         // 0: off
+    int32_t max_heavy;          // 0: no heavy lane
+    int32_t timeout_ms;         // 0: wait for ever
+    int32_t aging_ms;           // 0: strict priority
+    uint32_t exempt_superusers;
+};
+
 struct AdmissionLimits {
     int max_active;    // > 0 (admission is off at 0 and nothing here is called)
     int max_heavy;     // 0: no heavy lane

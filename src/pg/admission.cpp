@@ -1,19 +1,32 @@
 // Admission control in the backend (policy: poolgov/admission.hpp).
 //
-// Where a transaction takes its slot: an explicit BEGIN / START TRANSACTION
-// right after it opened the block (only the virtual-xid lock is held then),
-// otherwise the first top-level statement that runs the executor, before
-// its executor starts. Utility commands outside a block (SET, SHOW, VACUUM,
+// Where a transaction takes its slot: at its first top-level statement that
+// runs the executor, before its executor starts, and inside a transaction
+// block at the block's first statement of any kind (other than transaction
+// control), before it runs. Never at BEGIN itself: an error there (a
+// timeout, a cancel) would leave no block behind, and the client's next
+// statements would each commit on their own; an error at a statement inside
+// the block aborts the block as any error does. A SERIALIZABLE READ ONLY
+// DEFERRABLE block takes it only once it has its snapshot, since waiting for
+// a safe snapshot means waiting for other serializable transactions, which
+// may be queued. Utility commands outside a block (SET, SHOW, VACUUM,
 // CHECKPOINT, DDL, COPY, CALL, DO, EXPLAIN) pass without a slot. Statements
-// inside functions, procedures and utility commands never wait. Exempt:
+// inside functions, procedures and utility commands never wait. Operators'
+// rescue statements (rescue_statement()) never wait. Exempt:
 // backends without a connection slot (walsenders, workers, the governor,
 // autovacuum), parallel workers, and superusers while
 // poolgov.exempt_superusers is on.
 //
 // Where it is given back: at COMMIT, ABORT (also the abort at the error of
-// a statement inside a block) and PREPARE TRANSACTION, and at process exit
-// (the same abort, plus a before_shmem_exit backstop). A crash resets
-// shared memory.
+// a statement inside a block), PREPARE TRANSACTION, an error that aborts a
+// savepoint (the block is left aborted; after ROLLBACK TO SAVEPOINT its next
+// statement takes a slot again), and at process exit (the same abort, plus
+// a before_shmem_exit backstop). A crash resets shared memory.
+//
+// The settings that govern the queue are read from shared memory
+// (AdmissionSettings), where every reload publishes them: a waiter never
+// processes a reload itself, and must agree with the backend that hands it
+// a slot. The governor wakes the waiters after a reload.
 //
 // The wait sleeps on the latch; the releasing backend writes the grant into
 // the waiter's entry and sets its latch. Cancel, terminate, statement_timeout
@@ -31,15 +44,21 @@
 extern "C" {
 #include "access/parallel.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "nodes/plannodes.h"
+#include "parser/parsetree.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/acl.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timeout.h"
 #include "utils/wait_event.h"
 }
@@ -70,6 +89,9 @@ constexpr int kGrantBatch = 32;
 constexpr long kTickMs = 1000;
 
 int my_index = -1;  // this backend's entry, once it took part
+// Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it
+// aborts were not aborted by an error, and the transaction keeps its slot.
+bool rolled_back_to_savepoint = false;
 bool idle_timeout_registered = false;
 TimeoutId idle_timeout_id;
 
@@ -83,19 +105,49 @@ struct Profile {
 };
 Profile profile = {~uint64_t{0}, 1, 0, {}, {}};
 
+AdmissionSettings &published() { return shm.state->admission_settings; }
+int max_active() { return atomic::load(published().max_active); }
+int max_heavy() { return atomic::load(published().max_heavy); }
+int timeout_ms() { return atomic::load(published().timeout_ms); }
+
+// A backend's reload publishes; the postmaster's does not (it keeps out of
+// shared memory), and its values were published when the segment was made.
+bool can_publish() { return IsUnderPostmaster && shm.state != nullptr; }
+
+void assign_max_active(int v, void *)
+{
+    if (can_publish())
+        atomic::store(published().max_active, static_cast<int32_t>(v));
+}
+void assign_max_heavy(int v, void *)
+{
+    if (can_publish())
+        atomic::store(published().max_heavy, static_cast<int32_t>(v));
+}
+void assign_timeout(int v, void *)
+{
+    if (can_publish())
+        atomic::store(published().timeout_ms, static_cast<int32_t>(v));
+}
+void assign_aging(int v, void *)
+{
+    if (can_publish())
+        atomic::store(published().aging_ms, static_cast<int32_t>(v));
+}
+
 // With max_active_transactions 0 and a heavy lane, only heavy transactions
 // take part, and normal slots are unlimited.
 AdmissionLimits limits()
 {
-    int max_active = guc::max_active_transactions > 0 ? guc::max_active_transactions : INT_MAX;
-    return AdmissionLimits{max_active, guc::max_heavy_transactions,
-                           static_cast<int64_t>(guc::admission_aging) * 1000};
+    int active = max_active();
+    return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
+                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000};
 }
 
 bool exempt()
 {
     return my_slot == nullptr || IsParallelWorker() ||
-           (guc::exempt_superusers && my_slot->superuser);
+           (atomic::load(published().exempt_superusers) != 0 && my_slot->superuser);
 }
 
 AdmissionEntry &me() { return shm.admission.entries[my_index]; }
@@ -134,8 +186,7 @@ void leave(int, Datum);
 
 bool admission_on()
 {
-    return (guc::max_active_transactions > 0 || guc::max_heavy_transactions > 0) &&
-           shm.state != nullptr;
+    return shm.state != nullptr && (max_active() > 0 || max_heavy() > 0);
 }
 
 void disarm_idle_timeout()
@@ -290,7 +341,7 @@ bool take_overdraft(long waited_ms)
     auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
                                 "admitted past the limit of {} ({} running) after {} ms: another "
                                 "backend waits for a lock this transaction holds",
-                                guc::max_active_transactions, running, waited_ms);
+                                max_active(), running, waited_ms);
     *out.out = '\0';
     report(EventKind::AdmissionOverdraft, detail);
     ereport(LOG, (errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
@@ -300,19 +351,20 @@ bool take_overdraft(long waited_ms)
 
 [[noreturn]] void time_out(long waited_ms, uint32_t running, uint32_t queued)
 {
+    int limit = max_active();
     char detail[kDetailLen];
     auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
                                 "waited {} ms; {} running, {} queued, limit {}", waited_ms,
-                                running, queued, guc::max_active_transactions);
+                                running, queued, limit);
     *out.out = '\0';
     report(EventKind::AdmissionTimeout, detail);
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
              errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
-                    guc::admission_timeout),
+                    timeout_ms()),
              errdetail("Waited %ld ms; %u transactions running, %u queued, "
                        "poolgov.max_active_transactions = %d.",
-                       waited_ms, running, queued, guc::max_active_transactions),
+                       waited_ms, running, queued, limit),
              errhint("Look for long or idle transactions in poolgov.connections, or raise "
                      "poolgov.max_active_transactions or poolgov.admission_timeout.")));
     pg_unreachable();
@@ -353,7 +405,9 @@ bool still_waiting()
 }
 
 // Sleeps until granted. Errors (timeout, cancel, terminate) leave through
-// the abort callback; only plain data lives in this frame.
+// the abort callback (or the savepoint's); only plain data lives in this
+// frame. The settings are read anew at every wake-up: a reload reaches the
+// waiters (the governor wakes them) without their processing it.
 void wait_for_grant()
 {
     TimestampTz start = GetCurrentTimestamp();
@@ -361,17 +415,18 @@ void wait_for_grant()
         if (!still_waiting())
             return;
         long waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-        if (!admission_on()) {  // turned off meanwhile
+        if (!admission_on() || exempt()) {  // turned off, or exempted, meanwhile
             leave(0, 0);
             return;
         }
-        if (guc::admission_timeout > 0 && waited >= guc::admission_timeout)
+        long timeout = timeout_ms();
+        if (timeout > 0 && waited >= timeout)
             leave_at_timeout(waited);  // returns only if the grant arrived
         if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && take_overdraft(waited))
             return;
         long sleep = std::min<long>(kTickMs, DeadlockTimeout > 0 ? DeadlockTimeout : kTickMs);
-        if (guc::admission_timeout > 0)
-            sleep = std::max<long>(1, std::min<long>(sleep, guc::admission_timeout - waited));
+        if (timeout > 0)
+            sleep = std::max<long>(1, std::min<long>(sleep, timeout - waited));
         int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep,
                            PG_WAIT_EXTENSION);
         ResetLatch(MyLatch);
@@ -384,14 +439,52 @@ void wait_for_grant()
     }
 }
 
+// A SERIALIZABLE READ ONLY DEFERRABLE transaction that has no snapshot yet
+// may still wait for a safe one, i.e. for other serializable transactions,
+// which may be queued behind its slot.
+bool awaits_safe_snapshot()
+{
+    return !FirstSnapshotSet && IsolationIsSerializable() && XactReadOnly && XactDeferrable;
+}
+
 bool is_heavy(const PlannedStmt *plan)
 {
-    return guc::max_heavy_transactions > 0 && plan->commandType != CMD_UTILITY &&
+    return max_heavy() > 0 && plan->commandType != CMD_UTILITY &&
            plan->planTree != nullptr && plan->planTree->total_cost >= guc::heavy_cost;
 }
 
-// Takes (or waits for) a slot, and the heavy lane if asked.
-void acquire(bool heavy)
+bool in_schema(Oid relid, Oid nspid) { return nspid != InvalidOid && get_rel_namespace(relid) == nspid; }
+
+// A statement an operator must be able to run on a saturated server: a
+// read-only SELECT by a superuser or a member of poolgov_admin or
+// pg_monitor that reads nothing but system catalogs and views and
+// pg_poolgov's own views (pg_stat_activity, poolgov.connections,
+// pg_terminate_backend(), pg_reload_conf(), poolgov.terminate_idle() ...).
+// Checked only when the statement would otherwise wait.
+bool rescue_statement(const PlannedStmt *plan)
+{
+    if (plan == nullptr || plan->commandType != CMD_SELECT || plan->hasModifyingCTE ||
+        plan->rowMarks != NIL)
+        return false;
+    Oid me_role = GetUserId();
+    Oid admin = get_role_oid("poolgov_admin", true);
+    if (!superuser_arg(me_role) && !has_privs_of_role(me_role, ROLE_PG_MONITOR) &&
+        !(OidIsValid(admin) && has_privs_of_role(me_role, admin)))
+        return false;
+    Oid poolgov = get_namespace_oid("poolgov", true);
+    ListCell *lc;
+    foreach (lc, plan->rtable) {
+        auto *rte = static_cast<RangeTblEntry *>(lfirst(lc));
+        if (rte->rtekind == RTE_RELATION && rte->relid >= FirstNormalObjectId &&
+            !in_schema(rte->relid, poolgov))
+            return false;
+    }
+    return true;
+}
+
+// Takes (or waits for) a slot, and the heavy lane if asked. `plan` is the
+// statement's (null for a utility command).
+void acquire(bool heavy, const PlannedStmt *plan)
 {
     register_backend();
     uint32_t state = state_of(me());
@@ -410,6 +503,8 @@ void acquire(bool heavy)
             return;
         }
     }
+    if (rescue_statement(plan))
+        return;
     bool now_running = false;
     LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
     if (state == static_cast<uint32_t>(AdmState::None)) {
@@ -439,7 +534,7 @@ void rewrite_idle_fatal(ErrorData *edata)
     edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
                              "transactions may run at once "
                              "(poolgov.max_active_transactions).",
-                             guc::admission_idle_timeout, guc::max_active_transactions);
+                             guc::admission_idle_timeout, max_active());
     edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
                           "how long a transaction may idle with a slot.");
     __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
@@ -465,12 +560,12 @@ void admission_define_gucs()
                             "Transactions that may run at once; the others wait.",
                             "0 turns admission control off.", &guc::max_active_transactions,
                             guc::max_active_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0,
-                            nullptr, nullptr, nullptr);
+                            nullptr, assign_max_active, nullptr);
     DefineCustomIntVariable("poolgov.admission_timeout",
                             "Longest wait for a transaction slot before an error.",
                             "0 waits for ever.", &guc::admission_timeout,
                             guc::admission_timeout, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-                            nullptr, nullptr);
+                            assign_timeout, nullptr);
     DefineCustomRealVariable("poolgov.heavy_cost",
                              "Plan cost from which a statement needs a heavy-lane slot.",
                              nullptr, &guc::heavy_cost, guc::heavy_cost, 0.0, 1e300, PGC_SIGHUP,
@@ -479,7 +574,7 @@ void admission_define_gucs()
                             "Transactions with a heavy statement that may run at once.",
                             "0: no heavy lane.", &guc::max_heavy_transactions,
                             guc::max_heavy_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
-                            nullptr, nullptr);
+                            assign_max_heavy, nullptr);
     DefineCustomIntVariable("poolgov.admission_idle_timeout",
                             "Ends a session idle in its transaction this long while holding a "
                             "transaction slot.",
@@ -489,7 +584,45 @@ void admission_define_gucs()
     DefineCustomIntVariable("poolgov.admission_aging",
                             "Waiting this long raises a waiter by one priority class.",
                             "0: strict priority.", &guc::admission_aging, guc::admission_aging, 0,
-                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, assign_aging, nullptr);
+}
+
+void admission_assign_exempt_superusers(bool v, void *)
+{
+    if (can_publish())
+        atomic::store(published().exempt_superusers, static_cast<uint32_t>(v));
+}
+
+void admission_publish_settings()
+{
+    AdmissionSettings &s = published();
+    atomic::store(s.max_active, static_cast<int32_t>(guc::max_active_transactions));
+    atomic::store(s.max_heavy, static_cast<int32_t>(guc::max_heavy_transactions));
+    atomic::store(s.timeout_ms, static_cast<int32_t>(guc::admission_timeout));
+    atomic::store(s.aging_ms, static_cast<int32_t>(guc::admission_aging));
+    atomic::store(s.exempt_superusers, static_cast<uint32_t>(guc::exempt_superusers));
+}
+
+void admission_reloaded()
+{
+    if (shm.state == nullptr || atomic::load(shm.admission.counters->queued) == 0)
+        return;
+    // A raised limit (or a lane switched off) has room for waiters now.
+    locked_step([](int *granted) {
+        return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                               kGrantBatch);
+    });
+    // The others look at the new settings: off, exempt, a shorter timeout.
+    int waiting[kGrantBatch];
+    for (int from = 0; from < shm.admission.n;) {
+        int n = 0;
+        LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+        for (; from < shm.admission.n && n < kGrantBatch; ++from)
+            if (admission_waiting(shm.admission.entries[from]))
+                waiting[n++] = from;
+        LWLockRelease(shm.state->admission_lock);
+        wake(waiting, n);
+    }
 }
 
 void admission_install()
@@ -499,25 +632,37 @@ void admission_install()
 
 void admission_top_statement(const PlannedStmt *plan)
 {
+    rolled_back_to_savepoint = false;
     if (!admission_on() || exempt())
         return;
     disarm_idle_timeout();
     bool heavy = is_heavy(plan);
-    if (heavy || guc::max_active_transactions > 0)
-        acquire(heavy);
+    if (heavy || max_active() > 0)
+        acquire(heavy, plan);
 }
 
-void admission_transaction_block_started()
+void admission_block_statement()
 {
-    if (guc::max_active_transactions <= 0 || shm.state == nullptr || exempt())
+    if (shm.state == nullptr || max_active() <= 0 || exempt() || awaits_safe_snapshot())
         return;
-    disarm_idle_timeout();
-    acquire(false);
+    acquire(false, nullptr);
 }
 
 void admission_utility_started()
 {
+    rolled_back_to_savepoint = false;
     disarm_idle_timeout();
+}
+
+void admission_rolled_back_to_savepoint()
+{
+    rolled_back_to_savepoint = true;
+}
+
+void admission_savepoint_aborted()
+{
+    if (!rolled_back_to_savepoint)
+        leave(0, 0);
 }
 
 void admission_statement_done()

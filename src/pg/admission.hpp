@@ -20,12 +20,32 @@ extern int admission_aging;          // ms; 0: strict priority
 void admission_define_gucs();
 void admission_install();
 
+// Shared memory is new (postmaster start, crash restart): publish the
+// settings that govern the queue (poolgov/admission.hpp, AdmissionSettings).
+void admission_publish_settings();
+// The assign hook of poolgov.exempt_superusers (defined with the login
+// settings) publishes it as the others' do.
+void admission_assign_exempt_superusers(bool v, void *extra);
+// The governor has reloaded the configuration: grant what a raised limit
+// allows and wake every waiter to look at the new settings.
+void admission_reloaded();
+
 // A top-level statement is about to start its executor (not inside a
 // utility command, a function or another statement).
 void admission_top_statement(const PlannedStmt *plan);
 
-// BEGIN / START TRANSACTION has just opened a transaction block.
-void admission_transaction_block_started();
+// A top-level utility command other than transaction control is about to
+// run inside a transaction block: the block takes its slot here if it has
+// none (not at BEGIN, where an error would leave no block to abort).
+void admission_block_statement();
+
+// ROLLBACK TO SAVEPOINT ran: the savepoints it aborts keep the slot.
+void admission_rolled_back_to_savepoint();
+
+// A savepoint taken between top-level statements was aborted: by an error
+// (the block waits for ROLLBACK TO or ROLLBACK, and holds no slot meanwhile;
+// a wait under way is abandoned) unless ROLLBACK TO SAVEPOINT did it.
+void admission_savepoint_aborted();
 
 // A top-level utility command starts (the session is no longer idle).
 void admission_utility_started();

@@ -368,15 +368,22 @@ void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool re
     PG_END_TRY();
 }
 
-// BEGIN / START TRANSACTION takes the transaction's slot once the block is
-// open; any top-level command may leave the session idle in its block.
+// Inside a transaction block, any top-level command but transaction control
+// takes the block's slot before it runs (see admission.hpp); EXECUTE takes
+// it with its statement's plan, in the executor.
+void before_top_utility(const Node *parsetree)
+{
+    admission_utility_started();
+    if (!IsA(parsetree, TransactionStmt) && !IsA(parsetree, ExecuteStmt) && IsTransactionBlock())
+        admission_block_statement();
+}
+
+// Any top-level command may leave the session idle in its block.
 void after_top_utility(const Node *parsetree)
 {
-    if (IsA(parsetree, TransactionStmt)) {
-        auto kind = reinterpret_cast<const TransactionStmt *>(parsetree)->kind;
-        if (kind == TRANS_STMT_BEGIN || kind == TRANS_STMT_START)
-            admission_transaction_block_started();
-    }
+    if (IsA(parsetree, TransactionStmt) &&
+        reinterpret_cast<const TransactionStmt *>(parsetree)->kind == TRANS_STMT_ROLLBACK_TO)
+        admission_rolled_back_to_savepoint();
     admission_statement_done();
 }
 
@@ -390,7 +397,15 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     int level = nesting_level;
     bool top = top_level();
     if (top)
-        admission_utility_started();
+        before_top_utility(parsetree);
+    if (top && IsA(parsetree, ExecuteStmt)) {
+        // The statement EXECUTE runs is the top-level one: it takes the
+        // transaction's slot (and the heavy lane) as it would from the
+        // extended protocol, and is timed as pg_stat_statements times it.
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+        after_top_utility(parsetree);
+        return;
+    }
     if (!(guc::track_utility && handled && tracking(level))) {
         call_untracked_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
                                qc);
@@ -474,8 +489,10 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
         while (n_level0_subxacts > 0 && level0_subxacts[n_level0_subxacts - 1] >= mySubid)
             n_level0_subxacts--;
         if (event == SUBXACT_EVENT_ABORT_SUB) {
-            if (level0)
+            if (level0) {
                 top_statement_failed();
+                admission_savepoint_aborted();
+            }
             statement_clock_forget(mySubid);
         }
         break;

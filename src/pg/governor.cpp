@@ -41,6 +41,7 @@ extern "C" {
 }
 
 #include "activity.hpp"
+#include "admission.hpp"
 #include "read_model.hpp"
 #include "breaker_state.hpp"
 #include "budgets_sync.hpp"
@@ -282,6 +283,7 @@ void wait_for_next_pass(const Pass &p)
     if (ConfigReloadPending) {
         ConfigReloadPending = false;
         ProcessConfigFile(PGC_SIGHUP);
+        admission_reloaded();
         metrics_http_configure();
     }
 }

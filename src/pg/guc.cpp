@@ -167,7 +167,7 @@ void define_all()
     DefineCustomBoolVariable("poolgov.exempt_superusers",
                              "Whether superusers are exempt from budgets and the reserve.",
                              nullptr, &exempt_superusers, exempt_superusers, PGC_SIGHUP, 0,
-                             nullptr, nullptr, nullptr);
+                             nullptr, admission_assign_exempt_superusers, nullptr);
     DefineCustomIntVariable("poolgov.default_budget",
                             "Connection budget of a role that has no budget of its own.",
                             "-1 means unlimited.", &default_budget, default_budget, -1,

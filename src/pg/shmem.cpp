@@ -2,6 +2,8 @@
 
 #include "shmem.hpp"
 
+#include "admission.hpp"
+
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -164,9 +166,10 @@ void shmem_startup()
                                    reinterpret_cast<AdmissionEntry *>(base + l.admission_entries),
                                    static_cast<int>(s->nslots)};
     shm.admission_latches = reinterpret_cast<Latch **>(base + l.admission_latches);
-    if (!found) {  // the tables' headers and hash indexes
+    if (!found) {  // the tables' headers and hash indexes; the postmaster's settings
         entry_table_init(shm.roles, static_cast<uint32_t>(max_roles));
         entry_table_init(shm.databases, static_cast<uint32_t>(max_databases));
+        admission_publish_settings();
     }
     LWLockRelease(AddinShmemInitLock);
 }

@@ -107,6 +107,7 @@ struct SharedState {
     RingHeader slowlog;
     RingHeader history;
     BudgetState budget;  // track S
+    AdmissionSettings admission_settings;  // see poolgov/admission.hpp
 };
 
 // Process-local pointers into the segment; all null unless preloaded.
