@@ -60,3 +60,6 @@ SELECT name, setting, context, vartype, min_val FROM pg_settings
  WHERE name = 'poolgov.metrics_max_roles';
 
 DROP ROLE regress_metrics_nobody, regress_metrics_monitor, regress_metrics_admin;
+-- An IPv4-mapped IPv6 address cannot be listened on (bind() fails with
+-- EINVAL): refused when set, not retried for ever by the governor.
+ALTER SYSTEM SET poolgov.metrics_listen_address = '::ffff:127.0.0.1';

@@ -54,12 +54,14 @@ constexpr int kMaxChangeEvents = 100;
 // Means the same whatever the search_path and whatever objects other roles
 // created: every operator and function is pg_catalog's, named explicitly
 // (extract(epoch FROM ...) * 1000 would resolve "*" through the path, and a
-// planted *(numeric, integer) is a better match than pg_catalog's). ORDER BY
+// planted *(numeric, integer) is a better match than pg_catalog's). An
+// idle_timeout is rounded up to whole milliseconds: a positive interval
+// under 1 ms must not become 0, which means "none". ORDER BY
 // and the casts do not look names up. read_budget_table() also pins
 // search_path to pg_catalog while it runs.
 const char *kSelect =
     "SELECT b.role_name, b.database_name, b.max_connections, b.max_active, "
-    "       (pg_catalog.extract('epoch'::pg_catalog.text, b.idle_timeout) "
+    "       pg_catalog.ceil(pg_catalog.extract('epoch'::pg_catalog.text, b.idle_timeout) "
     "          OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8, "
     "       b.priority "
     "FROM poolgov.budgets b ORDER BY b.role_name, b.database_name NULLS FIRST";

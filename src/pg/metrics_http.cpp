@@ -138,8 +138,16 @@ bool parse_address(const char *text, int port, Address *out)
 bool check_listen_address(char **newval, void **extra, GucSource source)
 {
     Address a;
-    if (*newval != nullptr && parse_address(*newval, 0, &a))
-        return true;
+    if (*newval != nullptr && parse_address(*newval, 0, &a)) {
+        auto *v6 = reinterpret_cast<const struct sockaddr_in6 *>(&a.sa);
+        if (a.family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+            return true;
+        // bind() refuses it (EINVAL): say so now, not in a retry loop.
+        GUC_check_errdetail("poolgov.metrics_listen_address \"%s\" is an IPv4-mapped IPv6 "
+                            "address, which cannot be listened on.", *newval);
+        GUC_check_errhint("Use the IPv4 address itself, e.g. '127.0.0.1'.");
+        return false;
+    }
     GUC_check_errdetail("poolgov.metrics_listen_address must be a numeric IPv4 or IPv6 "
                         "address, \"localhost\" or \"*\".");
     return false;

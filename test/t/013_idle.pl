@@ -103,6 +103,17 @@ ok($node->log_contains(qr/LOG:  pg_poolgov: ended idle session of role "app" in 
 	'LOG line');
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('grp')});
 
+# A sub-millisecond idle_timeout is rounded up to 1 ms: read as 0 it would
+# have turned the role's reclamation off.
+$node->safe_psql('postgres', q{
+	CREATE ROLE tiny LOGIN;
+	SELECT poolgov.set_budget('tiny', 100, idle_timeout => '0.4 ms')});
+my ($tiny, $tiny_pid) = idle_session('tiny');
+ok(wait_for("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $tiny_pid"),
+	'an idle_timeout of 0.4 ms ends idle sessions');
+like(client_error($tiny), qr/its budget in poolgov.budgets allows 1 ms/, 'rounded up to 1 ms');
+$node->safe_psql('postgres', q{SELECT poolgov.drop_budget('tiny')});
+
 # --- Globally: poolgov.idle_timeout ends other's session; the superuser
 # watcher (exempt) stays.
 set_conf("poolgov.idle_timeout = 1s");
@@ -139,7 +150,7 @@ like(client_error($t1), qr/FATAL:  terminating connection: pg_poolgov ended this
 is($node->safe_psql('postgres', q{SELECT poolgov.terminate_idle(older_than => '100 ms')},
 		extra_params => [ '-U', 'padmin' ]), '1',
 	'NULL role: every role (the idle other session; superusers only for a superuser caller)');
-is($mon->query_safe(q{SELECT idle_terminated FROM poolgov.stats}), '5', 'five ended so far');
+is($mon->query_safe(q{SELECT idle_terminated FROM poolgov.stats}), '6', 'six ended so far (tiny included)');
 $t2->{run}->kill_kill;
 $t3->{run}->kill_kill;
 $mon->query_safe("SELECT pg_cancel_backend($busy_pid)");

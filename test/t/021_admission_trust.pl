@@ -329,6 +329,73 @@ set_conf("poolgov.exempt_superusers = on\npoolgov.admission_timeout = 30s");
 	$_->quit for $r, $q;
 }
 
+# --- Extended protocol without Sync: Parse/Bind/Execute/Flush leaves the
+# implicit transaction open, and PostgreSQL reports the session active, so
+# neither admission_idle_timeout nor idle_in_transaction_session_timeout
+# applies; the slot goes back at Sync. (A raw protocol client: libpq always
+# sends Sync.)
+sub pg_message
+{
+	my ($type, $body) = @_;
+	return $type . pack('N', 4 + length $body) . $body;
+}
+
+sub read_messages_until
+{
+	my ($sock, $want) = @_;
+	my %seen;
+	while (1)
+	{
+		my $head = '';
+		while (length $head < 5)
+		{
+			my $n = sysread($sock, $head, 5 - length $head, length $head);
+			return %seen unless $n;
+		}
+		my ($type, $len) = unpack('a N', $head);
+		my $body = '';
+		while (length $body < $len - 4)
+		{
+			my $n = sysread($sock, $body, $len - 4 - length $body, length $body);
+			return %seen unless $n;
+		}
+		$seen{$type} = $body;
+		return %seen if $type eq $want;
+	}
+}
+
+{
+	require IO::Socket::UNIX;
+	$node->safe_psql('postgres', 'UPDATE t SET v = 0');
+	set_conf("poolgov.admission_idle_timeout = 300ms\nidle_in_transaction_session_timeout = 300ms");
+	my $sock = IO::Socket::UNIX->new(Peer => $node->host . '/.s.PGSQL.' . $node->port)
+	  or die "cannot connect: $!";
+	my $startup = pack('N', 196608) . "user\0app\0database\0postgres\0\0";
+	syswrite($sock, pack('N', 4 + length $startup) . $startup);
+	my %m = read_messages_until($sock, 'Z');
+	my ($pid) = unpack('N', $m{K});
+	ok($pid, 'raw client: logged in');
+	syswrite($sock, pg_message('P', "\0UPDATE t SET v = 5 WHERE id = 3\0" . pack('n', 0))
+		  . pg_message('B', "\0\0" . pack('nnn', 0, 0, 0))
+		  . pg_message('E', "\0" . pack('N', 0))
+		  . pg_message('H', ''));
+	%m = read_messages_until($sock, 'C');
+	ok(exists $m{C}, 'raw client: Execute completed without Sync');
+	usleep(1_000_000);
+	is($node->safe_psql('postgres', "SELECT state || ' ' || admission FROM poolgov.connections WHERE pid = $pid"),
+		'active running', 'no Sync: the session is active and keeps its slot past admission_idle_timeout');
+	is(values_of_t(), '0,0,0,0', 'no Sync: nothing committed yet');
+	syswrite($sock, pg_message('S', ''));
+	%m = read_messages_until($sock, 'Z');
+	ok(exists $m{Z}, 'raw client: Sync answered');
+	is($node->safe_psql('postgres', "SELECT admission FROM poolgov.connections WHERE pid = $pid"),
+		'none', 'Sync: the slot went back');
+	is(values_of_t(), '0,0,5,0', 'Sync: the implicit transaction committed');
+	syswrite($sock, pg_message('X', ''));
+	close($sock);
+	set_conf("poolgov.admission_idle_timeout = 0\nidle_in_transaction_session_timeout = 0");
+}
+
 $holder->quit;
 is(count_admission(q{'running', 'queued', 'queued_heavy', 'heavy', 'overdraft'}), '0',
 	'nothing running or queued at the end');
