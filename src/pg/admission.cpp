@@ -32,11 +32,11 @@
 // the waiter's entry and sets its latch. Cancel, terminate, statement_timeout
 // and postmaster death end the wait as usual: the error aborts the
 // transaction and the abort callback leaves the queue, passing on a grant
-// that arrived meanwhile. Lock safety: a waiter that holds a lock another
-// backend is waiting for (taken by parse analysis, or an advisory lock kept
-// across transactions) is admitted past the limit once it has waited
-// deadlock_timeout, since the lock waiter may be the very transaction whose
-// slot it waits for, and PostgreSQL's deadlock detector cannot see our queue.
+// that arrived meanwhile. Lock safety: a waiter that holds a lock (taken by
+// parse analysis, or an advisory lock kept across transactions) that a slot
+// holder waits for, directly or through other lock waiters, is admitted past
+// the limit once it has waited deadlock_timeout: PostgreSQL's deadlock
+// detector cannot see our queue (lock_graph.cpp).
 #include "postgres.hpp"
 
 #include "admission.hpp"
@@ -66,6 +66,7 @@ extern "C" {
 #include "connection.hpp"
 #include "events_log.hpp"
 #include "guc.hpp"
+#include "lock_graph.hpp"
 #include "shmem.hpp"
 #include "termination.hpp"
 
@@ -422,7 +423,9 @@ void wait_for_grant()
         long timeout = timeout_ms();
         if (timeout > 0 && waited >= timeout)
             leave_at_timeout(waited);  // returns only if the grant arrived
-        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && take_overdraft(waited))
+        // Past the limit only if a slot holder waits for us (lock_graph.hpp).
+        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && slot_holder_waits_for_me() &&
+            take_overdraft(waited))
             return;
         long sleep = std::min<long>(kTickMs, DeadlockTimeout > 0 ? DeadlockTimeout : kTickMs);
         if (timeout > 0)
