@@ -12,7 +12,12 @@
 // slow-sending connections cannot lock Prometheus out), and is closed at
 // once if every client is Writing. A client must send its request within
 // kReadTimeoutMs of being accepted and take its response within
-// kWriteTimeoutMs, else it is closed. Memory: kMaxClients request buffers
+// kWriteTimeoutMs, else it is closed. Once the response is sent, the
+// client is Draining: the write side is shut (the client reads EOF after
+// the body) and whatever it still sends is read and dropped until it
+// closes, at most kDrainMs: closing a socket with unread input would send
+// a reset, which can destroy the end of the response before the client
+// read it. Memory: kMaxClients request buffers
 // (static) plus one exposition per Writing client, and a kernel send buffer
 // of kSendBuffer bytes per client.
 //
@@ -56,13 +61,14 @@ constexpr int kMaxClients = 4;
 constexpr size_t kMaxRequest = 8192;
 constexpr int kReadTimeoutMs = 5000;
 constexpr int kWriteTimeoutMs = 10000;
+constexpr int kDrainMs = 2000;
 constexpr int kRetryBindSeconds = 10;
 constexpr int kBacklog = 16;
 constexpr int kAcceptsPerWake = 32;
 constexpr int kAcceptPauseMs = 1000;
 constexpr int kSendBuffer = 64 * 1024;
 
-enum class ClientState { Free, Reading, Writing };
+enum class ClientState { Free, Reading, Writing, Draining };
 
 struct Client {
     ClientState state;
@@ -284,6 +290,8 @@ void respond(Client &c, http::Verdict v)
     server.set_stale = true;  // now waits for WRITEABLE
 }
 
+void drain_some(Client &c);
+
 void send_some(Client &c)
 {
     while (c.out_sent < c.out_len) {
@@ -301,7 +309,27 @@ void send_some(Client &c)
         return;
     }
     shutdown(c.fd, SHUT_WR);
-    close_client(c);
+    c.state = ClientState::Draining;
+    c.deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kDrainMs);
+    server.set_stale = true;  // now waits for READABLE
+    drain_some(c);            // (the client may have closed already)
+}
+
+// Reads and drops what a Draining client still sends; closes at its EOF.
+void drain_some(Client &c)
+{
+    char scratch[1024];
+    for (;;) {
+        ssize_t n = recv(c.fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        close_client(c);  // EOF, or the client is gone
+        return;
+    }
 }
 
 void receive_some(Client &c, int index)
@@ -336,8 +364,8 @@ void receive_some(Client &c, int index)
         send_some(c);
 }
 
-// A slot for a new connection: a free one, else the one Reading the
-// longest (closed), else none.
+// A slot for a new connection: a free one, else the one Reading or
+// Draining the longest (closed), else none.
 int take_slot()
 {
     int oldest = -1;
@@ -345,7 +373,7 @@ int take_slot()
         const Client &c = server.clients[i];
         if (c.state == ClientState::Free)
             return i;
-        if (c.state == ClientState::Reading &&
+        if ((c.state == ClientState::Reading || c.state == ClientState::Draining) &&
             (oldest < 0 || c.accepted_at < server.clients[oldest].accepted_at))
             oldest = i;
     }
@@ -424,7 +452,7 @@ void rebuild_set()
         const Client &c = server.clients[i];
         if (c.state == ClientState::Free)
             continue;
-        uint32 events = c.state == ClientState::Reading ? WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+        uint32 events = c.state == ClientState::Writing ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
         AddWaitEventToSet(server.set, events, c.fd, nullptr, reinterpret_cast<void *>(
                                                                  static_cast<intptr_t>(i + 1)));
     }
@@ -560,6 +588,8 @@ void metrics_http_wait(long timeout_ms)
             receive_some(c, static_cast<int>(tag - 1));
         else if (c.state == ClientState::Writing)
             send_some(c);
+        else if (c.state == ClientState::Draining)
+            drain_some(c);
     }
     housekeeping(GetCurrentTimestamp());
 }

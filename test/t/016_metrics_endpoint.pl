@@ -306,6 +306,42 @@ set_conf($node, metrics_listen_address => '127.0.0.1', metrics_allow_remote => '
 ($rc) = $node->psql('postgres', q{ALTER SYSTEM SET poolgov.metrics_listen_address = 'db.example.com'});
 isnt($rc, 0, 'a host name is rejected (no DNS lookups in the governor)');
 
+# --- a client that sends more after its request gets the whole response ------
+# Closing a socket with unread input sends a reset, which destroys what the
+# kernel had not yet sent: the governor drains such a client instead. The
+# client reads through a 4 kB receive buffer, so most of the body is still
+# in the governor's send queue when it has handed over the last byte.
+ok(wait_serving($port3, 1), 'serving on loopback again');
+{
+	my $s = IO::Socket::INET->new(Proto => 'tcp') or die "socket: $!";
+	setsockopt($s, Socket::SOL_SOCKET(), Socket::SO_RCVBUF(), pack('i', 4096))
+	  or die "setsockopt: $!";
+	$s->connect(Socket::pack_sockaddr_in($port3, Socket::inet_aton('127.0.0.1')))
+	  or die "connect: $!";
+	$s->send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+	my ($resp, $err) = ('', '');
+	my $sel = IO::Select->new($s);
+	# The first bytes of the response: the governor has read the request.
+	sysread($s, $resp, 1024) if $sel->can_read(10);
+	$s->send('x');    # one byte more, which the governor will not read
+	sleep(0.3);
+	my $until = time + 10;
+	while (time < $until && $sel->can_read($until - time))
+	{
+		my $n = sysread($s, my $chunk, 1024);
+		$err = "$!" unless defined $n;
+		last unless $n;
+		$resp .= $chunk;
+		sleep(0.001);
+	}
+	close $s;
+	my ($head, $body) = split /\r\n\r\n/, $resp, 2;
+	my ($length) = ($head // '') =~ /Content-Length:\s*(\d+)/i;
+	cmp_ok($length // 0, '>', 16384, 'the response is larger than what the client buffers');
+	is($err, '', 'no connection reset while reading');
+	is(length($body // ''), $length // -1, 'the whole body arrived (Content-Length bytes)');
+}
+
 # --- port 0 again: closed ------------------------------------------------------
 set_conf($node, metrics_port => 0);
 ok(wait_serving($port3, 0), 'metrics_port = 0 on reload closes the endpoint');
