@@ -64,9 +64,10 @@ struct Row {
 // The label value that stands for the rows beyond the cap.
 constexpr std::string_view kOtherLabel = "other";
 
-// Keeps the max_rows rows with the most statements (ties: by label, so the
-// choice is stable between scrapes) and sums the rest into one row labelled
-// "other", appended last. A real row named "other" is merged into it too
+// Sums rows that share a label into one (labels must be unique per series),
+// then keeps the max_rows rows with the most statements (ties: by label, so
+// the choice is stable between scrapes) and sums the rest into one row
+// labelled "other", appended last. A real row named "other" is merged into it too
 // (two series with one label set would be invalid). max_rows < 0: no cap.
 std::vector<Row> cap_rows(std::vector<Row> rows, int max_rows);
 

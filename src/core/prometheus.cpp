@@ -83,10 +83,28 @@ void add_into(Row &dst, const Row &src)
         dst.buckets.cumulative[i] += src.buckets.cumulative[i];
 }
 
+// Rows that share a label (a role dropped and created again under its old
+// name keeps its old entry until evicted; names the encoding cannot show
+// may meet) become one row: one label set, one series.
+void merge_same_labels(std::vector<Row> &rows)
+{
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const Row &a, const Row &b) { return a.label < b.label; });
+    size_t kept = 0;
+    for (size_t i = 0; i < rows.size(); ++i) {
+        if (kept > 0 && rows[kept - 1].label == rows[i].label)
+            add_into(rows[kept - 1], rows[i]);
+        else if (kept++ != i)
+            rows[kept - 1] = std::move(rows[i]);
+    }
+    rows.resize(kept);
+}
+
 }  // namespace
 
 std::vector<Row> cap_rows(std::vector<Row> rows, int max_rows)
 {
+    merge_same_labels(rows);
     auto by_activity = [](const Row &a, const Row &b) {
         if (a.statements != b.statements)
             return a.statements > b.statements;

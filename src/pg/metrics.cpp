@@ -6,6 +6,8 @@
 #include "postgres.hpp"
 
 extern "C" {
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "postmaster/postmaster.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -128,13 +130,36 @@ char *format(const MetricsInput &in, const char *const *role_labels,
     return out;
 }
 
-// Names recorded at login are the client's bytes: made valid in the
-// database encoding as the views show them.
+// Names recorded at login are the client's bytes, before any encoding was
+// chosen. A label must be valid text, and two names must not become one
+// label: a byte that does not start a valid character is written \xNN
+// (where the views show '?', which would give "caf\xe9" and "caf\xe8" the
+// one label "caf?").
+const char *label_text(const char *s, int encoding)
+{
+    int len = static_cast<int>(strlen(s));
+    if (pg_verify_mbstr(encoding, s, len, true))
+        return s;
+    StringInfoData out;
+    initStringInfo(&out);
+    for (int i = 0; i < len;) {
+        int n = IS_HIGHBIT_SET(s[i]) ? pg_encoding_verifymbchar(encoding, s + i, len - i) : 1;
+        if (n <= 0) {
+            appendStringInfo(&out, "\\x%02x", static_cast<unsigned char>(s[i]));
+            n = 1;
+        } else {
+            appendBinaryStringInfo(&out, s + i, n);
+        }
+        i += n;
+    }
+    return out.data;
+}
+
 const char **labels_of(const Rollup &r, int encoding)
 {
     auto **labels = static_cast<const char **>(palloc(sizeof(char *) * (r.n + 1)));
     for (int i = 0; i < r.n; ++i)
-        labels[i] = RowBuilder::valid_text(r.entries[i].name, encoding);
+        labels[i] = label_text(r.entries[i].name, encoding);
     return labels;
 }
 

@@ -187,6 +187,25 @@ TEST(Prometheus, NoCapWhenFewRowsAndRealOtherMerged)
     EXPECT_EQ(cap_rows(rows, -1).size(), 2u);
 }
 
+TEST(Prometheus, RowsSharingALabelBecomeOneSeries)
+{
+    // Role "dup" dropped and created again: two entries, one name.
+    std::vector<Row> rows{row("dup", 5), row("a", 1), row("dup", 2)};
+    std::vector<Row> merged = cap_rows(rows, 100);
+    ASSERT_EQ(merged.size(), 2u);
+    EXPECT_EQ(merged[0].label, "dup");
+    EXPECT_EQ(merged[0].statements, 7u);
+    EXPECT_EQ(merged[0].connections, 2u);
+    EXPECT_EQ(merged[0].buckets.cumulative[kBounds], 7u);
+    Snapshot s;
+    s.roles = merged;
+    std::string text = format_metrics(s);
+    size_t series = 0;
+    for (const std::string &l : lines_of(text))
+        series += l.rfind("pg_poolgov_role_connections{role=\"dup\"}", 0) == 0;
+    EXPECT_EQ(series, 1u);
+}
+
 // Every family: HELP then TYPE right before its first sample, names unique,
 // samples of a family contiguous, counters end in _total.
 TEST(Prometheus, HelpAndTypeForEveryFamily)
