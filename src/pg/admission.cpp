@@ -3,7 +3,7 @@
 // Where a transaction takes its slot: at its first top-level statement that
 // runs the executor, before its executor starts, and inside a transaction
 // block at the block's first statement of any kind (other than transaction
-// control), before it runs. Never at BEGIN itself: an error there (a
+// control, SET, RESET and SHOW), before it runs. Never at BEGIN itself: an error there (a
 // timeout, a cancel) would leave no block behind, and the client's next
 // statements would each commit on their own; an error at a statement inside
 // the block aborts the block as any error does. A SERIALIZABLE READ ONLY

@@ -34,9 +34,10 @@ void admission_reloaded();
 // utility command, a function or another statement).
 void admission_top_statement(const PlannedStmt *plan);
 
-// A top-level utility command other than transaction control is about to
-// run inside a transaction block: the block takes its slot here if it has
-// none (not at BEGIN, where an error would leave no block to abort).
+// A top-level utility command other than transaction control, SET, RESET
+// and SHOW is about to run inside a transaction block: the block takes its
+// slot here if it has none (not at BEGIN, where an error would leave no
+// block to abort).
 void admission_block_statement();
 
 // ROLLBACK TO SAVEPOINT ran: the savepoints it aborts keep the slot.

@@ -368,13 +368,22 @@ void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool re
     PG_END_TRY();
 }
 
-// Inside a transaction block, any top-level command but transaction control
-// takes the block's slot before it runs (see admission.hpp); EXECUTE takes
-// it with its statement's plan, in the executor.
+// Does this utility command take a transaction block's slot? Not
+// transaction control, nor SET / RESET / SHOW (SET TRANSACTION ... DEFERRABLE
+// must not take a slot before the block's snapshot; see admission.hpp);
+// EXECUTE takes it with its statement's plan, in the executor.
+bool takes_block_slot(const Node *parsetree)
+{
+    return !IsA(parsetree, TransactionStmt) && !IsA(parsetree, ExecuteStmt) &&
+           !IsA(parsetree, VariableSetStmt) && !IsA(parsetree, VariableShowStmt);
+}
+
+// Inside a transaction block, a top-level command takes the block's slot
+// before it runs if the block has none.
 void before_top_utility(const Node *parsetree)
 {
     admission_utility_started();
-    if (!IsA(parsetree, TransactionStmt) && !IsA(parsetree, ExecuteStmt) && IsTransactionBlock())
+    if (takes_block_slot(parsetree) && IsTransactionBlock())
         admission_block_statement();
 }
 

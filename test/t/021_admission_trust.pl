@@ -307,15 +307,17 @@ set_conf("poolgov.exempt_superusers = off\npoolgov.admission_timeout = 1s");
 }
 set_conf("poolgov.exempt_superusers = on\npoolgov.admission_timeout = 30s");
 
-# --- A SERIALIZABLE READ ONLY DEFERRABLE block whose first statement is a
-# utility command takes no slot before it has its snapshot: its wait for a
+# --- A SERIALIZABLE READ ONLY DEFERRABLE block (made so by SET TRANSACTION)
+# whose first statement is a utility command (LOCK TABLE) takes no slot
+# before it has its snapshot: its wait for a
 # safe snapshot (for the serializable transaction Q) cannot hold the slot Q
 # needs.
 {
 	$node->safe_psql('postgres', 'UPDATE t SET v = 0');
 	my $r = session($node, user => 'app');
 	my $q = session($node, user => 'app');
-	$r->query_safe("BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE; SET LOCAL work_mem = '8MB';");
+	$r->query_safe("BEGIN; SET TRANSACTION ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE;
+		LOCK TABLE t IN ACCESS SHARE MODE;");
 	$q->query_safe('BEGIN ISOLATION LEVEL SERIALIZABLE; UPDATE t SET v = 1 WHERE id = 1;');
 	send_sql($r, "SELECT 'r sum ' || sum(v) FROM t;");
 	ok($node->poll_query_until('postgres', q{
