@@ -3,7 +3,9 @@
 # with a timeout (53000), cancel or terminate without losing a slot; a
 # waiter that holds a lock someone needs is admitted past the limit; nothing
 # deadlocks with itself at limit 1; the heavy lane, per-role max_active and
-# the idle-in-transaction rule.
+# the idle-in-transaction rule (FATAL 25P03). Every statement a session sends
+# in the background is checked for its output, not only for the states it
+# leaves behind.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -151,7 +153,8 @@ my $t0 = time;
 $a->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT;');
 my $took = time - $t0;
 cmp_ok($took, '<', 0.2 + 2, sprintf('LOCK TABLE got its lock in %.2f s (deadlock_timeout + 2 s)', $took));
-$b->{run}->pump until $b->{stdout} =~ /b_done|\d/ || !$b->{run}->pumpable;
+session_output($b, qr/^\d+$/m);
+is($b->{stdout} . $b->{stderr}, "0\n", 'the queued lock holder ran its statement');
 like($node->safe_psql('postgres', q{SELECT string_agg(detail, '; ') FROM poolgov.events WHERE kind = 'admission_overdraft'}),
 	qr/admitted past the limit of 1/, 'the queued lock holder was admitted past the limit');
 
@@ -170,10 +173,12 @@ $took = time - $t0;
 cmp_ok($took, '<', 0.2 + 2, sprintf('the queued advisory lock holder ran after %.2f s', $took));
 $b->{stdout} = '';
 $b->query_safe('SELECT pg_advisory_unlock(7)');
-$a->{run}->pump until $a->{stdout} =~ /COMMIT|\bt\b/ || time - $t0 > 10;
+session_output($a, qr/^t$/m);
+# pg_advisory_lock() prints an empty line, pg_advisory_unlock() "t".
+is($a->{stdout} . $a->{stderr}, "\nt\n", 'A got the advisory lock once B let it go, and committed');
 ok($node->poll_query_until('postgres', q{
 	SELECT NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory')}),
-	'A got the advisory lock once B let it go');
+	'no advisory lock left');
 $a->quit;
 $b->quit;
 is(admission_counts(), '0|0', 'nothing running or queued after the lock tests');
@@ -231,9 +236,14 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connec
 	'a second heavy transaction waits for the lane');
 is($node->psql('postgres', 'SELECT count(*) FROM t', extra_params => [ '-U', 'app' ]), 0,
 	'a light statement passes meanwhile');
+is($node->safe_psql('postgres', q{SELECT admission FROM poolgov.connections WHERE admission <> 'none' ORDER BY admission}),
+	"heavy\nqueued", 'the light statement left nothing behind; the second heavy one still waits');
+session_output($h1, qr/^\|0$/m);
+is($h1->{stdout} . $h1->{stderr}, "|0\n", 'the first heavy statement ran');
 $h1->query_safe('COMMIT');
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission IN ('heavy', 'queued', 'queued_heavy', 'running')}),
-	'the waiting heavy one ran after the first committed');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'the waiting heavy one ran after the first committed');
+is(admission_counts(), '0|0', 'nothing running or queued after the heavy statements');
 $h1->quit;
 $h2->quit;
 
@@ -255,8 +265,12 @@ $light->query_safe('BEGIN; SELECT count(*) FROM t;');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM poolgov.connections WHERE admission = 'running'}),
 	'0', 'heavy lane alone: light transactions take no slot');
 $light->query_safe('COMMIT');
+session_output($h1, qr/^\|0$/m);
+is($h1->{stdout} . $h1->{stderr}, "|0\n", 'heavy lane alone: the first heavy statement ran');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'heavy lane alone: the second ran after it');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission <> 'none'}),
-	'heavy lane alone: both heavy statements ran');
+	'heavy lane alone: nothing left holding or waiting');
 $_->quit for $h1, $h2, $light;
 set_conf("poolgov.max_active_transactions = 4");
 
@@ -301,8 +315,8 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connec
 is($node->safe_psql('postgres', q{SELECT 'other passes'}, extra_params => [ '-U', 'other' ]), 'other passes',
 	'another role passes the capped waiter');
 $c1->query_safe('COMMIT');
-$c2->{run}->pump until $c2->{stdout} =~ /c2/ || !$c2->{run}->pumpable;
-like($c2->{stdout}, qr/c2/, 'the capped waiter ran when its role had room');
+session_output($c2, qr/c2/);
+is($c2->{stdout} . $c2->{stderr}, "c2\n", 'the capped waiter ran when its role had room');
 $c1->quit;
 $c2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
@@ -311,13 +325,14 @@ $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
 set_conf("poolgov.admission_idle_timeout = 500ms");
 my $idle = session($node, user => 'app');
 my $idle_pid = $idle->query_safe('SELECT pg_backend_pid()');
+$idle->query_safe('\set VERBOSITY verbose');
 $idle->query_safe('BEGIN; SELECT 1;');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM poolgov.connections WHERE pid = $idle_pid"),
 	'the idle session was ended');
 $idle->{stdin} .= "SELECT 2;\n";
 eval { $idle->{run}->pump while $idle->{stderr} !~ /idle in transaction/ };
-like($idle->{stderr}, qr/idle in transaction while holding a pg_poolgov transaction slot/,
-	'the client is told why');
+like($idle->{stderr}, qr/FATAL:  25P03: terminating connection: idle in transaction while holding a pg_poolgov transaction slot/,
+	'the client is told why, with SQLSTATE 25P03');
 like($node->safe_psql('postgres', q{SELECT string_agg(kind, ',') FROM poolgov.events WHERE kind = 'admission_idle'}),
 	qr/admission_idle/, 'admission_idle event');
 $idle->{run}->kill_kill;
