@@ -51,6 +51,7 @@ sub set_conf
 # --- 10 sessions, limit 2: never more than 2 running, FIFO, all finish.
 my @runs;
 my $start = time;
+my $monitor = session($node);    # (a superuser: exempt)
 for my $id (1 .. 10)
 {
 	push @runs, start_psql($node, qq{
@@ -58,8 +59,13 @@ for my $id (1 .. 10)
 		INSERT INTO arrivals VALUES ($id, clock_timestamp());
 		SELECT pg_sleep(0.3);
 		COMMIT;}, user => 'app');
-	usleep(30_000);    # arrive in order
+	# Arrive in order: each one admitted or queued before the next starts
+	# (a fixed pause is not enough on a loaded machine).
+	my $t = time;
+	usleep(5_000) until $monitor->query_safe(
+		'SELECT admission_admitted + admission_queued FROM poolgov.stats') >= $id || time - $t > 10;
 }
+$monitor->quit;
 my ($max_running, $max_queued) = (0, 0);
 while (time - $start < 30)
 {
