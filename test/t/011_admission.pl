@@ -2,8 +2,10 @@
 # run; the rest wait in FIFO order and get the slot handed over; waits end
 # with a timeout (53000), cancel or terminate without losing a slot; a
 # waiter that holds a lock someone needs is admitted past the limit; nothing
-# deadlocks with itself at limit 1; the heavy lane, per-role max_active and
-# the idle-in-transaction rule (FATAL 25P03). Every statement a session sends
+# deadlocks with itself at limit 1; the heavy lane (queued_heavy: a running
+# block waiting for it), per-role and per-group max_active (caps re-read
+# after a budget change, the tightest of more than 4 kept) and the
+# idle-in-transaction rule (FATAL 25P03). Every statement a session sends
 # in the background is checked for its output, not only for the states it
 # leaves behind.
 use strict;
@@ -253,6 +255,35 @@ is(admission_counts(), '0|0', 'nothing running or queued after the heavy stateme
 $h1->quit;
 $h2->quit;
 
+# A heavy statement inside a block that already runs waits for the lane
+# keeping its slot: queued_heavy.
+$h1 = session($node, user => 'app');
+$h2 = session($node, user => 'app');
+my $h2_pid = $h2->query_safe('SELECT pg_backend_pid()');
+$h1->query_safe("BEGIN; SELECT 1;");
+$h1->{stdin} .= "$heavy_sql;\n";
+$h1->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'heavy'}),
+	'queued_heavy: h1 holds the heavy slot');
+$h2->query_safe('BEGIN; INSERT INTO t VALUES (4);');
+$h2->{stdin} .= "$heavy_sql;\n";
+$h2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued_heavy' FROM poolgov.connections WHERE pid = $h2_pid"),
+	'queued_heavy: a running block\'s heavy statement waits for the lane');
+is($node->safe_psql('postgres', q{
+	SELECT admission_running || '/' || admission_queued || '/' || (queued_since IS NOT NULL)
+	  FROM poolgov.stats, poolgov.connections WHERE pid = } . $h2_pid),
+	'2/1/true', 'queued_heavy: it holds its slot and counts as queued, since its wait began');
+session_output($h1, qr/^\|0$/m);
+$h1->query_safe('COMMIT');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'queued_heavy: its heavy statement ran once the lane was free');
+is($node->safe_psql('postgres', "SELECT admission FROM poolgov.connections WHERE pid = $h2_pid"),
+	'heavy', 'queued_heavy: it now holds the heavy slot');
+$h2->query('ROLLBACK');    # (its output is checked above)
+$h1->quit;
+$h2->quit;
+
 # The heavy lane alone (max_active_transactions = 0): only heavy
 # transactions take part.
 set_conf("poolgov.max_active_transactions = 0");
@@ -326,6 +357,87 @@ is($c2->{stdout} . $c2->{stderr}, "c2\n", 'the capped waiter ran when its role h
 $c1->quit;
 $c2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
+
+# --- max_active on a group role caps the sum over its members; a budget
+# change reaches a connection already open at its next transaction.
+sub pid_of { return $_[0]->query_safe('SELECT pg_backend_pid()') }
+sub admission_of
+{
+	return $node->safe_psql('postgres', "SELECT admission FROM poolgov.connections WHERE pid = $_[0]");
+}
+$node->safe_psql('postgres', q{
+	CREATE ROLE grp NOLOGIN;
+	CREATE ROLE m1 LOGIN IN ROLE grp;
+	CREATE ROLE m2 LOGIN IN ROLE grp;
+	SELECT poolgov.set_budget('grp', NULL, max_active => 1);
+});
+my $g1 = session($node, user => 'm1');
+my $g2 = session($node, user => 'm2');
+my $g2_pid = pid_of($g2);    # (a transaction: m2's caps are read here)
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdin} .= "SELECT 'g2 ran';\n";
+$g2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued' FROM poolgov.connections WHERE pid = $g2_pid"),
+	'group cap 1: a member waits while another member of the group runs');
+is($node->safe_psql('postgres', q{SELECT 'other passes'}, extra_params => [ '-U', 'other' ]), 'other passes',
+	'group cap: another role passes the waiting member');
+$g1->query_safe('COMMIT');
+session_output($g2, qr/g2 ran/);
+is($g2->{stdout} . $g2->{stderr}, "g2 ran\n", 'group cap: the member ran once its group had room');
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('grp', NULL, max_active => 2)});
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdout} = '';
+$g2->{stdin} .= "BEGIN; SELECT 'g2 again';\n";
+$g2->{run}->pump_nb;
+session_output($g2, qr/g2 again/, 3);
+is($g2->{stdout} . $g2->{stderr}, "g2 again\n",
+	'group cap raised to 2: the open connections\' next transactions run side by side');
+$g1->query_safe('COMMIT');
+$g2->query_safe('COMMIT');
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('grp', NULL, max_active => 1)});
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdin} .= "SELECT 'g2 third';\n";
+$g2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued' FROM poolgov.connections WHERE pid = $g2_pid"),
+	'group cap lowered to 1: the next transaction waits again');
+$g1->query_safe('COMMIT');
+session_output($g2, qr/g2 third/);
+is($g2->{stdout} . $g2->{stderr}, "g2 third\n", 'group cap lowered: and runs after the other member');
+$_->quit for $g1, $g2;
+
+# A connection under more than 4 caps keeps the tightest, whatever the
+# order of its groups: xa's tight group was created and granted last, xb's
+# first; four loose groups in between.
+$node->safe_psql('postgres', q{
+	CREATE ROLE tight_first NOLOGIN;
+	CREATE ROLE loose1 NOLOGIN; CREATE ROLE loose2 NOLOGIN;
+	CREATE ROLE loose3 NOLOGIN; CREATE ROLE loose4 NOLOGIN;
+	CREATE ROLE tight_last NOLOGIN;
+	CREATE ROLE xa LOGIN; CREATE ROLE xb LOGIN;
+	GRANT loose1 TO xa; GRANT loose2 TO xa; GRANT loose3 TO xa; GRANT loose4 TO xa; GRANT tight_last TO xa;
+	GRANT tight_first TO xb; GRANT loose1 TO xb; GRANT loose2 TO xb; GRANT loose3 TO xb; GRANT loose4 TO xb;
+	SELECT poolgov.set_budget(r, NULL, max_active => 50) FROM unnest(ARRAY['loose1', 'loose2', 'loose3', 'loose4']) r;
+	SELECT poolgov.set_budget('tight_first', NULL, max_active => 1);
+	SELECT poolgov.set_budget('tight_last', NULL, max_active => 1);
+});
+for my $x ('xa', 'xb')
+{
+	my $x1 = session($node, user => $x);
+	my $x2 = session($node, user => $x);
+	my $x2_pid = pid_of($x2);
+	$x1->query_safe('BEGIN; SELECT 1;');
+	$x2->{stdin} .= "SELECT '$x ran';\n";
+	$x2->{run}->pump_nb;
+	session_output($x2, qr/ran/, 1.5);
+	is($x2->{stdout} . $x2->{stderr} . '/' . admission_of($x2_pid), '/queued',
+		"5 caps ($x): the tightest (1) holds the second transaction back");
+	$x1->query_safe('COMMIT');
+	session_output($x2, qr/ran/);
+	is($x2->{stdout} . $x2->{stderr}, "$x ran\n", "5 caps ($x): it runs after the first");
+	$_->quit for $x1, $x2;
+}
+$node->safe_psql('postgres', q{
+	SELECT poolgov.drop_budget(r) FROM unnest(ARRAY['grp', 'loose1', 'loose2', 'loose3', 'loose4', 'tight_first', 'tight_last']) r});
 
 # --- Idle in transaction with a slot: the session is ended, and says why.
 set_conf("poolgov.admission_idle_timeout = 500ms");
