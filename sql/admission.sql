@@ -21,10 +21,22 @@ SELECT admission_running, admission_queued, admission_timeouts, admission_overdr
        admission_idle_ended
   FROM poolgov.stats;
 SELECT admitted, queued, admission_timeouts FROM poolgov.roles WHERE role = current_user;
-SELECT admitted >= 0 AS admitted, queued, admission_timeouts
+SELECT admitted, queued, admission_timeouts
   FROM poolgov.databases WHERE database = current_database();
-SELECT pg_sleep(0.25);
-SELECT count(*) > 0 AS sampled, bool_and(queued = 0) AS none_queued FROM poolgov.history;
+-- The governor goes on sampling the queue: samples taken from here on (it
+-- samples every 100 ms; wait up to 10 s for one) say nobody is queued.
+CREATE TEMP TABLE mark AS SELECT clock_timestamp() AS at;
+DO $$
+BEGIN
+    FOR i IN 1..200 LOOP
+        EXIT WHEN EXISTS (SELECT FROM poolgov.history, mark WHERE sampled_at > mark.at);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+SELECT count(*) > 0 AS sampled_since, bool_and(queued IS NOT NULL AND queued = 0) AS none_queued
+  FROM poolgov.history, mark WHERE sampled_at > mark.at;
+DROP TABLE mark;
 
 -- The columns and their types.
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute

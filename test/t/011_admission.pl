@@ -2,8 +2,12 @@
 # run; the rest wait in FIFO order and get the slot handed over; waits end
 # with a timeout (53000), cancel or terminate without losing a slot; a
 # waiter that holds a lock someone needs is admitted past the limit; nothing
-# deadlocks with itself at limit 1; the heavy lane, per-role max_active and
-# the idle-in-transaction rule.
+# deadlocks with itself at limit 1; the heavy lane (queued_heavy: a running
+# block waiting for it), per-role and per-group max_active (caps re-read
+# after a budget change, the tightest of more than 4 kept) and the
+# idle-in-transaction rule (FATAL 25P03). Every statement a session sends
+# in the background is checked for its output, not only for the states it
+# leaves behind.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -49,6 +53,7 @@ sub set_conf
 # --- 10 sessions, limit 2: never more than 2 running, FIFO, all finish.
 my @runs;
 my $start = time;
+my $monitor = session($node);    # (a superuser: exempt)
 for my $id (1 .. 10)
 {
 	push @runs, start_psql($node, qq{
@@ -56,8 +61,13 @@ for my $id (1 .. 10)
 		INSERT INTO arrivals VALUES ($id, clock_timestamp());
 		SELECT pg_sleep(0.3);
 		COMMIT;}, user => 'app');
-	usleep(30_000);    # arrive in order
+	# Arrive in order: each one admitted or queued before the next starts
+	# (a fixed pause is not enough on a loaded machine).
+	my $t = time;
+	usleep(5_000) until $monitor->query_safe(
+		'SELECT admission_admitted + admission_queued FROM poolgov.stats') >= $id || time - $t > 10;
 }
+$monitor->quit;
 my ($max_running, $max_queued) = (0, 0);
 while (time - $start < 30)
 {
@@ -151,7 +161,8 @@ my $t0 = time;
 $a->query_safe('LOCK TABLE t IN ACCESS EXCLUSIVE MODE; COMMIT;');
 my $took = time - $t0;
 cmp_ok($took, '<', 0.2 + 2, sprintf('LOCK TABLE got its lock in %.2f s (deadlock_timeout + 2 s)', $took));
-$b->{run}->pump until $b->{stdout} =~ /b_done|\d/ || !$b->{run}->pumpable;
+session_output($b, qr/^\d+$/m);
+is($b->{stdout} . $b->{stderr}, "0\n", 'the queued lock holder ran its statement');
 like($node->safe_psql('postgres', q{SELECT string_agg(detail, '; ') FROM poolgov.events WHERE kind = 'admission_overdraft'}),
 	qr/admitted past the limit of 1/, 'the queued lock holder was admitted past the limit');
 
@@ -170,10 +181,12 @@ $took = time - $t0;
 cmp_ok($took, '<', 0.2 + 2, sprintf('the queued advisory lock holder ran after %.2f s', $took));
 $b->{stdout} = '';
 $b->query_safe('SELECT pg_advisory_unlock(7)');
-$a->{run}->pump until $a->{stdout} =~ /COMMIT|\bt\b/ || time - $t0 > 10;
+session_output($a, qr/^t$/m);
+# pg_advisory_lock() prints an empty line, pg_advisory_unlock() "t".
+is($a->{stdout} . $a->{stderr}, "\nt\n", 'A got the advisory lock once B let it go, and committed');
 ok($node->poll_query_until('postgres', q{
 	SELECT NOT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory')}),
-	'A got the advisory lock once B let it go');
+	'no advisory lock left');
 $a->quit;
 $b->quit;
 is(admission_counts(), '0|0', 'nothing running or queued after the lock tests');
@@ -231,9 +244,43 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connec
 	'a second heavy transaction waits for the lane');
 is($node->psql('postgres', 'SELECT count(*) FROM t', extra_params => [ '-U', 'app' ]), 0,
 	'a light statement passes meanwhile');
+is($node->safe_psql('postgres', q{SELECT admission FROM poolgov.connections WHERE admission <> 'none' ORDER BY admission}),
+	"heavy\nqueued", 'the light statement left nothing behind; the second heavy one still waits');
+session_output($h1, qr/^\|0$/m);
+is($h1->{stdout} . $h1->{stderr}, "|0\n", 'the first heavy statement ran');
 $h1->query_safe('COMMIT');
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission IN ('heavy', 'queued', 'queued_heavy', 'running')}),
-	'the waiting heavy one ran after the first committed');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'the waiting heavy one ran after the first committed');
+is(admission_counts(), '0|0', 'nothing running or queued after the heavy statements');
+$h1->quit;
+$h2->quit;
+
+# A heavy statement inside a block that already runs waits for the lane
+# keeping its slot: queued_heavy.
+$h1 = session($node, user => 'app');
+$h2 = session($node, user => 'app');
+my $h2_pid = $h2->query_safe('SELECT pg_backend_pid()');
+$h1->query_safe("BEGIN; SELECT 1;");
+$h1->{stdin} .= "$heavy_sql;\n";
+$h1->{run}->pump_nb;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'heavy'}),
+	'queued_heavy: h1 holds the heavy slot');
+$h2->query_safe('BEGIN; INSERT INTO t VALUES (4);');
+$h2->{stdin} .= "$heavy_sql;\n";
+$h2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued_heavy' FROM poolgov.connections WHERE pid = $h2_pid"),
+	'queued_heavy: a running block\'s heavy statement waits for the lane');
+is($node->safe_psql('postgres', q{
+	SELECT admission_running || '/' || admission_queued || '/' || (queued_since IS NOT NULL)
+	  FROM poolgov.stats, poolgov.connections WHERE pid = } . $h2_pid),
+	'2/1/true', 'queued_heavy: it holds its slot and counts as queued, since its wait began');
+session_output($h1, qr/^\|0$/m);
+$h1->query_safe('COMMIT');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'queued_heavy: its heavy statement ran once the lane was free');
+is($node->safe_psql('postgres', "SELECT admission FROM poolgov.connections WHERE pid = $h2_pid"),
+	'heavy', 'queued_heavy: it now holds the heavy slot');
+$h2->query('ROLLBACK');    # (its output is checked above)
 $h1->quit;
 $h2->quit;
 
@@ -255,8 +302,12 @@ $light->query_safe('BEGIN; SELECT count(*) FROM t;');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM poolgov.connections WHERE admission = 'running'}),
 	'0', 'heavy lane alone: light transactions take no slot');
 $light->query_safe('COMMIT');
+session_output($h1, qr/^\|0$/m);
+is($h1->{stdout} . $h1->{stderr}, "|0\n", 'heavy lane alone: the first heavy statement ran');
+session_output($h2, qr/^\|0$/m);
+is($h2->{stdout} . $h2->{stderr}, "|0\n", 'heavy lane alone: the second ran after it');
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM poolgov.connections WHERE admission <> 'none'}),
-	'heavy lane alone: both heavy statements ran');
+	'heavy lane alone: nothing left holding or waiting');
 $_->quit for $h1, $h2, $light;
 set_conf("poolgov.max_active_transactions = 4");
 
@@ -301,23 +352,105 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM poolgov.connec
 is($node->safe_psql('postgres', q{SELECT 'other passes'}, extra_params => [ '-U', 'other' ]), 'other passes',
 	'another role passes the capped waiter');
 $c1->query_safe('COMMIT');
-$c2->{run}->pump until $c2->{stdout} =~ /c2/ || !$c2->{run}->pumpable;
-like($c2->{stdout}, qr/c2/, 'the capped waiter ran when its role had room');
+session_output($c2, qr/c2/);
+is($c2->{stdout} . $c2->{stderr}, "c2\n", 'the capped waiter ran when its role had room');
 $c1->quit;
 $c2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
+
+# --- max_active on a group role caps the sum over its members; a budget
+# change reaches a connection already open at its next transaction.
+sub pid_of { return $_[0]->query_safe('SELECT pg_backend_pid()') }
+sub admission_of
+{
+	return $node->safe_psql('postgres', "SELECT admission FROM poolgov.connections WHERE pid = $_[0]");
+}
+$node->safe_psql('postgres', q{
+	CREATE ROLE grp NOLOGIN;
+	CREATE ROLE m1 LOGIN IN ROLE grp;
+	CREATE ROLE m2 LOGIN IN ROLE grp;
+	SELECT poolgov.set_budget('grp', NULL, max_active => 1);
+});
+my $g1 = session($node, user => 'm1');
+my $g2 = session($node, user => 'm2');
+my $g2_pid = pid_of($g2);    # (a transaction: m2's caps are read here)
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdin} .= "SELECT 'g2 ran';\n";
+$g2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued' FROM poolgov.connections WHERE pid = $g2_pid"),
+	'group cap 1: a member waits while another member of the group runs');
+is($node->safe_psql('postgres', q{SELECT 'other passes'}, extra_params => [ '-U', 'other' ]), 'other passes',
+	'group cap: another role passes the waiting member');
+$g1->query_safe('COMMIT');
+session_output($g2, qr/g2 ran/);
+is($g2->{stdout} . $g2->{stderr}, "g2 ran\n", 'group cap: the member ran once its group had room');
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('grp', NULL, max_active => 2)});
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdout} = '';
+$g2->{stdin} .= "BEGIN; SELECT 'g2 again';\n";
+$g2->{run}->pump_nb;
+session_output($g2, qr/g2 again/, 3);
+is($g2->{stdout} . $g2->{stderr}, "g2 again\n",
+	'group cap raised to 2: the open connections\' next transactions run side by side');
+$g1->query_safe('COMMIT');
+$g2->query_safe('COMMIT');
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('grp', NULL, max_active => 1)});
+$g1->query_safe('BEGIN; SELECT 1;');
+$g2->{stdin} .= "SELECT 'g2 third';\n";
+$g2->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'queued' FROM poolgov.connections WHERE pid = $g2_pid"),
+	'group cap lowered to 1: the next transaction waits again');
+$g1->query_safe('COMMIT');
+session_output($g2, qr/g2 third/);
+is($g2->{stdout} . $g2->{stderr}, "g2 third\n", 'group cap lowered: and runs after the other member');
+$_->quit for $g1, $g2;
+
+# A connection under more than 4 caps keeps the tightest, whatever the
+# order of its groups: xa's tight group was created and granted last, xb's
+# first; four loose groups in between.
+$node->safe_psql('postgres', q{
+	CREATE ROLE tight_first NOLOGIN;
+	CREATE ROLE loose1 NOLOGIN; CREATE ROLE loose2 NOLOGIN;
+	CREATE ROLE loose3 NOLOGIN; CREATE ROLE loose4 NOLOGIN;
+	CREATE ROLE tight_last NOLOGIN;
+	CREATE ROLE xa LOGIN; CREATE ROLE xb LOGIN;
+	GRANT loose1 TO xa; GRANT loose2 TO xa; GRANT loose3 TO xa; GRANT loose4 TO xa; GRANT tight_last TO xa;
+	GRANT tight_first TO xb; GRANT loose1 TO xb; GRANT loose2 TO xb; GRANT loose3 TO xb; GRANT loose4 TO xb;
+	SELECT poolgov.set_budget(r, NULL, max_active => 50) FROM unnest(ARRAY['loose1', 'loose2', 'loose3', 'loose4']) r;
+	SELECT poolgov.set_budget('tight_first', NULL, max_active => 1);
+	SELECT poolgov.set_budget('tight_last', NULL, max_active => 1);
+});
+for my $x ('xa', 'xb')
+{
+	my $x1 = session($node, user => $x);
+	my $x2 = session($node, user => $x);
+	my $x2_pid = pid_of($x2);
+	$x1->query_safe('BEGIN; SELECT 1;');
+	$x2->{stdin} .= "SELECT '$x ran';\n";
+	$x2->{run}->pump_nb;
+	session_output($x2, qr/ran/, 1.5);
+	is($x2->{stdout} . $x2->{stderr} . '/' . admission_of($x2_pid), '/queued',
+		"5 caps ($x): the tightest (1) holds the second transaction back");
+	$x1->query_safe('COMMIT');
+	session_output($x2, qr/ran/);
+	is($x2->{stdout} . $x2->{stderr}, "$x ran\n", "5 caps ($x): it runs after the first");
+	$_->quit for $x1, $x2;
+}
+$node->safe_psql('postgres', q{
+	SELECT poolgov.drop_budget(r) FROM unnest(ARRAY['grp', 'loose1', 'loose2', 'loose3', 'loose4', 'tight_first', 'tight_last']) r});
 
 # --- Idle in transaction with a slot: the session is ended, and says why.
 set_conf("poolgov.admission_idle_timeout = 500ms");
 my $idle = session($node, user => 'app');
 my $idle_pid = $idle->query_safe('SELECT pg_backend_pid()');
+$idle->query_safe('\set VERBOSITY verbose');
 $idle->query_safe('BEGIN; SELECT 1;');
 ok($node->poll_query_until('postgres', "SELECT count(*) = 0 FROM poolgov.connections WHERE pid = $idle_pid"),
 	'the idle session was ended');
 $idle->{stdin} .= "SELECT 2;\n";
 eval { $idle->{run}->pump while $idle->{stderr} !~ /idle in transaction/ };
-like($idle->{stderr}, qr/idle in transaction while holding a pg_poolgov transaction slot/,
-	'the client is told why');
+like($idle->{stderr}, qr/FATAL:  25P03: terminating connection: idle in transaction while holding a pg_poolgov transaction slot/,
+	'the client is told why, with SQLSTATE 25P03');
 like($node->safe_psql('postgres', q{SELECT string_agg(kind, ',') FROM poolgov.events WHERE kind = 'admission_idle'}),
 	qr/admission_idle/, 'admission_idle event');
 $idle->{run}->kill_kill;

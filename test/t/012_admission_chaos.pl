@@ -38,12 +38,21 @@ for my $i (1 .. 50)
 }
 append_to_file($script, $sql);
 
+# Starts the 20 sessions; their stderr goes into @$errs.
 sub run_sessions
 {
+	my ($errs) = @_;
+	@$errs = map { '' } 1 .. 20;
 	return map {
 		IPC::Run::start([ 'psql', '-X', '-q', '-d', $node->connstr('postgres') . ' user=app',
-			'-f', $script ], '<', \undef, '>', \my $out, '2>', \my $err)
-	} 1 .. 20;
+			'-f', $script ], '<', \undef, '>', \my $out, '2>', \$errs->[$_])
+	} 0 .. 19;
+}
+
+sub stat_of
+{
+	my ($col) = @_;
+	return $node->safe_psql('postgres', "SELECT $col FROM poolgov.stats");
 }
 
 sub no_leak
@@ -67,19 +76,23 @@ sub no_leak
 		SELECT count(*) = 1 FROM poolgov.connections WHERE admission = 'queued'}),
 		"$when: one more waits (the limit still holds)");
 	$_->query_safe('COMMIT') for @s;
-	$extra->{run}->pump until $extra->{stdout} =~ /extra/;
-	ok(1, "$when: and runs once a slot is free");
+	session_output($extra, qr/extra/);
+	is($extra->{stdout} . $extra->{stderr}, "extra\n", "$when: and runs once a slot is free");
 	$_->quit for @s, $extra;
 }
 
-# Chaos: cancel and terminate app backends at random for a while.
-my @runs = run_sessions();
+# Chaos: cancel and terminate app backends at random for a while, waiters
+# (queued) more often than others.
+my @errs;
+my ($errors0, $waited0) = (stat_of('errors'), stat_of('admission_waited'));
+my @runs = run_sessions(\@errs);
 my ($cancels, $kills) = (0, 0);
 my $until = time + 6;
 while (time < $until && grep { $_->pumpable } @runs)
 {
 	my $pid = $node->safe_psql('postgres', q{
-		SELECT pid FROM poolgov.connections WHERE role = 'app' ORDER BY random() LIMIT 1});
+		SELECT pid FROM poolgov.connections WHERE role = 'app'
+		 ORDER BY admission = 'queued' AND random() < 0.7 DESC, random() LIMIT 1});
 	if ($pid)
 	{
 		if (rand() < 0.7) { $node->safe_psql('postgres', "SELECT pg_cancel_backend($pid)"); $cancels++ }
@@ -88,12 +101,20 @@ while (time < $until && grep { $_->pumpable } @runs)
 	usleep(30_000);
 }
 $_->finish for @runs;
-note("chaos: $cancels cancels, $kills terminations");
-cmp_ok($cancels + $kills, '>', 20, 'backends were cancelled and terminated');
+# What the sessions went through, as their clients and pg_poolgov saw it
+# (not how often this test sent a signal).
+my $cancelled = () = join('', @errs) =~ /canceling statement due to user request/g;
+my $terminated = grep { /terminating connection due to administrator command/ } @errs;
+note("chaos: $cancels cancels and $kills terminations sent; clients saw $cancelled statements "
+	  . "cancelled, $terminated sessions terminated");
+cmp_ok($cancelled, '>', 0, "clients saw statements cancelled ($cancelled)");
+cmp_ok($terminated, '>', 0, "sessions were terminated under way ($terminated of 20)");
+cmp_ok(stat_of('errors') - $errors0, '>=', $cancelled, 'pg_poolgov counted every cancelled statement as an error');
+cmp_ok(stat_of('admission_waited') - $waited0, '>', 0, 'transactions waited for a slot during the chaos');
 no_leak('after cancels and terminations');
 
 # A crash in the middle: SIGKILL one backend while the others run.
-@runs = run_sessions();
+@runs = run_sessions(\@errs);
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) >= 3 FROM poolgov.connections WHERE admission IN ('running', 'queued')}),
 	'transactions under way');

@@ -9,9 +9,10 @@ use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(usleep);
+use Time::HiRes qw(usleep time);
 
-our @EXPORT = qw(poolgov_node session client_counts wait_counts_agree start_psql try_login);
+our @EXPORT = qw(poolgov_node session client_counts wait_counts_agree start_psql try_login
+  session_output);
 
 # A node that preloads pg_poolgov and samples fast; extension created in
 # "postgres" (the governed database).
@@ -74,6 +75,24 @@ sub wait_counts_agree
 	is($ours, $theirs, "$test: poolgov.stats.connections = pg_stat_activity client backends");
 	is($rows, $theirs, "$test: one poolgov.connections row per client backend");
 	return $ours;
+}
+
+# Waits until a background session's stdout matches $re, it printed an
+# error, or $secs (default 30) passed; returns whether stdout matched. The
+# caller asserts on $s->{stdout} and $s->{stderr}: a statement sent without
+# waiting (send it with ->{stdin} and ->{run}->pump_nb) then says what
+# happened to it, instead of the test hanging or trusting that it ran.
+sub session_output
+{
+	my ($s, $re, $secs) = @_;
+	my $t0 = time;
+	while ($s->{stdout} !~ $re && $s->{stderr} !~ /ERROR|FATAL|connection/
+		&& time - $t0 < ($secs // 30))
+	{
+		last unless eval { $s->{run}->pump_nb; 1 } && $s->{run}->pumpable;
+		usleep(10_000);
+	}
+	return $s->{stdout} =~ $re ? 1 : 0;
 }
 
 # Starts psql in the background (not waiting); returns the IPC::Run harness.
