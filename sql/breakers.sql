@@ -25,7 +25,11 @@ SELECT stats_reset IS NOT NULL AS stats_1_0 FROM poolgov.stats;
 ALTER EXTENSION pg_poolgov UPDATE TO '1.1';
 SELECT count(*) AS columns_1_1 FROM pg_attribute
  WHERE attrelid = 'poolgov.stats'::regclass AND attnum > 0;
-SELECT breaker_untracked >= 0 AS stats_1_1 FROM poolgov.stats;
+-- The 1.1 columns read the server's counters, zero since poolgov.reset()
+-- above (no login failed since), and health, always last.
+SELECT breaker_untracked, breaker_evictions, role_evictions, database_evictions,
+       health IN ('ok', 'warning', 'critical') AS health_last
+  FROM poolgov.stats;
 SELECT count(*) AS breakers FROM poolgov.breakers;
 SELECT has_function_privilege('public', 'poolgov.breaker_reset(name, text)', 'EXECUTE')
        AS public_may_reset,

@@ -62,23 +62,53 @@ PREPARE TRANSACTION 'budget_change';
 SELECT count(*) AS prepared FROM pg_prepared_xacts;
 SELECT max_connections FROM poolgov.budget_usage WHERE role = 'regress_app';
 
--- A savepoint rolled back after a change: the transaction's last reading of
--- the table is stale, so the governor re-reads the committed table.
+-- A savepoint rolled back after a change: COMMIT installs the table as the
+-- transaction leaves it, not as its last change had it. The governor also
+-- re-reads the table after every commit and every 10 samples, and would
+-- correct a wrong install with events "by governor": so the COMMIT's events
+-- must be exactly the change to 9, by the committer, and the governor,
+-- given 11 samples (a periodic re-read among them), must change nothing.
+CREATE FUNCTION pg_temp.events_since(t0 timestamptz)
+RETURNS TABLE (role name, detail text) LANGUAGE sql AS $$
+    SELECT e.role, e.detail FROM poolgov.events e
+     WHERE e.kind = 'budget_changed' AND e.at >= t0 ORDER BY e.at $$;
+CREATE FUNCTION pg_temp.wait_samples(t0 timestamptz, n int) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..300 LOOP
+        EXIT WHEN (SELECT count(*) FROM poolgov.history WHERE sampled_at > t0) >= n;
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT now() AS t0 \gset
 BEGIN;
 SELECT poolgov.set_budget('regress_app', 9);
 SAVEPOINT s;
 SELECT poolgov.set_budget('regress_app', 3);
 ROLLBACK TO s;
 COMMIT;
-DO $$
-BEGIN
-    FOR i IN 1..100 LOOP
-        EXIT WHEN (SELECT max_connections FROM poolgov.budget_usage
-                    WHERE role = 'regress_app') = 9;
-        PERFORM pg_sleep(0.1);
-    END LOOP;
-END $$;
+SELECT pg_temp.wait_samples(:'t0', 11);
+SELECT * FROM pg_temp.events_since(:'t0');
 SELECT max_connections FROM poolgov.budget_usage WHERE role = 'regress_app';
+
+-- An install that changes more than 100 rules logs 100 events and one that
+-- counts the rest.
+DO $$ BEGIN FOR i IN 1..105 LOOP
+  EXECUTE format('CREATE ROLE %I', 'regress_many' || i);
+END LOOP; END $$;
+SELECT now() AS t0 \gset
+INSERT INTO poolgov.budgets (role_name, max_connections)
+  SELECT 'regress_many' || g, g FROM generate_series(1, 105) g;
+SELECT count(*) AS events, count(*) FILTER (WHERE detail LIKE 'budget set: %') AS listed,
+       string_agg(detail, '') FILTER (WHERE detail LIKE '% more budget changes %') AS summary
+  FROM pg_temp.events_since(:'t0');
+SELECT now() AS t0 \gset
+DELETE FROM poolgov.budgets WHERE role_name LIKE 'regress\_many%';
+SELECT count(*) AS events, count(*) FILTER (WHERE detail LIKE 'budget dropped %') AS listed,
+       string_agg(detail, '') FILTER (WHERE detail LIKE '% more budget changes %') AS summary
+  FROM pg_temp.events_since(:'t0');
+DO $$ BEGIN FOR i IN 1..105 LOOP
+  EXECUTE format('DROP ROLE %I', 'regress_many' || i);
+END LOOP; END $$;
 
 -- Plain DML on the table takes effect the same way.
 UPDATE poolgov.budgets SET max_connections = 8 WHERE role_name = 'regress_app';

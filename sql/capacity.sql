@@ -10,10 +10,17 @@ SELECT name, setting, context, min_val, max_val
  ORDER BY name;
 
 -- Every table, the setting that sizes it, and sane numbers: used never
--- exceeds capacity, bytes is capacity times bytes_per_entry.
-SELECT name, setting, used <= capacity AS fits, bytes = capacity * bytes_per_entry AS bytes_ok,
-       bytes_per_entry > 0 AS has_size
+-- exceeds capacity.
+SELECT name, setting, used <= capacity AS fits, bytes_per_entry > 0 AS has_size
   FROM poolgov.capacity ORDER BY name;
+-- The bytes of the tables are pg_poolgov's shared memory, as PostgreSQL
+-- reports what it allocated: their sum is within the segment, and all but a
+-- header and a few per-slot arrays (under 1 %) of it.
+SELECT sum(c.bytes) <= a.size AS within_segment,
+       sum(c.bytes) > a.size * 0.99 AS accounts_for_it
+  FROM poolgov.capacity c, pg_shmem_allocations a
+ WHERE a.name = 'pg_poolgov'
+ GROUP BY a.size;
 
 -- Capacities that follow settings (closure_cache is fixed in this
 -- version; its row is checked for shape only). Connection slots

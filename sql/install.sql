@@ -76,14 +76,31 @@ SELECT count(*) = 24 AS stats_columns_of_1_0 FROM pg_attribute
  WHERE attrelid = 'poolgov.stats'::regclass AND attnum > 0;
 SELECT connections >= 1 AS stats, stats_reset IS NOT NULL AS reset_known FROM poolgov.stats;
 SELECT count(*) >= 1 AS connections FROM poolgov.connections;
-SELECT count(*) >= 0 AS roles FROM poolgov.roles;
-SELECT count(*) >= 0 AS databases FROM poolgov.databases;
-SELECT count(*) >= 0 AS usage FROM poolgov.budget_usage;
-SELECT count(*) >= 0 AS history FROM poolgov.history;
-SELECT count(*) >= 0 AS events FROM poolgov.events;
-SELECT count(*) >= 0 AS slow FROM poolgov.slow_queries;
+-- Each view of 1.0 fills its own columns, first to last, with the values
+-- they name: a slow statement of this session, this session's role and
+-- database, the governor's latest sample, and a budget (the table went
+-- with DROP EXTENSION: none before it) with its event and its role's row.
+SELECT pg_sleep(0.15) AS slow_statement;
+SELECT role = current_user AS own, database = current_database() AS here,
+       pid = pg_backend_pid() AS this_session, duration_ms >= 150 AS duration,
+       plan_cost > 0 AS plan_cost, rows, application_name, client_addr, query
+  FROM poolgov.slow_queries ORDER BY finished_at DESC LIMIT 1;
+SELECT connections >= 1 AS connected, peak_connections >= 1 AS peak, budget, budget_source,
+       accepted >= 1 AS accepted, statements >= 2 AS statements, total_ms >= 150 AS total,
+       max_ms >= 150 AS max, slow_statements >= 1 AS slow
+  FROM poolgov.roles WHERE role = current_user;
+SELECT connections >= 1 AS connected, accepted >= 1 AS accepted, statements >= 2 AS statements,
+       total_ms >= 150 AS total, max_ms >= 150 AS max, slow_statements >= 1 AS slow
+  FROM poolgov.databases WHERE database = current_database();
+SELECT sampled_at > now() - interval '1 min' AS recent, connections >= 1 AS connected,
+       connections >= active + idle + idle_in_transaction AS states, statements_per_s >= 0 AS rate
+  FROM poolgov.history ORDER BY sampled_at DESC LIMIT 1;
+SELECT count(*) AS budgets FROM poolgov.budget_usage;
 SELECT poolgov.set_budget('regress_inst_app', 4);
-SELECT role, max_connections FROM poolgov.budget_usage WHERE role = 'regress_inst_app';
+SELECT * FROM poolgov.budget_usage;
+SELECT kind, role, database, pid = pg_backend_pid() AS this_session, client_addr, detail
+  FROM poolgov.events ORDER BY at DESC LIMIT 1;
+SELECT * FROM poolgov.roles WHERE role = 'regress_inst_app';
 SELECT poolgov.drop_budget('regress_inst_app');
 ALTER EXTENSION pg_poolgov UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_poolgov';

@@ -110,6 +110,10 @@ void init_state(SharedState *s, const Layout &l, char *base)
     budget_set_attach(b.banks[0], base + l.bank0, budgets);
     budget_set_attach(b.banks[1], base + l.bank1, budgets);
     b.active = 0;
+    // Generations count from 1: install_budgets() takes an expected
+    // generation of 0 to mean "install whatever is in force", so a governor
+    // read begun at generation 0 must not overwrite a COMMIT's install.
+    b.banks[0].generation = 1;
     b.capacity = budgets;
     oid_map_init(b.live_by_role, reinterpret_cast<OidMapEntry *>(base + l.live_by_role),
                  oid_map_capacity_for(s->nslots));

@@ -160,17 +160,32 @@ $_->quit for (@over, $boss);
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET poolgov.exempt_superusers; SELECT pg_reload_conf();
 	SELECT poolgov.drop_budget('boss')});
 
-# --- Concurrent changes: each transaction read the table without the
-# other's uncommitted row; both rows must end up enforced.
+# --- Concurrent changes: each transaction changed the table without the
+# other's uncommitted row; both rows must end up enforced. Each COMMIT
+# installs the table as read just before it commits (t2 then sees t1's
+# committed row), so the committers install both rows; the governor, which
+# re-reads after every commit and every 10 samples, must find nothing to
+# correct (a correction would be an event "by governor").
 my $t1 = session($node);
 my $t2 = session($node);
+my $before = $node->safe_psql('postgres', 'SELECT now()');
 $t1->query_safe(q{BEGIN; SELECT poolgov.set_budget('m1', 1)});
 $t2->query_safe(q{BEGIN; SELECT poolgov.set_budget('m2', 1)});
 $t1->query_safe('COMMIT');
 $t2->query_safe('COMMIT');
+my $committed = $node->safe_psql('postgres', 'SELECT now()');
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 2 FROM poolgov.budget_usage WHERE role IN ('m1', 'm2')}),
 	'concurrently committed budgets are both in force');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) >= 11 FROM poolgov.history WHERE sampled_at > '$committed'"),
+	'the governor re-read the table since (11 samples)');
+is($node->safe_psql('postgres', qq{
+	SELECT string_agg(role || ': ' || detail, E'\n' ORDER BY at) FROM poolgov.events
+	 WHERE kind = 'budget_changed' AND at >= '$before'}),
+	"m1: budget set: max_connections 1, priority normal by postgres\n"
+	  . "m2: budget set: max_connections 1, priority normal by postgres",
+	'the two COMMITs installed both rules; the governor corrected nothing');
 $t1->quit;
 $t2->quit;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('m1'), poolgov.drop_budget('m2')});
@@ -191,6 +206,24 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM poolgov.events WHERE kind
 ok($node->log_contains('pg_poolgov would refuse this login: too many connections for role "app"'),
 	'warn: the log says what on would do');
 
+# --- Off: no checks at all, and the connections are still tracked.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.enforce = 'off'});
+$node->reload;
+ok($node->poll_query_until('postgres', q{SELECT current_setting('poolgov.enforce') = 'off'}),
+	'enforce = off after reload');
+my $t_off = $node->safe_psql('postgres', 'SELECT now()');
+push @warned, session($node, user => 'app');
+is($node->safe_psql('postgres', q{SELECT warned || '/' || rejected_budget FROM poolgov.stats}),
+	'2/0', 'off: a fourth app login over the budget of 1 is neither warned nor refused');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM poolgov.events
+	WHERE kind IN ('warn_budget', 'reject_budget') AND at >= '$t_off'}), 0, 'off: no event for it');
+my $would = () = slurp_file($node->logfile) =~ /pg_poolgov would refuse this login/g;
+is($would, 2, 'off: nothing logged for it');
+is($node->safe_psql('postgres', q{
+	SELECT (SELECT connections FROM poolgov.budget_usage WHERE role = 'app') || '/' ||
+	       (SELECT count(*) FROM poolgov.connections WHERE role = 'app')}),
+	'4/4', 'off: all four are still tracked, against the budget too');
+
 $node->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.enforce = 'on'});
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 ok($node->poll_query_until('postgres', q{SELECT current_setting('poolgov.enforce') = 'on'}),
@@ -199,6 +232,28 @@ $node->connect_fails($node->connstr('postgres') . ' user=app', 'on: refused at o
 	expected_stderr => qr/too many connections for role "app"/);
 $_->quit for @warned;
 $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('app')});
+
+# --- poolgov.default_budget: the budget of a role without a row of its own,
+# at login; the refusal names the setting (53300). A row of its own
+# replaces it.
+$node->safe_psql('postgres', q{CREATE ROLE dflt LOGIN; ALTER SYSTEM SET poolgov.default_budget = 2});
+$node->reload;
+ok($node->poll_query_until('postgres', q{SELECT current_setting('poolgov.default_budget') = '2'}),
+	'default_budget = 2 after reload');
+my @dflt = map { session($node, user => 'dflt') } 1 .. 2;
+$node->connect_fails($node->connstr('postgres') . ' user=dflt',
+	'default_budget full: the third login is refused',
+	expected_stderr => qr/FATAL:  too many connections for role "dflt"\nDETAIL:  Role "dflt" has 2 connections; poolgov\.default_budget allows 2 for a role without a budget of its own\.\nHINT:  Give the role a budget with poolgov\.set_budget\('dflt', \.\.\.\), or raise poolgov\.default_budget\./);
+ok($node->log_contains('FATAL:  53300: too many connections for role "dflt"'),
+	'default_budget full: SQLSTATE 53300');
+is($node->safe_psql('postgres', q{SELECT budget || ' ' || budget_source FROM poolgov.roles WHERE role = 'dflt'}),
+	'2 default', 'poolgov.roles shows the default budget');
+$node->safe_psql('postgres', q{SELECT poolgov.set_budget('dflt', 3)});
+push @dflt, session($node, user => 'dflt');
+is($node->safe_psql('postgres', q{SELECT connections FROM poolgov.budget_usage WHERE role = 'dflt'}),
+	3, 'with a budget of its own (3) the default no longer applies');
+$_->quit for @dflt;
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET poolgov.default_budget; SELECT pg_reload_conf()});
 $node->stop;
 
 # --- Priority reserve: 12 slots, 2 for superusers, 3 for priority roles,
@@ -230,7 +285,22 @@ $small->connect_fails($small->connstr('postgres') . ' user=app', 'normal role st
 	expected_stderr => qr/reserved for pg_poolgov priority roles/);
 is($small->safe_psql('postgres', 'SELECT rejected_reserve FROM poolgov.stats'), 2,
 	'reserve refusals counted');
-$_->quit for (@normal, $oncall, $monitor);
+# Under warn the normal role gets a reserved slot, and pg_poolgov records
+# what on would have done.
+$small->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.enforce = 'warn'; SELECT pg_reload_conf()});
+ok($small->poll_query_until('postgres', q{SELECT current_setting('poolgov.enforce') = 'warn'}),
+	'enforce = warn after reload');
+my $over = session($small, user => 'app');
+is($over->query_safe('SELECT current_user'), 'app', 'warn: a normal login gets a reserved slot');
+is($small->safe_psql('postgres', q{SELECT warned || '/' || rejected_reserve FROM poolgov.stats}),
+	'1/2', 'warn: counted as warned, not refused');
+like($small->safe_psql('postgres', q{SELECT string_agg(role || ': ' || detail, ', ')
+	FROM poolgov.events WHERE kind = 'warn_reserve'}),
+	qr/^app: \d+ connections are open; only 7 of the connection slots are open to roles that are not priority roles, and role "app" is not one\.$/,
+	'warn: one warn_reserve event with the numbers');
+ok($small->log_contains('pg_poolgov would refuse this login: remaining connection slots are reserved for pg_poolgov priority roles'),
+	'warn: the log says what on would do');
+$_->quit for (@normal, $oncall, $monitor, $over);
 $small->stop;
 
 done_testing();

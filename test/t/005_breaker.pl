@@ -82,10 +82,12 @@ sub reload_reset
 		"$name back to $want");
 }
 
-# One failed login over TCP as $user (pg_hba: "password"), spoken in the
-# protocol directly: thousands of them take seconds, not minutes of psql
-# start-ups. Returns 1 when the server said the password was wrong.
-sub password_failure
+# One login over TCP as $user with a wrong password (pg_hba: "password"),
+# spoken in the protocol directly: thousands of them take seconds, not
+# minutes of psql start-ups, and the client sees the fields of the server's
+# ErrorResponse, the SQLSTATE among them (libpq shows no SQLSTATE for a
+# failed connection). Returns (SQLSTATE, message).
+sub wrong_password_login
 {
 	my ($user) = @_;
 	my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
@@ -100,7 +102,18 @@ sub password_failure
 	local $/;
 	my $answer = <$sock> // '';
 	close $sock;
-	return $answer =~ /password authentication failed/ ? 1 : 0;
+	return ('', $answer) unless length($answer) > 5 && substr($answer, 0, 1) eq 'E';
+	my $len = unpack('N', substr($answer, 1, 4));
+	my %field = map { (substr($_, 0, 1) => substr($_, 1)) }
+	  grep { length } split /\0/, substr($answer, 5, $len - 4);
+	return ($field{C} // '', $field{M} // '');
+}
+
+# 1 when the server said the password was wrong.
+sub password_failure
+{
+	my (undef, $message) = wrong_password_login($_[0]);
+	return $message =~ /password authentication failed/ ? 1 : 0;
 }
 
 sub open_breaker_of_breaker
@@ -139,12 +152,15 @@ is(query(q{SELECT count(*) FROM poolgov.breakers WHERE role = 'peerrole'}), 0,
 is(query(q{SELECT count(*) FROM poolgov.events WHERE role = 'peerrole'}), 0,
 	'and open no breaker');
 
+my $before_sixth;
 for my $i (1 .. 6)
 {
+	$before_sixth = query('SELECT clock_timestamp()') if $i == 6;
 	$node->connect_fails("$unix password=wrong", "wrong password $i",
 		expected_stderr => qr/password authentication failed for user "breaker"/);
 }
 is(stat_of('auth_failures'), 14, 'six password failures counted');
+my $opening = query(q{SELECT opened_at || ' ' || open_until FROM poolgov.breakers});
 ok($node->log_contains('pg_poolgov: login breaker opened for role "breaker" from local'),
 	'the log says the breaker opened');
 
@@ -159,10 +175,14 @@ is(stat_of('rejected_breaker'), 2, 'refusals counted');
 ok($node->log_contains(
 	'DETAIL:  pg_poolgov refuses logins of this role from local until .*: 6 failed within 30 s, more than the limit of 5\.'),
 	'the refusal DETAIL gives failures, window and limit of the opening');
-is(query(q{SELECT role, client_addr IS NULL, failures, open_until - opened_at,
-                  opened_at >= first_failure
-             FROM poolgov.breakers}),
-	'breaker|t|6|01:00:00|t', 'poolgov.breakers shows the open pair');
+# It opened at the sixth failure (not at the first), for an hour, and the
+# refusals since, one with a wrong password, moved neither end.
+is(query(qq{SELECT role, client_addr IS NULL, failures, open_until - opened_at,
+                   first_failure < '$before_sixth', opened_at > '$before_sixth',
+                   opened_at || ' ' || open_until = '$opening'
+              FROM poolgov.breakers}),
+	'breaker|t|6|01:00:00|t|t|t',
+	'poolgov.breakers shows the pair opened at the sixth failure, its lockout unmoved');
 
 # A reader without pg_read_all_stats sees neither the role nor the address
 # of other roles' breakers, nor who failed to log in from where.
@@ -182,15 +202,31 @@ $node->connect_ok("$unix password=right", 'after breaker_reset the right passwor
 is(query(q{SELECT role || ': ' || detail FROM poolgov.events WHERE kind = 'breaker_reset'}),
 	'breaker: 1 entries cleared (1 open) by postgres', 'the reset is an event');
 
-# Another address is another pair.
+# Another address is another pair: 3 failures from local and 3 from
+# 127.0.0.1 stay under the limit of 5 for each; a breaker open for
+# 127.0.0.1 refuses only 127.0.0.1.
 $node->connect_ok("$tcp user=breaker password=right", 'the same role from 127.0.0.1 logs in');
 for my $i (1 .. 3)
 {
+	$node->connect_fails("$unix password=wrong", "local failure $i",
+		expected_stderr => qr/password authentication failed/);
 	$node->connect_fails("$tcp user=breaker password=wrong", "127.0.0.1 failure $i",
 		expected_stderr => qr/password authentication failed/);
 }
 $node->connect_ok("$tcp user=breaker password=right",
-	'127.0.0.1 is counted separately (3 failures)');
+	'127.0.0.1 is counted separately (3 failures there, 3 more from local)');
+$node->connect_ok("$unix password=right", 'so is local');
+for my $i (4 .. 6)
+{
+	$node->connect_fails("$tcp user=breaker password=wrong", "127.0.0.1 failure $i",
+		expected_stderr => qr/password authentication failed/);
+}
+$node->connect_fails("$tcp user=breaker password=right", '127.0.0.1 is locked out',
+	expected_stderr => qr/too many failed login attempts for role "breaker"/);
+$node->connect_ok("$unix password=right", 'local still logs in: 127.0.0.1\'s breaker is its own');
+is(query(q{SELECT coalesce(host(client_addr), 'local') || ':' || failures || ':' || (opened_at IS NOT NULL)
+             FROM poolgov.breakers WHERE role = 'breaker' ORDER BY client_addr NULLS LAST}),
+	"127.0.0.1:6:true\nlocal:3:false", 'two pairs: 127.0.0.1 open, local counting');
 
 # A role that does not exist is guarded the same way, without a roles row.
 for my $i (1 .. 6)
@@ -211,7 +247,26 @@ for my $i (1 .. 2)
 my $roles = query(
 	q{SELECT role, auth_failures, rejected FROM poolgov.roles
 	   WHERE auth_failures > 0 OR role IN ('stranger', 'peerrole') ORDER BY role});
-is($roles, 'breaker|10|2', 'per role: failures and refusals of roles with an entry only');
+is($roles, 'breaker|16|3', 'per role: failures and refusals of roles with an entry only');
+
+# poolgov.reset() zeroes counters and keeps breakers: the open ones are as
+# they were, and 127.0.0.1 is still refused.
+my $open_sql = q{SELECT string_agg(format('%s %s %s %s %s', role, client_addr, failures,
+                                         opened_at, open_until), ', ' ORDER BY role)
+                   FROM poolgov.breakers WHERE opened_at IS NOT NULL};
+my $open_before = query($open_sql);
+query('SELECT poolgov.reset()');
+is(query(q{SELECT auth_failures || '/' || rejected_breaker FROM poolgov.stats}), '0/0',
+	'poolgov.reset() zeroes the failure and refusal counters');
+is(query($open_sql), $open_before, 'and keeps the open breakers (breaker from 127.0.0.1, ghost)');
+$node->connect_fails("$tcp user=breaker password=right", 'after poolgov.reset() 127.0.0.1 is still refused',
+	expected_stderr => qr/too many failed login attempts for role "breaker"/);
+is(query(q{SELECT poolgov.breaker_reset('breaker', '127.0.0.1')}), 1,
+	'breaker_reset clears the pair of one address');
+$node->connect_ok("$tcp user=breaker password=right", 'then 127.0.0.1 logs in');
+# The counting local pair (it may have expired already): cleared, so that
+# the next opening starts from zero.
+query(q{SELECT poolgov.breaker_reset('breaker', 'local')});
 
 # poolgov.auth_failure_limit = 0 turns the breaker off: an open breaker
 # stops refusing at the reload, and the governor clears the table.
@@ -286,8 +341,19 @@ my ($untracked, $unknown) = split /\|/, query(q{
 	SELECT (SELECT breaker_untracked FROM poolgov.stats),
 	       (SELECT count(*) FROM poolgov.breakers b
 	         WHERE NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = b.role))});
-cmp_ok($unknown, '<=', 256, 'invented names hold at most 256 entries');
+# The 256 entries of names without a role fill up (the first invented names
+# and the invalid name above, all open), and no more.
+is($unknown, 256, 'invented names hold exactly their quota of 256 entries');
 cmp_ok($untracked, '>', 2000, 'the rest of their failures are untracked');
+# What the client receives: an open breaker refuses with 28000
+# (invalid_authorization_specification), a failure that found no entry is
+# the plain wrong password, 28P01.
+my ($sqlstate, $message) = wrong_password_login('invented1');
+is("$sqlstate $message", '28000 too many failed login attempts for role "invented1"',
+	'refused by an open breaker: SQLSTATE 28000');
+($sqlstate, $message) = wrong_password_login('invented1500');
+is("$sqlstate $message", '28P01 password authentication failed for user "invented1500"',
+	'an untracked name: the wrong password, SQLSTATE 28P01');
 $node->connect_fails("$tcp user=victim password=wrong", 'real role: first failure',
 	expected_stderr => qr/password authentication failed for user "victim"/);
 $node->connect_fails("$tcp user=victim password=wrong", 'real role: second failure opens',

@@ -307,8 +307,20 @@ $small->safe_psql('postgres', q{ALTER SYSTEM SET poolgov.reserved_connections = 
 ok($small->poll_query_until('postgres', q{SELECT current_setting('poolgov.reserved_connections') = '2'}),
 	'a value the server can honour is taken as is');
 settle($small);
-my @apps = map { session($small, user => 'app') } 1 .. 5;
-is(scalar(@apps), 5, 'five non-priority sessions with 10 - 3 - 2 slots');
+# Each of the five names itself; pg_poolgov must track all five as app
+# sessions, each under the name pg_stat_activity shows for its pid.
+my @apps = map {
+	my $s = session($small, user => 'app');
+	$s->query_safe("SET application_name = 'five_$_'");
+	$s
+} 1 .. 5;
+is($small->safe_psql('postgres', q{
+	SELECT string_agg(c.application_name, ',' ORDER BY c.application_name),
+	       bool_and(c.application_name = a.application_name AND a.usename = 'app')
+	  FROM poolgov.connections c JOIN pg_stat_activity a USING (pid)
+	 WHERE c.role = 'app'}),
+	'five_1,five_2,five_3,five_4,five_5|t',
+	'five non-priority sessions with 10 - 3 - 2 slots, each tracked as pg_stat_activity shows it');
 $small->connect_fails($small->connstr('postgres') . ' user=app', 'the sixth is refused',
 	expected_stderr => qr/only 5 of the connection slots/);
 $_->quit for @apps;

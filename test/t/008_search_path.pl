@@ -71,21 +71,50 @@ sub refused
 	return $err =~ /too many connections for role "$role"/ ? 1 : 0;
 }
 
-# Waits (bounded) until the governor has read the table again: every budget
-# commit wakes it, and it re-reads every 10 samples (100 ms each here).
+# Waits (bounded) until the governor has taken $n more samples: every budget
+# commit wakes it, and it re-reads the table every 10 samples (100 ms each
+# here). A governor that stopped would call no planted operator either: the
+# wait must succeed, and the governor must have logged no error meanwhile.
 sub governor_reads
 {
-	my ($n) = @_;
-	my $start = $node->safe_psql('postgres', 'SELECT count(*) FROM poolgov.history');
-	$node->poll_query_until('postgres',
-		"SELECT count(*) >= $start + $n FROM poolgov.history");
+	my ($n, $test) = @_;
+	my $offset = -s $node->logfile;
+	my $t0 = $node->safe_psql('postgres', 'SELECT now()');
+	ok($node->poll_query_until('postgres',
+		"SELECT count(*) >= $n FROM poolgov.history WHERE sampled_at > '$t0'"),
+		"$test: the governor sampled $n times");
+	my $gov = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_poolgov governor'});
+	unlike(slurp_file($node->logfile, $offset), qr/\[$gov\] (ERROR|FATAL)/,
+		"$test: the governor logged no error");
+}
+
+# A change of victim's idle_timeout that only the governor's periodic
+# re-read brings in (the trigger that installs at COMMIT does not fire for
+# it): its budget_changed event by "governor" proves that the governor read
+# the table and evaluated the idle_timeout expression.
+sub governor_evaluates
+{
+	my ($idle, $test) = @_;
+	my $t0 = $node->safe_psql('postgres', 'SELECT now()');
+	$node->safe_psql('postgres', qq{
+		ALTER TABLE poolgov.budgets DISABLE TRIGGER budgets_changed;
+		UPDATE poolgov.budgets SET idle_timeout = '$idle' WHERE role_name = 'victim';
+		ALTER TABLE poolgov.budgets ENABLE TRIGGER budgets_changed;
+	});
+	ok($node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM poolgov.events
+		 WHERE kind = 'budget_changed' AND role = 'victim' AND at > '$t0'
+		   AND detail LIKE '% by governor'}),
+		"$test: the governor read the changed row");
 }
 
 # --- Governor path: set_budget with an idle_timeout (the expression is
 # evaluated for that row), then let the governor read the table many times.
 $node->safe_psql('postgres',
 	q{SELECT poolgov.set_budget('victim', 0, idle_timeout => '1 min')});
-governor_reads(30);
+governor_evaluates('90 s', 'default search_path');
+governor_reads(30, 'default search_path');
 is(calls(), '', 'governor: no planted operator called under the default search_path');
 is(refused('victim'), 1, 'the budget read by the trigger and the governor is enforced');
 
@@ -99,7 +128,8 @@ ok($node->poll_query_until('postgres', qq{
 	 WHERE backend_type = 'pg_poolgov governor' AND pid <> $gov}),
 	'the governor restarts with the database-level search_path');
 $node->safe_psql('postgres', q{SELECT poolgov.set_budget('victim', 0, idle_timeout => '2 min')});
-governor_reads(30);
+governor_evaluates('150 s', 'database search_path');
+governor_reads(30, 'database search_path');
 is(calls(), '', 'governor: no planted operator called with evil, public first in the path');
 is(refused('victim'), 1, 'the budget is still enforced');
 $node->safe_psql('postgres', 'ALTER DATABASE postgres RESET search_path');
@@ -131,7 +161,7 @@ $node->safe_psql('postgres', q{
 	INSERT INTO poolgov.budgets (role_name, max_connections, idle_timeout)
 	VALUES ('victim', 1, '10 s'), ('victim2', 0, '20 s');
 });
-governor_reads(30);
+governor_reads(30, 'after TRUNCATE');
 is(calls(), '', 'nothing called after TRUNCATE and a multi-row INSERT either');
 is(refused('victim2'), 1, 'the re-inserted budget is enforced');
 

@@ -71,10 +71,12 @@ sub client_error
 	return $err;
 }
 
+# An idle session whose psql reports errors verbosely, SQLSTATE included.
 sub idle_session
 {
 	my ($user) = @_;
-	my $s = session($node, user => $user);
+	my $s = $node->background_psql('postgres', on_error_stop => 0,
+		extra_params => [ '-U', $user, '-v', 'VERBOSITY=verbose' ]);
 	return ($s, $s->query_safe('SELECT pg_backend_pid()'));
 }
 
@@ -86,8 +88,8 @@ my ($o1, $o1pid) = idle_session('other');
 ok(wait_for("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $a1pid"),
 	'the idle session of a member of grp was ended');
 my $err = client_error($a1);
-like($err, qr/FATAL:  terminating connection: pg_poolgov ended this session after \d+\.\d s idle \(idle_timeout of its budget\)/,
-	'the client is told pg_poolgov ended it, after how long, and by which rule');
+like($err, qr/FATAL:  57P05: terminating connection: pg_poolgov ended this session after \d+\.\d s idle \(idle_timeout of its budget\)/,
+	'the client is told pg_poolgov ended it (57P05), after how long, and by which rule');
 like($err, qr/DETAIL:  The session was idle for \d+ ms; its budget in poolgov.budgets allows 1000 ms/,
 	'detail with the numbers');
 like($err, qr/HINT:  .*idle_timeout column of poolgov.budgets/, 'hint with the knob');
@@ -119,8 +121,8 @@ $node->safe_psql('postgres', q{SELECT poolgov.drop_budget('tiny')});
 set_conf("poolgov.idle_timeout = 1s");
 ok(wait_for("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $o1pid"),
 	'poolgov.idle_timeout ended the idle session');
-like(client_error($o1), qr/pg_poolgov ended this session after .* idle \(poolgov.idle_timeout\)/,
-	'the client is told it was poolgov.idle_timeout');
+like(client_error($o1), qr/FATAL:  57P05: terminating connection: pg_poolgov ended this session after .* idle \(poolgov.idle_timeout\)/,
+	'the client is told it was poolgov.idle_timeout (57P05)');
 is($mon->query_safe('SELECT 1'), '1', 'the superuser session is exempt');
 set_conf("poolgov.idle_timeout = 0");
 
@@ -145,8 +147,8 @@ is($node->safe_psql('postgres', q{SELECT poolgov.terminate_idle('app', '100 ms')
 is(alive($t1pid) + alive($t2pid), 0, 'both are gone when it returns');
 is(alive($t3pid), '1', 'other role untouched');
 is(alive($busy_pid), '1', 'the active session is not ended');
-like(client_error($t1), qr/FATAL:  terminating connection: pg_poolgov ended this session .*\(poolgov.terminate_idle\)/,
-	'the client is told it was poolgov.terminate_idle');
+like(client_error($t1), qr/FATAL:  57P01: terminating connection: pg_poolgov ended this session .*\(poolgov.terminate_idle\)/,
+	'the client is told it was poolgov.terminate_idle (57P01)');
 is($node->safe_psql('postgres', q{SELECT poolgov.terminate_idle(older_than => '100 ms')},
 		extra_params => [ '-U', 'padmin' ]), '1',
 	'NULL role: every role (the idle other session; superusers only for a superuser caller)');
@@ -219,8 +221,8 @@ is(alive($app_pids[0]), '0', 'the app session idle longest ended');
 is(alive($app_pids[1]) + alive($app_pids[2]), 2, 'the other app sessions survive');
 is(alive($vip_pid), '1', 'the priority session survives');
 is(alive($busy_pid), '1', 'the active session survives');
-like(client_error($lows[0]), qr/pg_poolgov ended this session after .* idle to relieve connection pressure.*DETAIL:.*60% of those a normal role may use/s,
-	'the client is told it was pool pressure');
+like(client_error($lows[0]), qr/FATAL:  57P05: terminating connection: pg_poolgov ended this session after .* idle to relieve connection pressure.*DETAIL:.*60% of those a normal role may use/s,
+	'the client is told it was pool pressure (57P05)');
 is($mon->query_safe(q{SELECT string_agg(role || ':' || idle_terminated, ',' ORDER BY role) FROM poolgov.roles WHERE idle_terminated > 0}),
 	'app:1,low:3', 'roles.idle_terminated: low 3, app 1');
 is($mon->query_safe(q{SELECT count(*) FROM poolgov.events WHERE kind = 'terminate_idle' AND detail LIKE '%(pool pressure)'}),

@@ -161,7 +161,12 @@ my ($ret, $out, $stderr) = $node->psql('postgres', 'SELECT poolgov.metrics()',
 like($stderr, qr/42501/, 'an ordinary role is refused with 42501');
 
 # The cap, on reload: one role keeps its series (the busiest), the others are
-# summed under role="other", and no statement is lost.
+# summed under role="other", and no statement is lost. app_b first becomes
+# by far the busiest role (300 more statements; app_a has about 70, the
+# test's superuser a few dozen).
+load('app_b', 'SELECT 1;', 300);
+my $app_b = $node->safe_psql('postgres', q{SELECT statements FROM poolgov.roles WHERE role = 'app_b'});
+cmp_ok($app_b, '>=', 330, "app_b ran $app_b statements");
 $node->append_conf('postgresql.conf', 'poolgov.metrics_max_roles = 1');
 $node->reload;
 my $capped = '';
@@ -175,7 +180,10 @@ my ($c) = parse($capped);
 my @role_series = grep { /^pg_poolgov_role_statements_total\|/ } keys %$c;
 is(scalar @role_series, 2, 'metrics_max_roles = 1: one role and "other"');
 my ($top) = map { /role=(.*)$/s ? $1 : () } grep { $_ ne 'pg_poolgov_role_statements_total|role=other' } @role_series;
-ok(defined $top && $top ne 'other', "the kept role is a real one ($top)");
+is($top, 'app_b', 'the kept role is the busiest, app_b');
+is($c->{'pg_poolgov_role_statements_total|role=app_b'}, $app_b, 'with its own count');
+is($node->safe_psql('postgres', q{SELECT role FROM poolgov.roles ORDER BY statements DESC LIMIT 1}),
+	'app_b', '(poolgov.roles agrees that app_b is the busiest)');
 my $role_sum = 0;
 $role_sum += $c->{$_} for @role_series;
 is($role_sum, $c->{'pg_poolgov_statements_total'}, 'kept + other = all statements');

@@ -203,10 +203,29 @@ sub governor_top_memory
 my $top_before = governor_top_memory();
 my $t0 = $node->safe_psql('postgres', 'SELECT now()');
 
+# Ten idle connections (they send nothing). The governor serves at most 4
+# clients; a new connection when all four are reading replaces the one
+# reading longest: the six oldest are closed at once (long before the 5 s
+# request timeout), the four newest are held.
 my @idle = map {
 	IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp')
+	  or die "connect: $!"
 } 1 .. 10;
-is(scalar(grep { defined } @idle), 10, 'ten idle connections opened');
+sub closed_by_server
+{
+	my ($s) = @_;
+	return 0 unless IO::Select->new($s)->can_read(0);
+	my $n = sysread($s, my $buf, 1);
+	return !$n;    # end of file, or reset
+}
+my @closed;
+for (my $until = time + 3; time < $until; sleep 0.05)
+{
+	@closed = grep { closed_by_server($idle[$_]) } 0 .. 9;
+	last if @closed >= 6;
+}
+is(join(',', @closed), '0,1,2,3,4,5',
+	'of ten idle connections the governor closed the six oldest and holds the newest four');
 my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
 	Blocking => 0);
 my $big = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
@@ -252,8 +271,12 @@ ok(($sendq // 0) > 0, 'a response waits in the governor\'s socket for a client t
 my ($n, $maxgap) = samples_since($t0);
 my $expected = $window / 0.1;
 note "samples in ${window}s of abuse: $n (every 100ms: $expected), largest gap ${maxgap}s";
-ok($n >= $expected / 4, "the governor kept sampling during the abuse ($n samples)");
-ok($maxgap < 3, "no sampling stall (largest gap between samples ${maxgap}s)");
+# Nothing the clients do blocks the governor: it keeps its 100 ms grid,
+# with room for a loaded machine (a quarter of the samples may be lost, gaps
+# may reach ten intervals) but not for a stall of a few hundred ms per
+# client read.
+ok($n >= $expected * 3 / 4, "the governor kept sampling during the abuse ($n samples)");
+ok($maxgap < 1, "no sampling stall (largest gap between samples ${maxgap}s)");
 # Sixty samples and a dozen responses later the governor's memory is where
 # it was (each pass's allocations are freed with the pass).
 my $top_after = governor_top_memory();

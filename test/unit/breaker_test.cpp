@@ -54,10 +54,15 @@ TEST(Breaker, OpensAfterMoreThanLimitFailuresInWindow)
     // Other address and other role are separate pairs.
     EXPECT_EQ(open_until(*t, "app", "10.0.0.2", now + 7), 0);
     EXPECT_EQ(open_until(*t, "other", "10.0.0.1", now + 7), 0);
-    // While open, failures do not extend the lockout.
-    EXPECT_EQ(fail(*t, "app", "10.0.0.1", now + 8).outcome, FailureOutcome::AlreadyOpen);
+    // While open, failures do not extend the lockout: it still ends 30 s
+    // after the opening failure, to the microsecond.
+    auto again = fail(*t, "app", "10.0.0.1", now + 8);
+    EXPECT_EQ(again.outcome, FailureOutcome::AlreadyOpen);
+    EXPECT_EQ(again.open_until, now + 6 + 30 * kSec);
+    EXPECT_EQ(open_until(*t, "app", "10.0.0.1", now + 9), now + 6 + 30 * kSec);
+    EXPECT_EQ(open_until(*t, "app", "10.0.0.1", now + 6 + 30 * kSec - 1), now + 6 + 30 * kSec);
     // After the lockout the pair is free again.
-    EXPECT_EQ(open_until(*t, "app", "10.0.0.1", now + 31 * kSec), 0);
+    EXPECT_EQ(open_until(*t, "app", "10.0.0.1", now + 6 + 30 * kSec), 0);
 }
 
 TEST(Breaker, FailuresOutsideTheWindowDoNotAccumulate)
