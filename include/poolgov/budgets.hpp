@@ -13,7 +13,7 @@
 // the number of budgets or of connections.
 #pragma once
 
-#include "poolgov/rule_index.hpp"
+#include "poolgov/oid_map.hpp"
 #include "poolgov/slots.hpp"
 #include "poolgov/text.hpp"
 

@@ -1,5 +1,5 @@
 #include "poolgov/no_postgres.hpp"
-#include "poolgov/rule_index.hpp"
+#include "poolgov/oid_map.hpp"
 
 namespace poolgov {
 
