@@ -41,6 +41,8 @@
 // entries returned after releasing the lock.
 #pragma once
 
+#include "poolgov/atomics.hpp"
+
 #include <cstdint>
 
 namespace poolgov {
@@ -166,10 +168,8 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now);
 // Is entry `i` still waiting (for a slot or for a heavy slot)?
 inline bool admission_waiting(const AdmissionEntry &e)
 {
-    return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE) ==
-               static_cast<uint32_t>(AdmState::Queued) ||
-           __atomic_load_n(&e.heavy, __ATOMIC_ACQUIRE) ==
-               static_cast<uint8_t>(HeavyState::Queued);
+    return atomic::load_acquire(e.state) == static_cast<uint32_t>(AdmState::Queued) ||
+           atomic::load_acquire(e.heavy) == static_cast<uint8_t>(HeavyState::Queued);
 }
 
 // Running entries that count against cap role `role`.
