@@ -1,9 +1,10 @@
 #include "poolgov/admission.hpp"
 
 #include "poolgov/atomics.hpp"
-#include "poolgov/no_postgres.hpp"
 
 #include <algorithm>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

@@ -1,4 +1,3 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/budgets.hpp"
 #include "poolgov/sql_text.hpp"
 
@@ -8,6 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

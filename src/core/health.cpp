@@ -1,9 +1,10 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/health.hpp"
 
 #include "poolgov/format.hpp"
 
 #include <fmt/format.h>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

@@ -1,4 +1,3 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/reclaim.hpp"
 
 #include "poolgov/format.hpp"
@@ -7,6 +6,8 @@
 
 #include <algorithm>
 #include <string>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

@@ -1,4 +1,3 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/recommend.hpp"
 
 #include "poolgov/format.hpp"
@@ -6,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 
