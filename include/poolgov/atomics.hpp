@@ -123,6 +123,7 @@ namespace poolgov {
 struct ChangeCount {
     uint32_t value;
 };
+static_assert(std::is_trivially_copyable_v<ChangeCount>);  // in shared memory
 
 inline void write_begin(ChangeCount &cc)
 {

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -68,6 +69,7 @@ struct BreakerEntry {
     int32_t open_limit;      // the limit in force when it opened (for messages)
     bool known_role;         // the name matched a role when the entry was made
 };
+static_assert(std::is_trivially_copyable_v<BreakerEntry>);  // in shared memory
 
 struct BreakerTable {
     uint32_t used;          // entries with key_hash != 0
@@ -76,6 +78,7 @@ struct BreakerTable {
     uint64_t evicted;       // entries evicted before their window or lockout ended
     BreakerEntry entries[kBreakerEntries];
 };
+static_assert(std::is_trivially_copyable_v<BreakerTable>);  // in shared memory
 
 struct BreakerPolicy {
     int limit;          // failures allowed per window; <= 0 disables
