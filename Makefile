@@ -57,6 +57,14 @@ include $(PGXS)
 # shared-memory struct would leave objects built against the old layout.
 -include $(OBJS:.o=.d)
 
+# The wall between the core and PostgreSQL: PGXS puts the server's include
+# paths into CPPFLAGS, so src/core gets its own rule without them (every -I
+# dropped, ours put back; other flags as PGXS sets them). A core file that
+# includes a PostgreSQL header fails to build here, as it does under CMake.
+CORE_CPPFLAGS = -I$(srcdir)/include $(filter-out -I%,$(CPPFLAGS))
+src/core/%.o: src/core/%.cpp
+	$(CXX) $(CXXFLAGS) $(CORE_CPPFLAGS) -c -o $@ $<
+
 .PHONY: unit bench demo test
 unit:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -41,7 +41,10 @@
 // entries returned after releasing the lock.
 #pragma once
 
+#include "poolgov/atomics.hpp"
+
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -65,6 +68,7 @@ struct AdmissionEntry {
     int64_t queued_since;   // microseconds; 0 unless waiting
     int64_t running_since;  // microseconds; 0 unless running
 };
+static_assert(std::is_trivially_copyable_v<AdmissionEntry>);  // in shared memory
 
 struct AdmissionCounters {
     // Now (atomics, see above).
@@ -86,6 +90,7 @@ struct AdmissionCounters {
     uint64_t wait_total_us;
     uint64_t wait_max_us;
 };
+static_assert(std::is_trivially_copyable_v<AdmissionCounters>);  // in shared memory
 
 // The settings that govern the queue. Each backend reads its own copy of a
 // setting only at its next command, so a reload would not reach the
@@ -100,6 +105,7 @@ struct AdmissionSettings {
     int32_t aging_ms;           // 0: strict priority
     uint32_t exempt_superusers;
 };
+static_assert(std::is_trivially_copyable_v<AdmissionSettings>);  // in shared memory
 
 struct AdmissionLimits {
     int max_active;    // > 0 (admission is off at 0 and nothing here is called)
@@ -166,10 +172,8 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now);
 // Is entry `i` still waiting (for a slot or for a heavy slot)?
 inline bool admission_waiting(const AdmissionEntry &e)
 {
-    return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE) ==
-               static_cast<uint32_t>(AdmState::Queued) ||
-           __atomic_load_n(&e.heavy, __ATOMIC_ACQUIRE) ==
-               static_cast<uint8_t>(HeavyState::Queued);
+    return atomic::load_acquire(e.state) == static_cast<uint32_t>(AdmState::Queued) ||
+           atomic::load_acquire(e.heavy) == static_cast<uint8_t>(HeavyState::Queued);
 }
 
 // Running entries that count against cap role `role`.

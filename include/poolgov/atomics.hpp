@@ -1,10 +1,19 @@
-// Relaxed atomic access to plain integer fields of shared-memory structs, and
-// a single-writer change counter (seqlock).
+// Atomic access to plain integer fields of shared-memory structs, and a
+// single-writer change counter (seqlock).
 //
-// Shared memory holds trivially-copyable structs only (DESIGN.md), so fields
-// are plain integers and all concurrent access goes through these helpers,
-// which compile to ordinary loads and stores on x86-64 and ARM64 but keep the
-// C++ memory model happy (no data race on a non-atomic object).
+// Shared memory holds trivially-copyable structs only, so fields are plain
+// integers and all concurrent access goes through these helpers, which keep
+// the C++ memory model happy (no data race on a non-atomic object); the
+// relaxed ones compile to ordinary loads and stores on x86-64 and ARM64.
+// They are the only place in the core that names a memory order:
+//   load / store / fetch_add          relaxed: counters read for reporting
+//   load_acquire / store_release      publish a field and what was written
+//                                     before it (a state, a flag)
+//   exchange_acq_rel, fetch_add_acq_rel  read-modify-writes that do both
+//   *_seq_cst                         counters several processes change and
+//                                     then read each other's (the admission
+//                                     fast path, see poolgov/admission.hpp)
+//   fence_acquire / fence_release     around a ChangeCount's copy and write
 #pragma once
 
 #include <cstdint>
@@ -34,6 +43,60 @@ inline T fetch_add(T &field, T delta)
     return __atomic_fetch_add(&field, delta, __ATOMIC_RELAXED);
 }
 
+template <class T>
+inline T load_acquire(const T &field)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_load_n(&field, __ATOMIC_ACQUIRE);
+}
+
+template <class T>
+inline void store_release(T &field, T value)
+{
+    static_assert(std::is_integral_v<T>);
+    __atomic_store_n(&field, value, __ATOMIC_RELEASE);
+}
+
+template <class T>
+inline T exchange_acq_rel(T &field, T value)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_exchange_n(&field, value, __ATOMIC_ACQ_REL);
+}
+
+template <class T>
+inline T fetch_add_acq_rel(T &field, T delta)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_fetch_add(&field, delta, __ATOMIC_ACQ_REL);
+}
+
+template <class T>
+inline T load_seq_cst(const T &field)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_load_n(&field, __ATOMIC_SEQ_CST);
+}
+
+template <class T>
+inline T fetch_add_seq_cst(T &field, T delta)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_fetch_add(&field, delta, __ATOMIC_SEQ_CST);
+}
+
+// Strong compare-and-swap; on failure `expected` receives the current value.
+template <class T>
+inline bool compare_exchange_seq_cst(T &field, T &expected, T desired)
+{
+    static_assert(std::is_integral_v<T>);
+    return __atomic_compare_exchange_n(&field, &expected, desired, false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST);
+}
+
+inline void fence_acquire() { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+inline void fence_release() { __atomic_thread_fence(__ATOMIC_RELEASE); }
+
 // Single-writer add: only the owner writes the field, readers may race.
 // A relaxed load + store avoids the locked read-modify-write.
 template <class T>
@@ -60,16 +123,17 @@ namespace poolgov {
 struct ChangeCount {
     uint32_t value;
 };
+static_assert(std::is_trivially_copyable_v<ChangeCount>);  // in shared memory
 
 inline void write_begin(ChangeCount &cc)
 {
     atomic::store(cc.value, atomic::load(cc.value) + 1);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    atomic::fence_release();
 }
 
 inline void write_end(ChangeCount &cc)
 {
-    __atomic_thread_fence(__ATOMIC_RELEASE);
+    atomic::fence_release();
     atomic::store(cc.value, atomic::load(cc.value) + 1);
 }
 
@@ -83,10 +147,10 @@ template <class Copy>
 inline void read_consistent(const ChangeCount &cc, Copy copy)
 {
     for (int attempt = 0;; ++attempt) {
-        uint32_t before = __atomic_load_n(&cc.value, __ATOMIC_ACQUIRE);
+        uint32_t before = atomic::load_acquire(cc.value);
         if ((before & 1u) == 0) {
             copy();
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
+            atomic::fence_acquire();
             if (atomic::load(cc.value) == before)
                 return;
         }

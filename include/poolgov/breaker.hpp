@@ -32,11 +32,30 @@
 #include "poolgov/text.hpp"
 
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 namespace poolgov {
 
 constexpr int kBreakerEntries = 1024;
 constexpr int kBreakerUnknownEntries = 256;
+
+// The address half of the key of a login without a client address (a unix
+// socket). poolgov.breakers shows such an entry's client_addr as NULL;
+// poolgov.breaker_reset takes this name for it.
+inline constexpr char kBreakerLocalAddr[] = "local";
+
+// The address key of a login from client_addr ("" or null: a unix socket).
+inline const char *breaker_key_addr(const char *client_addr)
+{
+    return client_addr != nullptr && client_addr[0] != '\0' ? client_addr : kBreakerLocalAddr;
+}
+
+// The client address an address key stands for: null for a unix socket.
+inline const char *breaker_client_addr(const char *key_addr)
+{
+    return std::strcmp(key_addr, kBreakerLocalAddr) == 0 ? nullptr : key_addr;
+}
 
 struct BreakerEntry {
     uint64_t key_hash;  // 0: free
@@ -50,6 +69,7 @@ struct BreakerEntry {
     int32_t open_limit;      // the limit in force when it opened (for messages)
     bool known_role;         // the name matched a role when the entry was made
 };
+static_assert(std::is_trivially_copyable_v<BreakerEntry>);  // in shared memory
 
 struct BreakerTable {
     uint32_t used;          // entries with key_hash != 0
@@ -58,6 +78,7 @@ struct BreakerTable {
     uint64_t evicted;       // entries evicted before their window or lockout ended
     BreakerEntry entries[kBreakerEntries];
 };
+static_assert(std::is_trivially_copyable_v<BreakerTable>);  // in shared memory
 
 struct BreakerPolicy {
     int limit;          // failures allowed per window; <= 0 disables

@@ -13,12 +13,13 @@
 // the number of budgets or of connections.
 #pragma once
 
-#include "poolgov/rule_index.hpp"
+#include "poolgov/oid_map.hpp"
 #include "poolgov/slots.hpp"
 #include "poolgov/text.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -37,6 +38,7 @@ struct BudgetRule {
     char role_name[kNameLen];
     char db_name[kNameLen];    // "" when db_oid == 0
 };
+static_assert(std::is_trivially_copyable_v<BudgetRule>);  // in shared memory
 
 // A budget set: the rules (in the order of poolgov.budgets), an index of
 // them by role OID, and the live connections each rule counts. Plain data
@@ -55,6 +57,7 @@ struct BudgetSet {
     int32_t *live;        // [capacity] connections each rule counts now
     OidMap index;         // role OID -> first position in by_role
 };
+static_assert(std::is_trivially_copyable_v<BudgetSet>);  // in shared memory
 
 // Bytes of the arrays of a set of this capacity (one block).
 size_t budget_set_bytes(uint32_t capacity);

@@ -13,6 +13,7 @@
 #include "poolgov/slots.hpp"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -24,6 +25,7 @@ struct ClosureEntry {
     uint32_t n;
     uint32_t roles[kMaxMemberOf];  // roles[0] is the login role
 };
+static_assert(std::is_trivially_copyable_v<ClosureEntry>);  // in shared memory
 
 // index[i] is the role of entries[i] (0: free): a dense array for lookups.
 struct ClosureCache {

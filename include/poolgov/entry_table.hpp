@@ -7,15 +7,12 @@
 //
 // Entries are dense: entries[0 .. used) are in use, in the order they were
 // created (an eviction reuses the victim's place). The retired statement
-// counters live in a parallel array (`stats[i]` belongs to `entries[i]`,
-// `oids[i]` is its key), so that a lookup touches few pages.
+// counters live in a parallel array (`stats[i]` belongs to `entries[i]`).
 //
-// Lookup by OID goes through a hash index: open addressing with linear
-// probing over `index` (index_size = a power of two, at least twice the
-// capacity, so the load factor stays at or below 1/2). index[h] holds an
-// entry number + 1, 0 = empty. Deletion (eviction) uses backward shift, so
-// there are no tombstones and no probe chain ever grows with churn: a lookup
-// costs the same with 10 or 10,000 entries.
+// Lookup by OID goes through the header's OidMap (poolgov/oid_map.hpp: OID
+// -> entry number, load at most 1/2, deletion without tombstones), so a
+// lookup costs the same with 10 or 10,000 entries and touches only the map
+// until the entry is found.
 //
 // When the table is full, a victim is chosen by the clock (second chance)
 // algorithm: the hand sweeps the entries; an entry used since the hand last
@@ -30,16 +27,18 @@
 // main lock).
 #pragma once
 
+#include "poolgov/oid_map.hpp"
 #include "poolgov/stmt_stats.hpp"
 #include "poolgov/text.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
 struct CounterEntry {
-    uint32_t oid;  // as in oids[]
+    uint32_t oid;
     char name[kNameLen];
     uint32_t referenced;  // clock bit: looked up since the hand last passed
     int64_t last_seen;
@@ -51,39 +50,38 @@ struct CounterEntry {
 };
 
 struct EntryTableHeader {
+    OidMap index;         // OID -> entry number
     uint32_t capacity;
     uint32_t used;        // entries[0 .. used) hold keys
-    uint32_t index_size;  // power of two, >= 2 * capacity
     uint32_t hand;        // clock hand: next eviction candidate
     uint64_t evicted;
     uint64_t untracked;  // entry_get calls that found no entry to take
 };
 
-// The table's arrays: oids[i], entries[i] and stats[i] (the retired statement
-// counters) belong together; index[] maps a hashed OID to i + 1.
+static_assert(std::is_trivially_copyable_v<CounterEntry>);
+static_assert(std::is_trivially_copyable_v<EntryTableHeader>);
+
+// The table: its header (with the index) and its arrays; entries[i] and
+// stats[i] (the retired statement counters) belong together.
 struct EntryTable {
     EntryTableHeader *header;
-    uint32_t *index;
-    uint32_t *oids;
     CounterEntry *entries;
     StmtCounters *stats;
 };
 
-// Size of the hash index for a capacity (slots, not bytes).
-uint32_t entry_index_size(uint32_t capacity);
-// Shared-memory bytes one entry costs: oids, entries, stats and its share of
-// the index (2 slots).
+// Entries of the index of a table of `capacity` entries.
+inline uint32_t entry_index_capacity(uint32_t capacity) { return oid_map_capacity_for(capacity); }
+// Shared-memory bytes one entry costs: its counters, its stats and its share
+// of the index (about 2 map entries).
 constexpr size_t entry_bytes_per_entry()
 {
-    return sizeof(uint32_t) + sizeof(CounterEntry) + sizeof(StmtCounters) + 2 * sizeof(uint32_t);
+    return sizeof(CounterEntry) + sizeof(StmtCounters) + 2 * sizeof(OidMapEntry);
 }
 
-// Sets up an empty table over zeroed arrays (index of entry_index_size
-// slots, the others of `capacity` elements).
-void entry_table_init(const EntryTable &t, uint32_t capacity);
-
-// Home slot of an OID in the index (for tests that build collisions).
-uint32_t entry_home(const EntryTable &t, uint32_t oid);
+// Sets up an empty table over `entries` and `stats` (`capacity` elements
+// each, zeroed) with its index in `index` (entry_index_capacity(capacity)
+// map entries).
+void entry_table_init(const EntryTable &t, OidMapEntry *index, uint32_t capacity);
 
 // Live-connection test used to protect entries from eviction.
 using HasLiveConnections = bool (*)(uint32_t oid, const void *ctx);

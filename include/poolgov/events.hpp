@@ -5,6 +5,7 @@
 #include "poolgov/text.hpp"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -38,6 +39,7 @@ struct EventRecord {
     char client_addr[kAddrLen];  // "" = none or unix socket
     char detail[kDetailLen];
 };
+static_assert(std::is_trivially_copyable_v<EventRecord>);  // in shared memory
 
 // One slow statement; `query_len` bytes of text follow the struct in the ring.
 struct SlowQueryRecord {
@@ -54,5 +56,6 @@ struct SlowQueryRecord {
     char client_addr[kAddrLen];
     uint32_t query_len;
 };
+static_assert(std::is_trivially_copyable_v<SlowQueryRecord>);  // in shared memory
 
 }  // namespace poolgov

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -33,6 +34,7 @@ struct Histogram {
     uint32_t hi;  // one past the last bucket in use; 0 = empty
     uint64_t counts[kBuckets];
 };
+static_assert(std::is_trivially_copyable_v<Histogram>);  // in shared memory
 
 // Bucket index of a value (nanoseconds).
 int histogram_bucket(uint64_t value);

@@ -5,6 +5,7 @@
 #include "poolgov/histogram.hpp"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -18,6 +19,7 @@ struct ConnTally {
     int32_t admission_running;  // transactions holding an admission slot
     int32_t admission_queued;   // waiting for one (or for a heavy slot)
 };
+static_assert(std::is_trivially_copyable_v<ConnTally>);  // in shared memory
 
 inline void tally_add(ConnTally &t, ConnState s)
 {
@@ -52,6 +54,7 @@ struct HistorySample {
     uint64_t adm_waited;   // admission waits that ended with a slot
     uint64_t adm_wait_us;  // their total wait
 };
+static_assert(std::is_trivially_copyable_v<HistorySample>);  // in shared memory
 
 // Cumulative counters as the governor reads them at one instant.
 struct Totals {

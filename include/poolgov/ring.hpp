@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -17,6 +18,7 @@ struct RingHeader {
     uint32_t capacity;  // records kept
     uint32_t stride;    // bytes per record
 };
+static_assert(std::is_trivially_copyable_v<RingHeader>);  // in shared memory
 
 constexpr size_t ring_bytes(uint32_t capacity, uint32_t stride)
 {

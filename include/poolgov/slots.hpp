@@ -20,6 +20,7 @@
 #include "poolgov/text.hpp"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -40,6 +41,7 @@ struct SlotKey {
     // src/pg/connection.cpp).
     uint32_t exiting;
 };
+static_assert(std::is_trivially_copyable_v<SlotKey>);  // in shared memory
 
 constexpr uint32_t kSlotExiting = 1;
 constexpr uint32_t kSlotDrained = 2;
@@ -87,6 +89,7 @@ struct ConnSlot {
     uint64_t reclaim_request;
     uint32_t reclaim_outcome;      // set by the owner: 1 accepted, 2 declined
 };
+static_assert(std::is_trivially_copyable_v<ConnSlot>);  // in shared memory
 
 // Closures longer than kMaxMemberOf: chunks of roles in a shared pool,
 // chained from ConnSlot::member_chain, taken at claim and given back when the
@@ -97,6 +100,8 @@ struct MemberChunk {
     uint32_t n;
     uint32_t roles[kChunkRoles];
 };
+static_assert(std::is_trivially_copyable_v<MemberChunk>);  // in shared memory
+
 struct MemberPool {
     uint32_t capacity;   // chunks
     uint32_t free_head;  // index + 1, 0: none free
@@ -104,6 +109,7 @@ struct MemberPool {
     uint32_t unused;
     MemberChunk *chunks;
 };
+static_assert(std::is_trivially_copyable_v<MemberPool>);  // in shared memory
 
 void member_pool_init(MemberPool &p, MemberChunk *chunks, uint32_t capacity);
 // Stores roles in a chain; returns its head, or 0 (nothing taken) when the
@@ -144,6 +150,7 @@ struct SlotStats {
     uint64_t epoch;  // counters are valid only while this equals the shared epoch
     StmtCounters stmts;
 };
+static_assert(std::is_trivially_copyable_v<SlotStats>);  // in shared memory
 
 inline bool slot_member_of(const ConnSlot &s, uint32_t role)
 {

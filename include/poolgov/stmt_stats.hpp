@@ -10,6 +10,7 @@
 #include "poolgov/histogram.hpp"
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -25,6 +26,7 @@ struct StmtCounters {
     uint64_t idle_terminated;     // 1 when pg_poolgov ended this idle session
     Histogram latency;
 };
+static_assert(std::is_trivially_copyable_v<StmtCounters>);  // in shared memory
 
 // Owner-side updates (single writer, concurrent readers allowed).
 void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);

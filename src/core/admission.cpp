@@ -1,9 +1,10 @@
 #include "poolgov/admission.hpp"
 
 #include "poolgov/atomics.hpp"
-#include "poolgov/no_postgres.hpp"
 
 #include <algorithm>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 
@@ -17,21 +18,20 @@ constexpr uint8_t kHeavyQueued = static_cast<uint8_t>(HeavyState::Queued);
 constexpr uint8_t kHeavyRunning = static_cast<uint8_t>(HeavyState::Running);
 constexpr int kTopPriority = 2;
 
-uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
-void set_state(AdmissionEntry &e, uint32_t s) { __atomic_store_n(&e.state, s, __ATOMIC_RELEASE); }
-uint8_t heavy_of(const AdmissionEntry &e) { return __atomic_load_n(&e.heavy, __ATOMIC_ACQUIRE); }
-void set_heavy(AdmissionEntry &e, uint8_t h) { __atomic_store_n(&e.heavy, h, __ATOMIC_RELEASE); }
+uint32_t state_of(const AdmissionEntry &e) { return atomic::load_acquire(e.state); }
+void set_state(AdmissionEntry &e, uint32_t s) { atomic::store_release(e.state, s); }
+uint8_t heavy_of(const AdmissionEntry &e) { return atomic::load_acquire(e.heavy); }
+void set_heavy(AdmissionEntry &e, uint8_t h) { atomic::store_release(e.heavy, h); }
 
-uint32_t load_seq(const uint32_t &c) { return __atomic_load_n(&c, __ATOMIC_SEQ_CST); }
-void add_seq(uint32_t &c, int32_t d) { __atomic_fetch_add(&c, static_cast<uint32_t>(d), __ATOMIC_SEQ_CST); }
+uint32_t load_seq(const uint32_t &c) { return atomic::load_seq_cst(c); }
+void add_seq(uint32_t &c, int32_t d) { atomic::fetch_add_seq_cst(c, static_cast<uint32_t>(d)); }
 
 // Takes one unit of `counter` if it stays within `limit`.
 bool reserve(uint32_t &counter, int limit)
 {
     uint32_t cur = load_seq(counter);
     while (cur < static_cast<uint32_t>(limit))
-        if (__atomic_compare_exchange_n(&counter, &cur, cur + 1, false, __ATOMIC_SEQ_CST,
-                                        __ATOMIC_SEQ_CST))
+        if (atomic::compare_exchange_seq_cst(counter, cur, cur + 1))
             return true;
     return false;
 }

@@ -1,8 +1,9 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/breaker.hpp"
 
 #include <climits>
 #include <cstring>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

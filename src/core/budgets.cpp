@@ -1,22 +1,18 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/budgets.hpp"
 #include "poolgov/sql_text.hpp"
+
+#include "poolgov/format.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "poolgov/no_postgres.hpp"
+
 namespace poolgov {
 
 namespace {
-
-template <size_t N, class... Args>
-void format_into(char (&buf)[N], fmt::format_string<Args...> f, Args &&...args)
-{
-    auto out = fmt::format_to_n(buf, N - 1, f, std::forward<Args>(args)...);
-    *out.out = '\0';
-}
 
 // More specific rules win ties: (role, database) over role, own over group.
 int specificity(const BudgetRule &r, uint32_t login_role)

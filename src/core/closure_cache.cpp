@@ -1,7 +1,8 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/closure_cache.hpp"
 
 #include <cstring>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

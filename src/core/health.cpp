@@ -1,18 +1,14 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/health.hpp"
 
+#include "poolgov/format.hpp"
+
 #include <fmt/format.h>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 
 namespace {
-
-template <size_t N, class... Args>
-void write(char (&dst)[N], fmt::format_string<Args...> format, Args &&...args)
-{
-    auto out = fmt::format_to_n(dst, N - 1, format, std::forward<Args>(args)...);
-    *out.out = '\0';
-}
 
 // "at or above the warning threshold of 60 (poolgov.health_utilization_warning)"
 const char *over_phrase(HealthStatus s)
@@ -49,37 +45,37 @@ void utilization(const HealthSettings &s, const HealthInputs &in, HealthReport &
     double pct = in.max_connections > 0 ? 100.0 * in.connections / in.max_connections : 0.0;
     judge(c, pct);
     if (c.status == HealthStatus::Ok)
-        write(c.detail, "{} of max_connections = {} in use ({:.1f} %)", in.connections,
-              in.max_connections, pct);
+        format_into(c.detail, "{} of max_connections = {} in use ({:.1f} %)", in.connections,
+                    in.max_connections, pct);
     else
-        write(c.detail,
-              "{} of max_connections = {} in use ({:.1f} %), at or above the {} threshold of "
-              "{:g} % (poolgov.health_utilization_{}); see poolgov.roles for who holds them, "
-              "cap roles with poolgov.set_budget, end idle sessions or put a pooler in front",
-              in.connections, in.max_connections, pct, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status));
+        format_into(c.detail,
+                    "{} of max_connections = {} in use ({:.1f} %), at or above the {} threshold of "
+                    "{:g} % (poolgov.health_utilization_{}); see poolgov.roles for who holds them, "
+                    "cap roles with poolgov.set_budget, end idle sessions or put a pooler in front",
+                    in.connections, in.max_connections, pct, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status));
 }
 
 void p95_latency(const HealthSettings &s, const WindowSummary &w, HealthReport &r)
 {
     HealthCheck &c = start(r, "p95_latency", s.p95_latency);
     if (w.max_p95_ms < 0) {
-        write(c.detail, "no statement finished in the last minute ({} samples in "
-                        "poolgov.history)",
-              w.samples);
+        format_into(c.detail, "no statement finished in the last minute ({} samples in "
+                              "poolgov.history)",
+                    w.samples);
         return;
     }
     judge(c, w.max_p95_ms);
     if (c.status == HealthStatus::Ok)
-        write(c.detail, "highest per-sample p95 in the last minute: {:.3f} ms ({} samples)",
-              w.max_p95_ms, w.samples);
+        format_into(c.detail, "highest per-sample p95 in the last minute: {:.3f} ms ({} samples)",
+                    w.max_p95_ms, w.samples);
     else
-        write(c.detail,
-              "highest per-sample p95 in the last minute is {:.3f} ms ({} samples), at or "
-              "above the {} threshold of {:g} ms (poolgov.health_p95_latency_{}); see "
-              "poolgov.slow_queries and poolgov.history, and check for lock waits",
-              w.max_p95_ms, w.samples, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status));
+        format_into(c.detail,
+                    "highest per-sample p95 in the last minute is {:.3f} ms ({} samples), at or "
+                    "above the {} threshold of {:g} ms (poolgov.health_p95_latency_{}); see "
+                    "poolgov.slow_queries and poolgov.history, and check for lock waits",
+                    w.max_p95_ms, w.samples, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status));
 }
 
 void error_ratio(const HealthSettings &s, const WindowSummary &w, HealthReport &r)
@@ -87,29 +83,29 @@ void error_ratio(const HealthSettings &s, const WindowSummary &w, HealthReport &
     HealthCheck &c = start(r, "error_ratio", s.error_ratio);
     uint64_t all = w.statements + w.errors;
     if (all == 0) {
-        write(c.detail, "no statement finished in the last minute ({} samples in "
-                        "poolgov.history)",
-              w.samples);
+        format_into(c.detail, "no statement finished in the last minute ({} samples in "
+                              "poolgov.history)",
+                    w.samples);
         return;
     }
     double pct = 100.0 * static_cast<double>(w.errors) / static_cast<double>(all);
     judge(c, pct);
     if (all < kErrorRatioMinStatements && c.status != HealthStatus::Ok) {
         c.status = HealthStatus::Ok;
-        write(c.detail,
-              "{} of {} statements failed in the last minute ({:.1f} %), too few statements "
-              "to judge (fewer than {})",
-              w.errors, all, pct, kErrorRatioMinStatements);
+        format_into(c.detail,
+                    "{} of {} statements failed in the last minute ({:.1f} %), too few statements "
+                    "to judge (fewer than {})",
+                    w.errors, all, pct, kErrorRatioMinStatements);
     } else if (c.status == HealthStatus::Ok) {
-        write(c.detail, "{} of {} statements failed in the last minute ({:.1f} %)", w.errors,
-              all, pct);
+        format_into(c.detail, "{} of {} statements failed in the last minute ({:.1f} %)", w.errors,
+                    all, pct);
     } else {
-        write(c.detail,
-              "{} of {} statements failed in the last minute ({:.1f} %), at or above the {} "
-              "threshold of {:g} % (poolgov.health_error_ratio_{}); see poolgov.roles and "
-              "poolgov.databases (errors) and the server log",
-              w.errors, all, pct, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status));
+        format_into(c.detail,
+                    "{} of {} statements failed in the last minute ({:.1f} %), at or above the {} "
+                    "threshold of {:g} % (poolgov.health_error_ratio_{}); see poolgov.roles and "
+                    "poolgov.databases (errors) and the server log",
+                    w.errors, all, pct, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status));
     }
 }
 
@@ -117,23 +113,23 @@ void slow_per_minute(const HealthSettings &s, const WindowSummary &w, HealthRepo
 {
     HealthCheck &c = start(r, "slow_per_minute", s.slow_per_minute);
     if (w.covered_us <= 0) {
-        write(c.detail, "no history in the last minute (is the governor running? see "
-                        "poolgov.history)");
+        format_into(c.detail, "no history in the last minute (is the governor running? see "
+                              "poolgov.history)");
         return;
     }
     double seconds = static_cast<double>(w.covered_us) / 1e6;
     double rate = static_cast<double>(w.slow) * 60.0 / seconds;
     judge(c, rate);
     if (c.status == HealthStatus::Ok)
-        write(c.detail, "{} slow statements in the last {:.0f} s ({:.1f} per minute)", w.slow,
-              seconds, rate);
+        format_into(c.detail, "{} slow statements in the last {:.0f} s ({:.1f} per minute)", w.slow,
+                    seconds, rate);
     else
-        write(c.detail,
-              "{} slow statements in the last {:.0f} s ({:.1f} per minute), at or above the "
-              "{} threshold of {:g} per minute (poolgov.health_slow_per_minute_{}); see "
-              "poolgov.slow_queries",
-              w.slow, seconds, rate, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status));
+        format_into(c.detail,
+                    "{} slow statements in the last {:.0f} s ({:.1f} per minute), at or above the "
+                    "{} threshold of {:g} per minute (poolgov.health_slow_per_minute_{}); see "
+                    "poolgov.slow_queries",
+                    w.slow, seconds, rate, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status));
 }
 
 void admission_wait(const HealthSettings &s, const HealthInputs &in, const WindowSummary &w,
@@ -141,7 +137,7 @@ void admission_wait(const HealthSettings &s, const HealthInputs &in, const Windo
 {
     HealthCheck &c = start(r, "admission_wait", s.admission_wait);
     if (in.max_active_transactions <= 0 && in.max_heavy_transactions <= 0) {
-        write(c.detail, "admission control is off (poolgov.max_active_transactions = 0)");
+        format_into(c.detail, "admission control is off (poolgov.max_active_transactions = 0)");
         return;
     }
     double mean_ms = w.adm_waited > 0 ? static_cast<double>(w.adm_wait_us) /
@@ -149,18 +145,18 @@ void admission_wait(const HealthSettings &s, const HealthInputs &in, const Windo
                                       : 0.0;
     judge(c, mean_ms);
     if (c.status == HealthStatus::Ok)
-        write(c.detail,
-              "{} transactions waited for a slot in the last minute, {:.1f} ms on average; "
-              "{} waiting now",
-              w.adm_waited, mean_ms, in.admission_queued);
+        format_into(c.detail,
+                    "{} transactions waited for a slot in the last minute, {:.1f} ms on average; "
+                    "{} waiting now",
+                    w.adm_waited, mean_ms, in.admission_queued);
     else
-        write(c.detail,
-              "{} transactions waited for a slot in the last minute, {:.1f} ms on average, "
-              "at or above the {} threshold of {:g} ms (poolgov.health_admission_wait_{}); "
-              "{} waiting now; see poolgov.connections (admission) and consider raising "
-              "poolgov.max_active_transactions (poolgov.recommendations)",
-              w.adm_waited, mean_ms, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status), in.admission_queued);
+        format_into(c.detail,
+                    "{} transactions waited for a slot in the last minute, {:.1f} ms on average, "
+                    "at or above the {} threshold of {:g} ms (poolgov.health_admission_wait_{}); "
+                    "{} waiting now; see poolgov.connections (admission) and consider raising "
+                    "poolgov.max_active_transactions (poolgov.recommendations)",
+                    w.adm_waited, mean_ms, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status), in.admission_queued);
 }
 
 void breakers_open(const HealthSettings &s, const HealthInputs &in, HealthReport &r)
@@ -168,14 +164,14 @@ void breakers_open(const HealthSettings &s, const HealthInputs &in, HealthReport
     HealthCheck &c = start(r, "breakers_open", s.breakers_open);
     judge(c, in.breakers_open);
     if (c.status == HealthStatus::Ok)
-        write(c.detail, "{} login breakers open", in.breakers_open);
+        format_into(c.detail, "{} login breakers open", in.breakers_open);
     else
-        write(c.detail,
-              "{} login breakers open, at or above the {} threshold of {:g} "
-              "(poolgov.health_breakers_open_{}); see poolgov.breakers and poolgov.events "
-              "for who fails to log in, poolgov.breaker_reset() to reopen",
-              in.breakers_open, over_phrase(c.status), threshold_of(c),
-              over_phrase(c.status));
+        format_into(c.detail,
+                    "{} login breakers open, at or above the {} threshold of {:g} "
+                    "(poolgov.health_breakers_open_{}); see poolgov.breakers and poolgov.events "
+                    "for who fails to log in, poolgov.breaker_reset() to reopen",
+                    in.breakers_open, over_phrase(c.status), threshold_of(c),
+                    over_phrase(c.status));
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/histogram.hpp"
 
 #include "poolgov/atomics.hpp"
 
 #include <cmath>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

@@ -1,9 +1,10 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/http_request.hpp"
 
 #include <cstdio>
 #include <cstring>
 #include <string_view>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov::http {
 

@@ -1,4 +1,3 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/prometheus.hpp"
 
 #include "poolgov/atomics.hpp"
@@ -7,6 +6,8 @@
 
 #include <algorithm>
 #include <iterator>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov::prom {
 

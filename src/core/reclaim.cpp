@@ -1,10 +1,13 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/reclaim.hpp"
+
+#include "poolgov/format.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <string>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 
@@ -15,13 +18,6 @@ constexpr int64_t kUsPerMs = 1000;
 int64_t idle_ms_of(const ReclaimCandidate &c, int64_t now_us)
 {
     return now_us > c.idle_since_us ? (now_us - c.idle_since_us) / kUsPerMs : 0;
-}
-
-template <size_t N, class... Args>
-void put(char (&dst)[N], fmt::format_string<Args...> f, Args &&...args)
-{
-    auto out = fmt::format_to_n(dst, N - 1, f, std::forward<Args>(args)...);
-    *out.out = '\0';
 }
 
 // "1.5 s", "90 s", "12 min 5 s": what a person reads in a message.
@@ -146,38 +142,54 @@ ReclaimText describe_reclaim(ReclaimRule rule, int64_t idle_ms, int64_t threshol
     std::string idle = human(idle_ms), limit = human(threshold_ms);
     switch (rule) {
     case ReclaimRule::Role:
-        put(t.message, "terminating connection: pg_poolgov ended this session after {} idle "
-                       "(idle_timeout of its budget)", idle);
-        put(t.detail, "The session was idle for {} ms; its budget in poolgov.budgets allows "
-                      "{} ms ({}).", idle_ms, threshold_ms, limit);
-        put(t.hint, "Reconnect when needed; the idle_timeout column of poolgov.budgets "
+        format_into(t.message,
+                    "terminating connection: pg_poolgov ended this session after {} idle "
+                    "(idle_timeout of its budget)",
+                    idle);
+        format_into(t.detail,
+                    "The session was idle for {} ms; its budget in poolgov.budgets allows "
+                    "{} ms ({}).",
+                    idle_ms, threshold_ms, limit);
+        format_into(t.hint,
+                    "Reconnect when needed; the idle_timeout column of poolgov.budgets "
                     "(poolgov.set_budget) sets how long a session of this role may idle.");
         break;
     case ReclaimRule::Global:
-        put(t.message, "terminating connection: pg_poolgov ended this session after {} idle "
-                       "(poolgov.idle_timeout)", idle);
-        put(t.detail, "The session was idle for {} ms; poolgov.idle_timeout is {} ms.", idle_ms,
-            threshold_ms);
-        put(t.hint, "Reconnect when needed; poolgov.idle_timeout sets how long any session "
+        format_into(t.message,
+                    "terminating connection: pg_poolgov ended this session after {} idle "
+                    "(poolgov.idle_timeout)",
+                    idle);
+        format_into(t.detail, "The session was idle for {} ms; poolgov.idle_timeout is {} ms.",
+                    idle_ms, threshold_ms);
+        format_into(t.hint,
+                    "Reconnect when needed; poolgov.idle_timeout sets how long any session "
                     "may idle (0 turns it off).");
         break;
     case ReclaimRule::Pressure:
-        put(t.message, "terminating connection: pg_poolgov ended this session after {} idle "
-                       "to relieve connection pressure", idle);
-        put(t.detail, "The session was idle for {} ms (poolgov.pressure_idle_timeout is {} ms) "
-                      "while client connections were at or above {}% of those a normal role "
-                      "may use (poolgov.pressure_threshold).",
-            idle_ms, threshold_ms, pressure_threshold_pct);
-        put(t.hint, "Use a connection pooler or fewer idle connections; "
+        format_into(t.message,
+                    "terminating connection: pg_poolgov ended this session after {} idle "
+                    "to relieve connection pressure",
+                    idle);
+        format_into(t.detail,
+                    "The session was idle for {} ms (poolgov.pressure_idle_timeout is {} ms) "
+                    "while client connections were at or above {}% of those a normal role "
+                    "may use (poolgov.pressure_threshold).",
+                    idle_ms, threshold_ms, pressure_threshold_pct);
+        format_into(t.hint,
+                    "Use a connection pooler or fewer idle connections; "
                     "poolgov.pressure_threshold and poolgov.pressure_idle_timeout tune this.");
         break;
     case ReclaimRule::Manual:
     case ReclaimRule::None:
-        put(t.message, "terminating connection: pg_poolgov ended this session after {} idle "
-                       "(poolgov.terminate_idle)", idle);
-        put(t.detail, "The session was idle for {} ms; an administrator ended sessions idle "
-                      "longer than {} ms with poolgov.terminate_idle().", idle_ms, threshold_ms);
-        put(t.hint, "Reconnect when needed.");
+        format_into(t.message,
+                    "terminating connection: pg_poolgov ended this session after {} idle "
+                    "(poolgov.terminate_idle)",
+                    idle);
+        format_into(t.detail,
+                    "The session was idle for {} ms; an administrator ended sessions idle "
+                    "longer than {} ms with poolgov.terminate_idle().",
+                    idle_ms, threshold_ms);
+        format_into(t.hint, "Reconnect when needed.");
         break;
     }
     return t;

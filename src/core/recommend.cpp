@@ -1,20 +1,16 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/recommend.hpp"
+
+#include "poolgov/format.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
 
+#include "poolgov/no_postgres.hpp"
+
 namespace poolgov {
 
 namespace {
-
-template <size_t N, class... Args>
-void write(char (&dst)[N], fmt::format_string<Args...> format, Args &&...args)
-{
-    auto out = fmt::format_to_n(dst, N - 1, format, std::forward<Args>(args)...);
-    *out.out = '\0';
-}
 
 // "2 h 5 min", "3 min 20 s", "42 s"
 struct Duration {
@@ -25,11 +21,11 @@ Duration duration(int64_t us)
     Duration d{};
     int64_t s = us / 1000000;
     if (s >= 3600)
-        write(d.text, "{} h {} min", s / 3600, (s % 3600) / 60);
+        format_into(d.text, "{} h {} min", s / 3600, (s % 3600) / 60);
     else if (s >= 60)
-        write(d.text, "{} min {} s", s / 60, s % 60);
+        format_into(d.text, "{} min {} s", s / 60, s % 60);
     else
-        write(d.text, "{} s", s);
+        format_into(d.text, "{} s", s);
     return d;
 }
 
@@ -43,10 +39,10 @@ Recommendation &next(Recommendation *out, int &n)
 void not_enough_history(Recommendation &r, const RecommendSettings &s, const HistorySpan &h)
 {
     r.recommended[0] = '\0';
-    write(r.reason,
-          "not enough history: poolgov.history spans {} ({} samples), this rule needs {} "
-          "(poolgov.recommend_min_history)",
-          duration(h.span_us).text, h.samples, duration(s.min_history_us).text);
+    format_into(r.reason,
+                "not enough history: poolgov.history spans {} ({} samples), this rule needs {} "
+                "(poolgov.recommend_min_history)",
+                duration(h.span_us).text, h.samples, duration(s.min_history_us).text);
 }
 
 }  // namespace
@@ -87,26 +83,26 @@ int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
 
     {
         Recommendation &r = next(out, n);
-        write(r.setting, "poolgov.max_active_transactions");
+        format_into(r.setting, "poolgov.max_active_transactions");
         if (in.max_active_transactions > 0)
-            write(r.current, "{}", in.max_active_transactions);
+            format_into(r.current, "{}", in.max_active_transactions);
         else
-            write(r.current, "0 (off)");
+            format_into(r.current, "0 (off)");
         int cores = s.cores > 0 ? s.cores : 1;
         int value = cores * 2 + s.spindles;
-        write(r.recommended, "{}", value);
-        write(r.reason,
-              "(cores x 2) + effective spindles = ({} x 2) + {} = {}; cores: {}, spindles: "
-              "poolgov.effective_spindles; transactions beyond this only queue for CPU and "
-              "disk",
-              cores, s.spindles, value,
-              s.cores_from_setting ? "poolgov.cpu_cores" : "CPUs online (set poolgov.cpu_cores "
-                                                           "to override)");
+        format_into(r.recommended, "{}", value);
+        format_into(r.reason,
+                    "(cores x 2) + effective spindles = ({} x 2) + {} = {}; cores: {}, spindles: "
+                    "poolgov.effective_spindles; transactions beyond this only queue for CPU and "
+                    "disk",
+                    cores, s.spindles, value,
+                    s.cores_from_setting ? "poolgov.cpu_cores"
+                                         : "CPUs online (set poolgov.cpu_cores to override)");
     }
     {
         Recommendation &r = next(out, n);
-        write(r.setting, "max_connections");
-        write(r.current, "{}", in.max_connections);
+        format_into(r.setting, "max_connections");
+        format_into(r.current, "{}", in.max_connections);
         if (!enough) {
             not_enough_history(r, s, h);
         } else {
@@ -115,53 +111,53 @@ int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
             if (headroom < 1)
                 headroom = 1;
             int value = h.peak_connections + headroom + in.superuser_reserved_connections;
-            write(r.recommended, "{}", value);
-            write(r.reason,
-                  "peak of {} client connections in {} of history ({} samples); peak + {:g} % "
-                  "headroom ({}) + superuser_reserved_connections ({}) = {}",
-                  h.peak_connections, duration(h.span_us).text, h.samples,
-                  kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
-                  value);
+            format_into(r.recommended, "{}", value);
+            format_into(r.reason,
+                        "peak of {} client connections in {} of history ({} samples); "
+                        "peak + {:g} % headroom ({}) + superuser_reserved_connections ({}) = {}",
+                        h.peak_connections, duration(h.span_us).text, h.samples,
+                        kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
+                        value);
         }
     }
     if (!enough) {
         Recommendation &r = next(out, n);
-        write(r.setting, "idle connections");
+        format_into(r.setting, "idle connections");
         not_enough_history(r, s, h);
     } else if (h.mean_connections >= kIdleMinConnections && h.mean_idle_share >= kIdleShareHigh) {
         Recommendation &r = next(out, n);
-        write(r.setting, "idle connections");
-        write(r.current, "{:.1f} % idle", h.mean_idle_share);
-        write(r.recommended, "idle timeouts or a pooler");
-        write(r.reason,
-              "on average {:.1f} % of {:.1f} client connections were idle over {} of history "
-              "({} samples), at or above {:g} %: set poolgov.idle_timeout or idle_timeout in "
-              "poolgov.budgets, or put a pooler (e.g. PgBouncer) in front",
-              h.mean_idle_share, h.mean_connections, duration(h.span_us).text, h.samples,
-              kIdleShareHigh);
+        format_into(r.setting, "idle connections");
+        format_into(r.current, "{:.1f} % idle", h.mean_idle_share);
+        format_into(r.recommended, "idle timeouts or a pooler");
+        format_into(r.reason,
+                    "on average {:.1f} % of {:.1f} client connections were idle over {} of history "
+                    "({} samples), at or above {:g} %: set poolgov.idle_timeout or idle_timeout in "
+                    "poolgov.budgets, or put a pooler (e.g. PgBouncer) in front",
+                    h.mean_idle_share, h.mean_connections, duration(h.span_us).text, h.samples,
+                    kIdleShareHigh);
     }
     if (!enough) {
         Recommendation &r = next(out, n);
-        write(r.setting, "slow statements");
+        format_into(r.setting, "slow statements");
         not_enough_history(r, s, h);
     } else if (h.statements < kSlowMinStatements) {
         Recommendation &r = next(out, n);
-        write(r.setting, "slow statements");
-        write(r.reason,
-              "not enough statements: {} in {} of history, this rule needs {}", h.statements,
-              duration(h.span_us).text, kSlowMinStatements);
+        format_into(r.setting, "slow statements");
+        format_into(r.reason,
+                    "not enough statements: {} in {} of history, this rule needs {}", h.statements,
+                    duration(h.span_us).text, kSlowMinStatements);
     } else {
         double share = 100.0 * static_cast<double>(h.slow) / static_cast<double>(h.statements);
         if (share >= kSlowShareHigh) {
             Recommendation &r = next(out, n);
-            write(r.setting, "slow statements");
-            write(r.current, "{:.1f} % slow", share);
-            write(r.recommended, "tune the slow statements");
-            write(r.reason,
-                  "{} of {} statements ({:.1f} %) in {} of history were slow, at or above "
-                  "{:g} %: see poolgov.slow_queries (index or rewrite them), or raise "
-                  "poolgov.slow_query_threshold if it is set too low",
-                  h.slow, h.statements, share, duration(h.span_us).text, kSlowShareHigh);
+            format_into(r.setting, "slow statements");
+            format_into(r.current, "{:.1f} % slow", share);
+            format_into(r.recommended, "tune the slow statements");
+            format_into(r.reason,
+                        "{} of {} statements ({:.1f} %) in {} of history were slow, at or above "
+                        "{:g} %: see poolgov.slow_queries (index or rewrite them), or raise "
+                        "poolgov.slow_query_threshold if it is set too low",
+                        h.slow, h.statements, share, duration(h.span_us).text, kSlowShareHigh);
         }
     }
     return n;
@@ -182,15 +178,15 @@ bool recommend_role_budget(const RoleUsage &u, Recommendation &r)
     int64_t value = u.peak_connections + headroom;
     if (value <= u.budget)
         value = u.budget + 1;
-    write(r.setting, "budget of role {}", u.role);
-    write(r.current, "{}", u.budget);
-    write(r.recommended, "{}", value);
-    write(r.reason,
-          "peak of {} connections is {:.0f} % of its budget of {} (at or above {:g} %): "
-          "raise it with poolgov.set_budget (peak + {:g} % headroom = {}) or find out why "
-          "it holds so many (poolgov.connections)",
-          u.peak_connections, share * 100, u.budget, kBudgetNearShare * 100,
-          kConnectionHeadroom * 100, value);
+    format_into(r.setting, "budget of role {}", u.role);
+    format_into(r.current, "{}", u.budget);
+    format_into(r.recommended, "{}", value);
+    format_into(r.reason,
+                "peak of {} connections is {:.0f} % of its budget of {} (at or above {:g} %): "
+                "raise it with poolgov.set_budget (peak + {:g} % headroom = {}) or find out why "
+                "it holds so many (poolgov.connections)",
+                u.peak_connections, share * 100, u.budget, kBudgetNearShare * 100,
+                kConnectionHeadroom * 100, value);
     return true;
 }
 

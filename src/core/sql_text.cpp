@@ -1,5 +1,6 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/sql_text.hpp"
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

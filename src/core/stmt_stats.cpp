@@ -1,4 +1,3 @@
-#include "poolgov/no_postgres.hpp"
 #include "poolgov/stmt_stats.hpp"
 
 #include "poolgov/atomics.hpp"
@@ -6,6 +5,8 @@
 #include <cstddef>
 #include <cstring>
 #include <initializer_list>
+
+#include "poolgov/no_postgres.hpp"
 
 namespace poolgov {
 

@@ -27,7 +27,7 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t role_index, role_oids, db_index, db_oids, closure_index, slot_keys, slots, slot_stats, roles,
+    size_t role_index, db_index, closure_index, slot_keys, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
         admission, admission_entries, admission_latches, bank0, bank1, live_by_role,
         live_by_db, member_chunks, exit_queue, free_slots, total;
@@ -49,10 +49,8 @@ Layout layout()
     auto nslots = static_cast<size_t>(MaxBackends);
     auto nroles = static_cast<uint32_t>(max_roles);
     auto ndbs = static_cast<uint32_t>(max_databases);
-    l.role_index = take(sizeof(uint32_t) * entry_index_size(nroles));
-    l.role_oids = take(sizeof(uint32_t) * nroles);
-    l.db_index = take(sizeof(uint32_t) * entry_index_size(ndbs));
-    l.db_oids = take(sizeof(uint32_t) * ndbs);
+    l.role_index = take(sizeof(OidMapEntry) * entry_index_capacity(nroles));
+    l.db_index = take(sizeof(OidMapEntry) * entry_index_capacity(ndbs));
     l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
     l.slot_keys = take(sizeof(SlotKey) * nslots);
     l.slots = take(sizeof(ConnSlot) * nslots);
@@ -151,12 +149,9 @@ void shmem_startup()
     shm.slot_keys = reinterpret_cast<SlotKey *>(base + l.slot_keys);
     shm.slots = reinterpret_cast<ConnSlot *>(base + l.slots);
     shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
-    shm.roles = EntryTable{&s->roles, reinterpret_cast<uint32_t *>(base + l.role_index),
-                           reinterpret_cast<uint32_t *>(base + l.role_oids),
-                           reinterpret_cast<CounterEntry *>(base + l.roles),
+    shm.roles = EntryTable{&s->roles, reinterpret_cast<CounterEntry *>(base + l.roles),
                            reinterpret_cast<StmtCounters *>(base + l.role_stats)};
-    shm.databases = EntryTable{&s->databases, reinterpret_cast<uint32_t *>(base + l.db_index),
-                               reinterpret_cast<uint32_t *>(base + l.db_oids),
+    shm.databases = EntryTable{&s->databases,
                                reinterpret_cast<CounterEntry *>(base + l.databases),
                                reinterpret_cast<StmtCounters *>(base + l.db_stats)};
     shm.retired = reinterpret_cast<StmtCounters *>(base + l.retired);
@@ -171,8 +166,10 @@ void shmem_startup()
                                    static_cast<int>(s->nslots)};
     shm.admission_latches = reinterpret_cast<Latch **>(base + l.admission_latches);
     if (!found) {  // the tables' headers and hash indexes; the postmaster's settings
-        entry_table_init(shm.roles, static_cast<uint32_t>(max_roles));
-        entry_table_init(shm.databases, static_cast<uint32_t>(max_databases));
+        entry_table_init(shm.roles, reinterpret_cast<OidMapEntry *>(base + l.role_index),
+                         static_cast<uint32_t>(max_roles));
+        entry_table_init(shm.databases, reinterpret_cast<OidMapEntry *>(base + l.db_index),
+                         static_cast<uint32_t>(max_databases));
         admission_publish_settings();
     }
     LWLockRelease(AddinShmemInitLock);

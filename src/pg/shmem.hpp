@@ -65,6 +65,7 @@ struct BudgetState {
     uint32_t *free_slots;         // [nslots]
     uint32_t n_free_slots;
 };
+static_assert(std::is_trivially_copyable_v<BudgetState>);  // in shared memory
 
 struct SharedState {
     LWLock *main_lock;
@@ -109,6 +110,7 @@ struct SharedState {
     BudgetState budget;  // track S
     AdmissionSettings admission_settings;  // see poolgov/admission.hpp
 };
+static_assert(std::is_trivially_copyable_v<SharedState>);  // in shared memory
 
 // Process-local pointers into the segment; all null unless preloaded.
 // slot_keys[i], slots[i] and slot_stats[i] belong together; they are

@@ -105,17 +105,17 @@ TEST(Breaker, ZeroLimitReleasesOpenBreakersAtOnce)
 {
     auto t = table();
     for (int i = 0; i < 6; ++i)
-        fail(*t, "dba", "local", kSec + i);
+        fail(*t, "dba", kBreakerLocalAddr, kSec + i);
     fail(*t, "app", "b", kSec);
-    ASSERT_NE(open_until(*t, "dba", "local", 2 * kSec), 0);
+    ASSERT_NE(open_until(*t, "dba", kBreakerLocalAddr, 2 * kSec), 0);
     BreakerPolicy off{0, 30 * kSec, 30 * kSec};
-    EXPECT_EQ(open_until(*t, "dba", "local", 2 * kSec, off), 0);
+    EXPECT_EQ(open_until(*t, "dba", kBreakerLocalAddr, 2 * kSec, off), 0);
     int closed = 0;
     EXPECT_EQ(breaker_sweep(*t, 2 * kSec, off, [&](const BreakerEntry &) { ++closed; }), 1);
     EXPECT_EQ(closed, 1);
     EXPECT_EQ(t->used, 0u);
     // Turned on again, the pair starts from zero.
-    EXPECT_EQ(fail(*t, "dba", "local", 3 * kSec).outcome, FailureOutcome::Counted);
+    EXPECT_EQ(fail(*t, "dba", kBreakerLocalAddr, 3 * kSec).outcome, FailureOutcome::Counted);
 }
 
 // A changed poolgov.auth_lockout applies to breakers already open: the end
@@ -144,7 +144,7 @@ TEST(Breaker, ClearByRoleAddressOrAll)
         fail(*t, "app", "b", kSec);
         fail(*t, "dba", "a", kSec);
     }
-    fail(*t, "dba", "local", kSec);
+    fail(*t, "dba", kBreakerLocalAddr, kSec);
     int open = -1;
     EXPECT_EQ(breaker_clear(*t, "nobody", nullptr, 2 * kSec, kPolicy, &open), 0);
     EXPECT_EQ(open, 0);
@@ -267,4 +267,18 @@ TEST(Breaker, EvictsOldestCountingEntryWhenFull)
     // a0 had the oldest failure and was evicted; a1 is still counted.
     EXPECT_EQ(fail(*t, "r", "a0", kSec + kBreakerEntries + 1).failures, 1);
     EXPECT_EQ(fail(*t, "r", "fresh", kSec + kBreakerEntries + 2).failures, 2);
+}
+
+// A login without a client address (unix socket) is keyed "local", and
+// such a key stands for no client address.
+TEST(Breaker, UnixSocketLoginsShareTheLocalAddressKey)
+{
+    EXPECT_STREQ(breaker_key_addr(""), "local");
+    EXPECT_STREQ(breaker_key_addr(nullptr), "local");
+    EXPECT_STREQ(breaker_key_addr("10.0.0.7"), "10.0.0.7");
+    EXPECT_EQ(breaker_client_addr(kBreakerLocalAddr), nullptr);
+    EXPECT_STREQ(breaker_client_addr("::1"), "::1");
+    auto t = table();
+    fail(*t, "app", breaker_key_addr(""), kSec);
+    EXPECT_EQ(fail(*t, "app", breaker_key_addr(nullptr), kSec).failures, 2);
 }

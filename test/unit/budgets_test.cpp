@@ -342,3 +342,63 @@ TEST(Budgets, PriorityNames)
     EXPECT_FALSE(parse_priority("urgent", p));
     EXPECT_FALSE(parse_priority(nullptr, p));
 }
+
+// The budget set's index of rules by role.
+TEST(BudgetIndex, RulesOfARoleAreFoundAndOthersNot)
+{
+    test::OwnedBudgetSet owned(16);
+    BudgetSet &s = owned.set;
+    auto add = [&](uint32_t role, uint32_t db) {
+        BudgetRule &r = s.rules[s.count++];
+        r = BudgetRule{};
+        r.role_oid = role;
+        r.db_oid = db;
+    };
+    add(30, 0);
+    add(10, 0);
+    add(30, 5);
+    add(20, 0);
+    add(30, 6);
+    budget_set_index(s);
+    std::vector<uint32_t> of30;
+    for_each_rule_of(s, 30, [&](uint32_t r) { of30.push_back(r); });
+    EXPECT_EQ(of30, (std::vector<uint32_t>{0, 2, 4}));  // table order within a role
+    std::vector<uint32_t> of99;
+    for_each_rule_of(s, 99, [&](uint32_t r) { of99.push_back(r); });
+    EXPECT_TRUE(of99.empty());
+    EXPECT_EQ(find_rule(s, 30, 5), 2);
+    EXPECT_EQ(find_rule(s, 30, 7), -1);
+    EXPECT_EQ(find_rule(s, 10, 0), 1);
+    EXPECT_TRUE(has_own_rule(s, 30, 77));
+    EXPECT_FALSE(has_own_rule(s, 40, 0));
+
+    // Rebuild after a change: the old role is gone, the new one found.
+    s.rules[1].role_oid = 40;
+    budget_set_index(s);
+    EXPECT_EQ(find_rule(s, 10, 0), -1);
+    EXPECT_EQ(find_rule(s, 40, 0), 1);
+
+    // A copy answers the same.
+    test::OwnedBudgetSet copy(16);
+    budget_set_copy(copy.set, s);
+    EXPECT_EQ(find_rule(copy.set, 30, 6), 4);
+    EXPECT_EQ(copy.set.count, 5u);
+}
+
+TEST(BudgetIndex, FullCapacityOfTenThousandRules)
+{
+    constexpr uint32_t kCap = 10000;
+    test::OwnedBudgetSet owned(kCap);
+    BudgetSet &s = owned.set;
+    for (uint32_t i = 0; i < kCap; ++i) {
+        BudgetRule &r = s.rules[s.count++];
+        r = BudgetRule{};
+        r.role_oid = 16384 + i / 2;  // two rules a role
+        r.db_oid = i % 2 == 0 ? 0 : 5;
+        r.max_connections = static_cast<int32_t>(i % 7);
+    }
+    budget_set_index(s);
+    EXPECT_EQ(s.index.used, kCap / 2);
+    for (uint32_t i = 0; i < kCap; ++i)
+        ASSERT_EQ(find_rule(s, 16384 + i / 2, i % 2 == 0 ? 0 : 5), static_cast<int>(i));
+}

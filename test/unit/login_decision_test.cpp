@@ -5,7 +5,7 @@
 // databases and live slots; counts kept incrementally across claims,
 // releases and installs of new rule sets, as the server keeps them.
 #include "poolgov/budgets.hpp"
-#include "poolgov/rule_index.hpp"
+#include "poolgov/oid_map.hpp"
 
 #include "budget_set_owner.hpp"
 

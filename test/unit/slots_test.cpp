@@ -149,3 +149,34 @@ TEST(History, TallyCountsStates)
     EXPECT_EQ(t.connections, 4);
     EXPECT_EQ(t.active + t.idle + t.idle_in_transaction, 3);
 }
+
+TEST(MemberPool, StoresChainsAndGivesChunksBack)
+{
+    std::vector<MemberChunk> chunks(4);
+    MemberPool p{};
+    member_pool_init(p, chunks.data(), 4);
+    EXPECT_EQ(p.free_count, 4u);
+    std::vector<uint32_t> roles(248);
+    for (uint32_t i = 0; i < 248; ++i)
+        roles[i] = 500 + i;
+    uint32_t head = member_pool_store(p, roles.data(), 150);  // 3 chunks
+    ASSERT_NE(head, 0u);
+    EXPECT_EQ(p.free_count, 1u);
+    EXPECT_EQ(member_pool_store(p, roles.data(), 100), 0u);  // needs 2: refused whole
+    EXPECT_EQ(p.free_count, 1u);
+
+    ConnSlot s{};
+    s.member_of[s.n_member_of++] = 1;
+    s.member_chain = head;
+    std::vector<uint32_t> all(slot_closure_length(s, p));
+    ASSERT_EQ(all.size(), 151u);
+    slot_closure(s, p, all.data());
+    EXPECT_EQ(all[0], 1u);
+    EXPECT_EQ(all[1], 500u);
+    EXPECT_EQ(all[150], 649u);
+
+    member_pool_free(p, head);
+    EXPECT_EQ(p.free_count, 4u);
+    EXPECT_NE(member_pool_store(p, roles.data(), 248), 0u);  // all four again
+    EXPECT_EQ(p.free_count, 0u);
+}

@@ -1,5 +1,6 @@
+#include "poolgov/oid_map.hpp"
+
 #include "poolgov/no_postgres.hpp"
-#include "poolgov/rule_index.hpp"
 
 namespace poolgov {
 

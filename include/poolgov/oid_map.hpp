@@ -3,18 +3,24 @@
 // memory or the heap), so that it can live in shared memory as plain data.
 //
 // Linear probing; deletion shifts the following run back (no tombstones), so
-// a lookup never walks more than the run its key hashes into. The capacity
-// is a power of two and at least one entry stays empty, so every probe
-// sequence ends. oid_map_capacity_for(n) keeps the load at or below one half
-// for n keys.
+// a lookup never walks more than the run its key hashes into, however many
+// keys came and went. The capacity is a power of two and at least one entry
+// stays empty, so every probe sequence ends. oid_map_capacity_for(n) keeps
+// the load at or below one half for n keys.
 //
-// Used for the budget rule index (role OID -> the rules on that role, see
-// poolgov/budgets.hpp) and the live connection counts by login role and by
-// database (role OID -> connections). The caller serialises writers and
-// keeps readers away while it writes (the main lock).
+// The one hash table of the core, used for
+//   - the budget rule index (role OID -> first rule of the role, see
+//     poolgov/budgets.hpp),
+//   - the live connection counts by login role and by database (OID ->
+//     connections, through oid_map_add / oid_map_count),
+//   - the per-role and per-database counter tables (OID -> entry number,
+//     see poolgov/entry_table.hpp).
+// The caller serialises writers and keeps readers away while it writes (the
+// main lock).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 namespace poolgov {
 
@@ -28,6 +34,9 @@ struct OidMap {
     uint32_t used;
     OidMapEntry *entries;
 };
+
+static_assert(std::is_trivially_copyable_v<OidMapEntry>);
+static_assert(std::is_trivially_copyable_v<OidMap>);
 
 // The capacity that holds n keys at a load of at most one half (at least 8).
 uint32_t oid_map_capacity_for(uint32_t n);

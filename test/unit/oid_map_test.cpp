@@ -1,10 +1,6 @@
-// OidMap (the open-addressing map behind the budget rule index and the live
-// counts), the budget set's index and the member pool.
-#include "poolgov/budgets.hpp"
-#include "poolgov/rule_index.hpp"
-#include "poolgov/slots.hpp"
-
-#include "budget_set_owner.hpp"
+// OidMap, the open-addressing map behind the budget rule index, the live
+// counts and the counter tables' index.
+#include "poolgov/oid_map.hpp"
 
 #include <gtest/gtest.h>
 
@@ -114,94 +110,4 @@ TEST(OidMap, CountersInsertAtFirstAndVanishAtZero)
     EXPECT_EQ(t.m.used, 0u);
     EXPECT_TRUE(oid_map_add(t.m, 8, -1));  // never below zero, never inserted
     EXPECT_EQ(t.m.used, 0u);
-}
-
-TEST(BudgetIndex, RulesOfARoleAreFoundAndOthersNot)
-{
-    test::OwnedBudgetSet owned(16);
-    BudgetSet &s = owned.set;
-    auto add = [&](uint32_t role, uint32_t db) {
-        BudgetRule &r = s.rules[s.count++];
-        r = BudgetRule{};
-        r.role_oid = role;
-        r.db_oid = db;
-    };
-    add(30, 0);
-    add(10, 0);
-    add(30, 5);
-    add(20, 0);
-    add(30, 6);
-    budget_set_index(s);
-    std::vector<uint32_t> of30;
-    for_each_rule_of(s, 30, [&](uint32_t r) { of30.push_back(r); });
-    EXPECT_EQ(of30, (std::vector<uint32_t>{0, 2, 4}));  // table order within a role
-    std::vector<uint32_t> of99;
-    for_each_rule_of(s, 99, [&](uint32_t r) { of99.push_back(r); });
-    EXPECT_TRUE(of99.empty());
-    EXPECT_EQ(find_rule(s, 30, 5), 2);
-    EXPECT_EQ(find_rule(s, 30, 7), -1);
-    EXPECT_EQ(find_rule(s, 10, 0), 1);
-    EXPECT_TRUE(has_own_rule(s, 30, 77));
-    EXPECT_FALSE(has_own_rule(s, 40, 0));
-
-    // Rebuild after a change: the old role is gone, the new one found.
-    s.rules[1].role_oid = 40;
-    budget_set_index(s);
-    EXPECT_EQ(find_rule(s, 10, 0), -1);
-    EXPECT_EQ(find_rule(s, 40, 0), 1);
-
-    // A copy answers the same.
-    test::OwnedBudgetSet copy(16);
-    budget_set_copy(copy.set, s);
-    EXPECT_EQ(find_rule(copy.set, 30, 6), 4);
-    EXPECT_EQ(copy.set.count, 5u);
-}
-
-TEST(BudgetIndex, FullCapacityOfTenThousandRules)
-{
-    constexpr uint32_t kCap = 10000;
-    test::OwnedBudgetSet owned(kCap);
-    BudgetSet &s = owned.set;
-    for (uint32_t i = 0; i < kCap; ++i) {
-        BudgetRule &r = s.rules[s.count++];
-        r = BudgetRule{};
-        r.role_oid = 16384 + i / 2;  // two rules a role
-        r.db_oid = i % 2 == 0 ? 0 : 5;
-        r.max_connections = static_cast<int32_t>(i % 7);
-    }
-    budget_set_index(s);
-    EXPECT_EQ(s.index.used, kCap / 2);
-    for (uint32_t i = 0; i < kCap; ++i)
-        ASSERT_EQ(find_rule(s, 16384 + i / 2, i % 2 == 0 ? 0 : 5), static_cast<int>(i));
-}
-
-TEST(MemberPool, StoresChainsAndGivesChunksBack)
-{
-    std::vector<MemberChunk> chunks(4);
-    MemberPool p{};
-    member_pool_init(p, chunks.data(), 4);
-    EXPECT_EQ(p.free_count, 4u);
-    std::vector<uint32_t> roles(248);
-    for (uint32_t i = 0; i < 248; ++i)
-        roles[i] = 500 + i;
-    uint32_t head = member_pool_store(p, roles.data(), 150);  // 3 chunks
-    ASSERT_NE(head, 0u);
-    EXPECT_EQ(p.free_count, 1u);
-    EXPECT_EQ(member_pool_store(p, roles.data(), 100), 0u);  // needs 2: refused whole
-    EXPECT_EQ(p.free_count, 1u);
-
-    ConnSlot s{};
-    s.member_of[s.n_member_of++] = 1;
-    s.member_chain = head;
-    std::vector<uint32_t> all(slot_closure_length(s, p));
-    ASSERT_EQ(all.size(), 151u);
-    slot_closure(s, p, all.data());
-    EXPECT_EQ(all[0], 1u);
-    EXPECT_EQ(all[1], 500u);
-    EXPECT_EQ(all[150], 649u);
-
-    member_pool_free(p, head);
-    EXPECT_EQ(p.free_count, 4u);
-    EXPECT_NE(member_pool_store(p, roles.data(), 248), 0u);  // all four again
-    EXPECT_EQ(p.free_count, 0u);
 }
