@@ -12,7 +12,10 @@ PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
 
 # fmt is used header-only so the .so does not depend on libfmt at run time.
-PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY
+# The library knows its version (PostgreSQL 18+ shows it in
+# pg_get_loaded_modules()): the control file's default_version.
+POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/pg_poolgov.control)
+PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
