@@ -9,8 +9,9 @@
 // statement is counted at ExecutorEnd (or when a tracked utility command
 // returns); "top" means nesting level 0, with the level raised around
 // ExecutorRun, ExecutorFinish and tracked utility commands (kept balanced on
-// errors with PG_TRY, as pg_stat_statements does); EXECUTE, PREPARE and
-// DEALLOCATE pass through untracked (the executor counts what EXECUTE runs).
+// errors with PG_TRY, as pg_stat_statements does); EXECUTE and PREPARE pass
+// through untracked (the executor counts what EXECUTE runs), and DEALLOCATE
+// too before 17 (pg_stat_statements counts it from 17 on).
 // Time: see statement_clock.hpp.
 //
 // The per-statement path takes no lock: it writes this backend's own slot
@@ -390,8 +391,10 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
                             QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
     Node *parsetree = pstmt->utilityStmt;
-    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
-                   !IsA(parsetree, DeallocateStmt);
+    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt);
+#if PG_VERSION_NUM < 170000
+    handled = handled && !IsA(parsetree, DeallocateStmt);
+#endif
     int level = nesting_level;
     bool top = top_level();
     if (top)
