@@ -11,6 +11,8 @@
 #   - 16+: PostgreSQL's reserved_connections sits below poolgov's reserve,
 #     and members of pg_use_reserved_connections may use both;
 #   - 17+: the governor's sleep is a named wait event (PoolgovGovernor);
+#     PostgreSQL's transaction_timeout counts a wait in the admission queue
+#     and ends the session, which leaves the queue;
 #   - 18+: pg_get_loaded_modules() names the library and its version.
 use strict;
 use warnings;
@@ -106,6 +108,34 @@ ok($node->poll_query_until('postgres', qq{
 	SELECT wait_event_type = 'Extension' AND wait_event = '$wait'
 	  FROM pg_stat_activity WHERE backend_type = 'pg_poolgov governor'}),
 	"the governor sleeps in wait event Extension / $wait");
+
+# --- transaction_timeout (17+) and a queued transaction -----------------------
+if ($major >= 17)
+{
+	$node->safe_psql('postgres', q{
+		CREATE ROLE hurried LOGIN;
+		ALTER ROLE hurried SET transaction_timeout = '500ms';
+		ALTER SYSTEM SET poolgov.max_active_transactions = 1;
+		ALTER SYSTEM SET poolgov.admission_timeout = '30s';
+		SELECT pg_reload_conf();
+	});
+	my $holder = session($node, user => 'plain');
+	$holder->query_safe('BEGIN; SELECT 1;');
+	($rc, $out, $err) = try_login($node, 'hurried');
+	isnt($rc, 0, '17+: transaction_timeout ends a transaction waiting for a slot');
+	like($err, qr/terminating connection due to transaction timeout/,
+		'17+: with PostgreSQL\'s message');
+	ok($node->poll_query_until('postgres', q{
+		SELECT admission_queued = 0 AND admission_running = 1 FROM poolgov.stats}),
+		'17+: it left the queue; the holder still runs');
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	$node->safe_psql('postgres', q{
+		ALTER SYSTEM RESET poolgov.max_active_transactions;
+		ALTER SYSTEM RESET poolgov.admission_timeout;
+		SELECT pg_reload_conf();
+	});
+}
 
 # --- The library's name and version -----------------------------------------
 if ($major >= 18)
