@@ -7,9 +7,13 @@ EXTENSION  = pg_poolgov
 DATA       = pg_poolgov--1.0.sql pg_poolgov--1.0--1.1.sql
 PGFILEDESC = "pg_poolgov - connection governance for PostgreSQL"
 
-CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
-OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+# Sources are found relative to $(srcdir), objects named relative to the
+# build directory: a VPATH build (pg_buildext builds in build-<major>/ with
+# VPATH set) must not look for sources in the build directory, or it links
+# an empty library. The lists are expanded after PGXS has set srcdir.
+CORE_SRCS = $(sort $(wildcard $(srcdir)/src/core/*.cpp))
+PG_SRCS   = $(sort $(wildcard $(srcdir)/src/pg/*.cpp))
+OBJS      = $(patsubst $(srcdir)/%.cpp,%.o,$(CORE_SRCS) $(PG_SRCS))
 
 # fmt is used header-only so the .so does not depend on libfmt at run time.
 # The library knows its version (PostgreSQL 18+ shows it in
@@ -59,6 +63,12 @@ include $(PGXS)
 # PGXS tracks no header dependencies for C++: without these, a change to a
 # shared-memory struct would leave objects built against the old layout.
 -include $(OBJS:.o=.d)
+
+# A VPATH build writes objects into subdirectories PGXS does not create.
+$(OBJS): | object-dirs
+.PHONY: object-dirs
+object-dirs:
+	@mkdir -p src/core src/pg
 
 .PHONY: unit bench demo test
 unit:
