@@ -51,6 +51,7 @@ PROVE_TESTS = test/t/*.pl
 override PG_PROVE_FLAGS = -I $(top_srcdir)/src/test/perl/ -I $(srcdir) -I $(srcdir)/test/t
 
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out build build-asan \
+              pg_poolgov-*.zip \
               $(OBJS:.o=.d)
 
 # Debian's PostgreSQL is built with LLVM; we do not ship JIT bitcode.
@@ -69,6 +70,15 @@ $(OBJS): | object-dirs
 .PHONY: object-dirs
 object-dirs:
 	@mkdir -p src/core src/pg
+
+# The PGXN release: the tracked files of HEAD (git archive), in a zip named
+# after META.json's version; build it from a clean checkout of a tag.
+DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' $(srcdir)/META.json | head -1)
+DIST = pg_poolgov-$(DIST_VERSION)
+.PHONY: dist
+dist:
+	git -C $(srcdir) archive --format zip --prefix=$(DIST)/ -o $(CURDIR)/$(DIST).zip HEAD
+	@echo "$(DIST).zip"
 
 .PHONY: unit bench demo test
 unit:
