@@ -7,12 +7,19 @@ EXTENSION  = pg_poolgov
 DATA       = pg_poolgov--1.0.sql pg_poolgov--1.0--1.1.sql
 PGFILEDESC = "pg_poolgov - connection governance for PostgreSQL"
 
-CORE_SRCS = $(sort $(wildcard src/core/*.cpp))
-PG_SRCS   = $(sort $(wildcard src/pg/*.cpp))
-OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o)
+# Sources are found relative to $(srcdir), objects named relative to the
+# build directory: a VPATH build (pg_buildext builds in build-<major>/ with
+# VPATH set) must not look for sources in the build directory, or it links
+# an empty library. The lists are expanded after PGXS has set srcdir.
+CORE_SRCS = $(sort $(wildcard $(srcdir)/src/core/*.cpp))
+PG_SRCS   = $(sort $(wildcard $(srcdir)/src/pg/*.cpp))
+OBJS      = $(patsubst $(srcdir)/%.cpp,%.o,$(CORE_SRCS) $(PG_SRCS))
 
 # fmt is used header-only so the .so does not depend on libfmt at run time.
-PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY
+# The library knows its version (PostgreSQL 18+ shows it in
+# pg_get_loaded_modules()): the control file's default_version.
+POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/pg_poolgov.control)
+PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
@@ -44,6 +51,7 @@ PROVE_TESTS = test/t/*.pl
 override PG_PROVE_FLAGS = -I $(top_srcdir)/src/test/perl/ -I $(srcdir) -I $(srcdir)/test/t
 
 EXTRA_CLEAN = tmp_check tmp_check_iso output_iso results regression.diffs regression.out build build-asan \
+              pg_poolgov-*.zip \
               $(OBJS:.o=.d)
 
 # Debian's PostgreSQL is built with LLVM; we do not ship JIT bitcode.
@@ -64,6 +72,21 @@ include $(PGXS)
 CORE_CPPFLAGS = -I$(srcdir)/include $(filter-out -I%,$(CPPFLAGS))
 src/core/%.o: src/core/%.cpp
 	$(CXX) $(CXXFLAGS) $(CORE_CPPFLAGS) -c -o $@ $<
+
+# A VPATH build writes objects into subdirectories PGXS does not create.
+$(OBJS): | object-dirs
+.PHONY: object-dirs
+object-dirs:
+	@mkdir -p src/core src/pg
+
+# The PGXN release: the tracked files of HEAD (git archive), in a zip named
+# after META.json's version; build it from a clean checkout of a tag.
+DIST_VERSION = $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' $(srcdir)/META.json | head -1)
+DIST = pg_poolgov-$(DIST_VERSION)
+.PHONY: dist
+dist:
+	git -C $(srcdir) archive --format zip --prefix=$(DIST)/ -o $(CURDIR)/$(DIST).zip HEAD
+	@echo "$(DIST).zip"
 
 .PHONY: unit bench demo test
 unit:

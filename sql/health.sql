@@ -38,6 +38,7 @@ SELECT bool_or(agree) AS stats_health_is_worst FROM (
 SELECT sqlstate_of('SET poolgov.health_utilization_warning = 50');
 ALTER SYSTEM SET poolgov.health_utilization_warning = 150;
 ALTER SYSTEM SET poolgov.health_utilization_critical = -1;
+-- PostgreSQL 17 and later name units in ranges (expected/health_1.out).
 ALTER SYSTEM SET poolgov.health_p95_latency_warning = -5;
 ALTER SYSTEM SET poolgov.health_error_ratio_critical = 101;
 ALTER SYSTEM SET poolgov.health_breakers_open_warning = 0;

@@ -19,6 +19,7 @@ SELECT name, setting, unit, context FROM pg_settings
 -- The prefix is reserved: typos are errors, not silent placeholders.
 SET poolgov.enforse = on;
 SET poolgov.track = 'sometimes';
+-- PostgreSQL 17 and later name the unit in the range (expected/setup_1.out).
 SET poolgov.slow_query_threshold = -2;
 
 -- A helper for the other tests: runs a statement, returns SQLSTATE: message.

@@ -34,6 +34,7 @@ struct RecommendInputs {
     int max_active_transactions;  // 0: off
     const HistorySample *samples;  // oldest first
     size_t nsamples;
+    int reserved_connections = 0;  // PostgreSQL's reserved_connections (16+)
 };
 
 constexpr size_t kRecSettingLen = 96;

@@ -110,14 +110,24 @@ int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
                 std::ceil(static_cast<double>(h.peak_connections) * kConnectionHeadroom));
             if (headroom < 1)
                 headroom = 1;
-            int value = h.peak_connections + headroom + in.superuser_reserved_connections;
+            int value = h.peak_connections + headroom + in.superuser_reserved_connections +
+                        in.reserved_connections;
             format_into(r.recommended, "{}", value);
-            format_into(r.reason,
-                        "peak of {} client connections in {} of history ({} samples); "
-                        "peak + {:g} % headroom ({}) + superuser_reserved_connections ({}) = {}",
-                        h.peak_connections, duration(h.span_us).text, h.samples,
-                        kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
-                        value);
+            if (in.reserved_connections > 0)
+                format_into(r.reason,
+                      "peak of {} client connections in {} of history ({} samples); peak + "
+                      "{:g} % headroom ({}) + superuser_reserved_connections ({}) + "
+                      "reserved_connections ({}) = {}",
+                      h.peak_connections, duration(h.span_us).text, h.samples,
+                      kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
+                      in.reserved_connections, value);
+            else
+                format_into(r.reason,
+                      "peak of {} client connections in {} of history ({} samples); peak + "
+                      "{:g} % headroom ({}) + superuser_reserved_connections ({}) = {}",
+                      h.peak_connections, duration(h.span_us).text, h.samples,
+                      kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
+                      value);
         }
     }
     if (!enough) {

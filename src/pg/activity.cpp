@@ -1,6 +1,7 @@
 #include "postgres.hpp"
 
 #include "activity.hpp"
+#include "compat.hpp"
 
 extern "C" {
 #include "catalog/pg_authid.h"
@@ -66,7 +67,7 @@ void BackendIndex::build()
     entries_ = static_cast<Entry *>(palloc(sizeof(Entry) * (total + 1)));
     n_ = 0;
     for (int i = 1; i <= total; ++i) {
-        LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+        LocalPgBackendStatus *local = compat::local_backend_status(i);
         if (local == nullptr)
             continue;
         entries_[n_++] = Entry{local->backendStatus.st_procpid, &local->backendStatus};
@@ -124,6 +125,10 @@ const char *state_name(const PgBackendStatus *be)
         return "fastpath function call";
     case STATE_DISABLED:
         return "disabled";
+#if PG_VERSION_NUM >= 180000
+    case STATE_STARTING:  // 18+: still authenticating, as pg_stat_activity says
+        return "starting";
+#endif
     default:
         return nullptr;
     }

@@ -40,6 +40,7 @@
 #include "postgres.hpp"
 
 #include "admission.hpp"
+#include "compat.hpp"
 
 extern "C" {
 #include "access/parallel.h"
@@ -94,6 +95,7 @@ int my_index = -1;  // this backend's entry, once it took part
 // aborts were not aborted by an error, and the transaction keeps its slot.
 bool rolled_back_to_savepoint = false;
 bool idle_timeout_registered = false;
+uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
 TimeoutId idle_timeout_id;
 
 // What budgets say about this connection, recomputed when they change.
@@ -287,22 +289,19 @@ bool blocks_a_lock_waiter()
 {
     bool found = false;
     for (int part = 0; part < NUM_LOCK_PARTITIONS && !found; ++part) {
-        SHM_QUEUE *head = &MyProc->myProcLocks[part];
-        if (SHMQueueEmpty(head))
+        if (compat::proclocks_empty(MyProc, part))
             continue;
         LWLock *partition = LockHashPartitionLockByIndex(part);
         LWLockAcquire(partition, LW_SHARED);
-        auto *pl = reinterpret_cast<PROCLOCK *>(
-            SHMQueueNext(head, head, offsetof(PROCLOCK, procLink)));
-        while (pl != nullptr && !found) {
+        found = compat::for_each_proclock(MyProc, part, [](PROCLOCK *pl) {
             LOCK *lock = pl->tag.myLock;
             LockMethod method = GetLocksMethodTable(lock);
-            for (int mode = 1; mode <= method->numLockModes && !found; ++mode)
-                found = (pl->holdMask & LOCKBIT_ON(mode)) &&
-                        (method->conflictTab[mode] & lock->waitMask);
-            pl = reinterpret_cast<PROCLOCK *>(
-                SHMQueueNext(head, &pl->procLink, offsetof(PROCLOCK, procLink)));
-        }
+            for (int mode = 1; mode <= method->numLockModes; ++mode)
+                if ((pl->holdMask & LOCKBIT_ON(mode)) &&
+                    (method->conflictTab[mode] & lock->waitMask))
+                    return true;
+            return false;
+        });
         LWLockRelease(partition);
     }
     return found;
@@ -431,7 +430,7 @@ void wait_for_grant()
         if (timeout > 0)
             sleep = std::max<long>(1, std::min<long>(sleep, timeout - waited));
         int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep,
-                           PG_WAIT_EXTENSION);
+                           compat::named_wait_event("PoolgovAdmission", &admission_wait_event));
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
         if (rc & WL_TIMEOUT)  // a raised limit frees room nobody released

@@ -34,6 +34,7 @@
 #include "auth_hook.hpp"
 
 extern "C" {
+#include "catalog/pg_authid.h"
 #include "common/ip.h"
 #include "libpq/auth.h"
 #include "libpq/hba.h"
@@ -48,6 +49,7 @@ extern "C" {
 
 #include "breaker_state.hpp"
 #include "catalog_safe.hpp"
+#include "compat.hpp"
 #include "connection.hpp"
 #include "events_log.hpp"
 #include "guard.hpp"
@@ -102,11 +104,27 @@ int priority_role_oids(Oid **out)
     return n;
 }
 
-// Only the reserved slots (PostgreSQL's superuser reserve plus ours) are free.
-bool reserve_exhausted()
+// Only the reserved slots (PostgreSQL's reserves plus ours) are free:
+// superuser_reserved_connections, from 16 on PostgreSQL's own
+// reserved_connections above it, and poolgov.reserved_connections above
+// both. The reserves stack as PostgreSQL's own do: a class of roles may use
+// the reserves of the classes below it, so members of
+// pg_use_reserved_connections (16+), who may use PostgreSQL's
+// reserved_connections, are not held back by ours (PostgreSQL still keeps
+// the superusers' slots from them). has_privs_of_role reads
+// pg_auth_members through the syscache, as PostgreSQL's own check of that
+// role does at this point of the login.
+bool reserve_exhausted(Oid role)
 {
-    return guc::reserved_connections > 0 &&
-           !HaveNFreeProcs(ReservedBackends + guc::reserved_connections);
+    if (guc::reserved_connections <= 0 ||
+        compat::have_n_free_procs(compat::reserved_by_postgres() + guc::reserved_connections))
+        return false;
+#if PG_VERSION_NUM >= 160000
+    if (compat::postgres_reserved_connections() > 0 &&
+        has_privs_of_role(role, ROLE_PG_USE_RESERVED_CONNECTIONS))
+        return false;
+#endif
+    return true;
 }
 
 [[noreturn]] void refuse_breaker(const char *role, const char *addr, const BreakerEntry &e,
@@ -129,7 +147,10 @@ bool reserve_exhausted()
 // on to another service (ldap, radius, pam, bsd). Peer, ident, cert, gss,
 // sspi and trust check no guessable secret: their failures do not count and
 // an open breaker does not refuse them (so a local user running
-// "psql -U postgres" cannot lock the DBA's peer login out).
+// "psql -U postgres" cannot lock the DBA's peer login out). Nor does oauth
+// (18+): a bearer token is issued by a provider, not chosen or guessed by
+// the client, and its usual failure is an expired token that the client
+// refreshes, which must not lock the role out. RADIUS is gone in 19.
 bool guessable_secret(const Port *port)
 {
     if (port->hba == nullptr)
@@ -139,7 +160,9 @@ bool guessable_secret(const Port *port)
     case uaMD5:
     case uaSCRAM:
     case uaLDAP:
+#if PG_VERSION_NUM < 190000
     case uaRADIUS:
+#endif
     case uaPAM:
     case uaBSD:
         return true;
@@ -227,7 +250,8 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
 // sees the reserve being used.
 void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const LoginInfo &login)
 {
-    RefusalText t = describe_overdraft(d, &rule, login.role_name, ReservedBackends);
+    RefusalText t = describe_overdraft(d, &rule, login.role_name,
+                                       compat::superuser_reserved_connections());
     log_event(EventKind::SuperuserOverdraft,
               EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
               t.detail);
@@ -259,9 +283,10 @@ void decide_login(const Port *port, Oid role, const char *client_addr)
                     0,
                     0};
     LoginPolicy policy{static_cast<EnforceMode>(guc::enforce), guc::exempt_superusers,
-                       guc::default_budget, reserve_exhausted(),
-                       MaxConnections - ReservedBackends - guc::reserved_connections,
-                       ReservedBackends};
+                       guc::default_budget, reserve_exhausted(role),
+                       MaxConnections - compat::reserved_by_postgres() -
+                           guc::reserved_connections,
+                       compat::superuser_reserved_connections()};
     BudgetRule rule{};
     ClaimResult claim = claim_connection(login, policy, &rule);
     if (claim.needs_closure) {

@@ -4,7 +4,12 @@
 
 extern "C" {
 #include "access/xact.h"
+#if PG_VERSION_NUM >= 190000
+#include "catalog/pg_database.h"  // get_database_oid
+#include "utils/lsyscache.h"      // get_database_name
+#else
 #include "commands/dbcommands.h"
+#endif
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "catalog/objectaccess.h"
@@ -505,7 +510,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budgets_changed)
                         get_database_name(MyDatabaseId)),
                  errdetail("pg_poolgov reads budgets from database \"%s\" (poolgov.database).",
                            guc::database)));
-        return PointerGetDatum(nullptr);
+        return (Datum) 0;  // NULL (19's PointerGetDatum(nullptr) is no C++)
     }
     // Refuse the INSERT that makes the table larger than shared memory
     // holds (UPDATE, DELETE and TRUNCATE never add rows, and must stay
@@ -519,7 +524,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budgets_changed)
         pending_grew = true;
     }
     mark_dirty();
-    return PointerGetDatum(nullptr);
+    return (Datum) 0;
 }
 
 // Called by set_budget / drop_budget before they touch the table: refuse

@@ -11,6 +11,7 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "compat.hpp"
 #include "idle_reclaim.hpp"
 #include "shmem.hpp"
 
@@ -331,6 +332,29 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
     return ClaimResult{d, false};
 }
 
+// Does this pg_auth_members row make its member count as the role? Up to
+// 15 every membership lets the member SET ROLE to the role (and inherit its
+// privileges unless the member is NOINHERIT): all count. From 16 a
+// membership carries its own options, and counts when it lets the member
+// act as the role: inherit its privileges (INHERIT) or become it (SET). An
+// ADMIN-only membership does not: it lets the member administer the role,
+// and 16 gives one to a CREATEROLE role for every role it creates, which
+// must not put the creator under each of their budgets. (A NOINHERIT role's
+// memberships are SET-only from 16, and still count, as on 15.) A member
+// and a role may have several rows from 16 (one per grantor): the pair
+// counts if any of them does.
+namespace {
+bool membership_counts(const Form_pg_auth_members m)
+{
+#if PG_VERSION_NUM >= 160000
+    return m->inherit_option || m->set_option;
+#else
+    (void) m;
+    return true;
+#endif
+}
+}  // namespace
+
 int role_closure(Oid role, Oid **out)
 {
     int cap = 16, n = 0;
@@ -340,7 +364,10 @@ int role_closure(Oid role, Oid **out)
         CatCList *members = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(roles[i]));
         for (int j = 0; j < members->n_members; ++j) {
             HeapTuple tup = &members->members[j]->tuple;
-            Oid granted = reinterpret_cast<Form_pg_auth_members>(GETSTRUCT(tup))->roleid;
+            auto *m = reinterpret_cast<Form_pg_auth_members>(GETSTRUCT(tup));
+            if (!membership_counts(m))
+                continue;
+            Oid granted = m->roleid;
             bool seen = false;
             for (int k = 0; k < n && !seen; ++k)
                 seen = roles[k] == granted;
@@ -386,7 +413,7 @@ namespace {
 // every backend as a catalog invalidation; the first to process it makes all
 // cached closures stale. (The committing backend processes its own at
 // commit.)
-void on_membership_change(Datum, int, uint32)
+void on_membership_change(Datum, POOLGOV_SYSCACHE_ID, uint32)
 {
     if (shm.state != nullptr)
         atomic::fetch_add(shm.state->membership_generation, uint64_t{1});

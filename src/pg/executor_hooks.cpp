@@ -9,8 +9,9 @@
 // statement is counted at ExecutorEnd (or when a tracked utility command
 // returns); "top" means nesting level 0, with the level raised around
 // ExecutorRun, ExecutorFinish and tracked utility commands (kept balanced on
-// errors with PG_TRY, as pg_stat_statements does); EXECUTE, PREPARE and
-// DEALLOCATE pass through untracked (the executor counts what EXECUTE runs).
+// errors with PG_TRY, as pg_stat_statements does); EXECUTE and PREPARE pass
+// through untracked (the executor counts what EXECUTE runs), and DEALLOCATE
+// too before 17 (pg_stat_statements counts it from 17 on).
 // Time: see statement_clock.hpp.
 //
 // The per-statement path takes no lock: it writes this backend's own slot
@@ -39,10 +40,15 @@ extern "C" {
 #include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#else
 #include "utils/queryjumble.h"
+#endif
 }
 
 #include "admission.hpp"
+#include "compat.hpp"
 #include "connection.hpp"
 #include "statement_clock.hpp"
 #include "guard.hpp"
@@ -197,12 +203,11 @@ void call_counting_errors(bool nested, Call call)
 
 // Only to count statements that fail while being planned (e.g. 1/0 folded
 // as a constant): they never reach the executor.
-PlannedStmt *poolgov_planner(Query *parse, const char *query_string, int cursorOptions,
-                             ParamListInfo boundParams)
+PlannedStmt *poolgov_planner(POOLGOV_PLANNER_PARAMS)
 {
     auto plan = [&] {
-        return prev_planner ? prev_planner(parse, query_string, cursorOptions, boundParams)
-                            : standard_planner(parse, query_string, cursorOptions, boundParams);
+        return prev_planner ? prev_planner(POOLGOV_PLANNER_ARGS)
+                            : standard_planner(POOLGOV_PLANNER_ARGS);
     };
     PlannedStmt *result = nullptr;
     if (nesting_level > 0) {
@@ -237,13 +242,11 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
         call_prev_executor_start(queryDesc, eflags);
         top_statement_active = saved;
     }
-    if (!tracking(level) || queryDesc->totaltime != nullptr)
+    if (!tracking(level) || compat::query_timer(queryDesc) != nullptr)
         return;
     if (level == 0 && statement_clock_start(queryDesc))
         return;
-    MemoryContext old = MemoryContextSwitchTo(queryDesc->estate->es_query_cxt);
-    queryDesc->totaltime = InstrAlloc(1, INSTRUMENT_TIMER, false);
-    MemoryContextSwitchTo(old);
+    compat::add_query_timer(queryDesc);
 }
 
 // Runs an executor phase one nesting level down, timing it when this
@@ -280,14 +283,13 @@ bool finish_runs_nothing(const QueryDesc *queryDesc)
     return queryDesc->operation == CMD_SELECT && !queryDesc->plannedstmt->hasModifyingCTE;
 }
 
-void poolgov_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-                         bool execute_once)
+void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
     call_nested(queryDesc, [&] {
         if (prev_ExecutorRun)
-            prev_ExecutorRun(queryDesc, direction, count, execute_once);
+            prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
         else
-            standard_ExecutorRun(queryDesc, direction, count, execute_once);
+            standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
     });
 }
 
@@ -308,17 +310,14 @@ void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
     double own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1.0;
-    if (tracking(nesting_level) && (queryDesc->totaltime != nullptr || own >= 0)) {
-        double seconds = own;
-        if (queryDesc->totaltime != nullptr) {
-            InstrEndLoop(queryDesc->totaltime);
-            seconds = queryDesc->totaltime->total;
-        }
+    Instrumentation *timer = compat::query_timer(queryDesc);
+    if (tracking(nesting_level) && (timer != nullptr || own >= 0)) {
+        double seconds = timer != nullptr ? compat::query_timer_seconds(timer) : own;
         const PlannedStmt *ps = queryDesc->plannedstmt;
         Finished f{static_cast<uint64_t>(seconds * 1e9),
                    queryDesc->estate->es_processed,
                    ps->planTree ? ps->planTree->total_cost : -1.0,
-                   ps->queryId,
+                   static_cast<uint64_t>(ps->queryId),  // int64 from 18 on
                    queryDesc->sourceText,
                    ps->stmt_location,
                    ps->stmt_len};
@@ -401,8 +400,10 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
                             QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
     Node *parsetree = pstmt->utilityStmt;
-    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
-                   !IsA(parsetree, DeallocateStmt);
+    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt);
+#if PG_VERSION_NUM < 170000
+    handled = handled && !IsA(parsetree, DeallocateStmt);
+#endif
     int level = nesting_level;
     bool top = top_level();
     if (top)
@@ -434,7 +435,7 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     Finished f{static_cast<uint64_t>(INSTR_TIME_GET_DOUBLE(duration) * 1e9),
                counts_rows(qc) ? qc->nprocessed : 0,
                -1.0,
-               pstmt->queryId,
+               static_cast<uint64_t>(pstmt->queryId),
                queryString,
                pstmt->stmt_location,
                pstmt->stmt_len};

@@ -9,6 +9,8 @@ extern "C" {
 #include "utils/varlena.h"
 }
 
+#include "compat.hpp"
+
 #include "poolgov/budgets.hpp"
 
 #include "admission.hpp"
@@ -100,14 +102,15 @@ void clamp_slow_query_log()
 }
 
 // poolgov.reserved_connections must leave other roles at least one slot:
-// at most max_connections - superuser_reserved_connections - 1. Both are
+// at most max_connections - superuser_reserved_connections
+// - reserved_connections (16+) - 1. Those are
 // PGC_POSTMASTER and already set when the library is preloaded (the
 // configuration is read before shared_preload_libraries), so this holds at
 // the first load and at every reload. A larger value is clamped; the
 // postmaster logs one WARNING, backends clamp silently.
 bool check_reserved_connections(int *newval, void **extra, GucSource source)
 {
-    int limit = MaxConnections - ReservedBackends - 1;
+    int limit = MaxConnections - compat::reserved_by_postgres() - 1;
     if (limit < 0)
         limit = 0;
     if (*newval <= limit)
@@ -118,10 +121,17 @@ bool check_reserved_connections(int *newval, void **extra, GucSource source)
                  errmsg("poolgov.reserved_connections = %d is more than the server can reserve; "
                         "using %d",
                         *newval, limit),
-                 errdetail("max_connections is %d and superuser_reserved_connections is %d, "
-                           "so at most %d slots can be kept for priority roles while one "
-                           "stays open to other roles.",
-                           MaxConnections, ReservedBackends, limit),
+                 compat::postgres_reserved_connections() > 0
+                     ? errdetail("max_connections is %d, superuser_reserved_connections is %d "
+                                 "and reserved_connections is %d, so at most %d slots can be "
+                                 "kept for priority roles while one stays open to other roles.",
+                                 MaxConnections, compat::superuser_reserved_connections(),
+                                 compat::postgres_reserved_connections(), limit)
+                     : errdetail("max_connections is %d and superuser_reserved_connections is "
+                                 "%d, so at most %d slots can be kept for priority roles while "
+                                 "one stays open to other roles.",
+                                 MaxConnections, compat::superuser_reserved_connections(),
+                                 limit),
                  errhint("Lower poolgov.reserved_connections, or raise max_connections.")));
     *newval = limit;
     return true;

@@ -14,6 +14,7 @@ extern "C" {
 #include "read_model.hpp"
 #include "admission.hpp"
 #include "breaker_state.hpp"
+#include "compat.hpp"
 #include "guard.hpp"
 #include "guc.hpp"
 #include "health.hpp"
@@ -239,7 +240,8 @@ POOLGOV_SQL_FUNCTION(poolgov_recommendations)
     RecommendInputs in{};
     in.now = GetCurrentTimestamp();
     in.max_connections = MaxConnections;
-    in.superuser_reserved_connections = ReservedBackends;
+    in.superuser_reserved_connections = compat::superuser_reserved_connections();
+    in.reserved_connections = compat::postgres_reserved_connections();
     in.max_active_transactions = guc::max_active_transactions;
     in.samples = samples;
     in.nsamples = n;

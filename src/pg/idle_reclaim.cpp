@@ -51,6 +51,7 @@ extern "C" {
 #include "guard.hpp"
 #include "guc.hpp"
 #include "budgets_sync.hpp"
+#include "compat.hpp"
 #include "shmem.hpp"
 #include "termination.hpp"
 
@@ -170,6 +171,14 @@ void count_reclaimed(int, Datum)
     ended.rule = 0;
 }
 
+// What poolgov.terminate_idle() waits for shows as this wait event (17+).
+uint32 terminate_idle_wait_event = 0;
+
+uint32 terminate_idle_wait()
+{
+    return compat::named_wait_event("PoolgovTerminateIdle", &terminate_idle_wait_event);
+}
+
 // Sleeps ms (interruptibly).
 void nap(long ms)
 {
@@ -179,7 +188,7 @@ void nap(long ms)
         if (left <= 0)
             return;
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
-                         PG_WAIT_EXTENSION);
+                         terminate_idle_wait());
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
@@ -357,7 +366,8 @@ void governor_reclaim_idle()
     settings.global_timeout_ms = guc::idle_timeout;
     settings.pressure_threshold_pct = guc::pressure_threshold;
     settings.pressure_idle_timeout_ms = guc::pressure_idle_timeout;
-    settings.usable_connections = MaxConnections - ReservedBackends - guc::reserved_connections;
+    settings.usable_connections =
+        MaxConnections - compat::reserved_by_postgres() - guc::reserved_connections;
     settings.connections = n - leaving;
     settings.exempt_superusers = guc::exempt_superusers;
     int k = reclaim_plan(cands, nc, settings, GetCurrentTimestamp(), orders);
@@ -444,7 +454,7 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
             if (pending == 0 || GetCurrentTimestamp() >= deadline)
                 break;
             (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-                             PG_WAIT_EXTENSION);
+                             terminate_idle_wait());
             ResetLatch(MyLatch);
             CHECK_FOR_INTERRUPTS();
         }

@@ -6,7 +6,10 @@
 // management rights, so an existing poolgov_admin is accepted only if it is
 // what the script would create: NOLOGIN, no password, no attributes, member
 // of nothing, and every membership in it granted by a superuser (as after a
-// DBA's GRANT following an earlier install).
+// DBA's GRANT following an earlier install). From 16 on, also no member
+// but superusers with ADMIN OPTION: a CREATEROLE role that creates a role
+// receives ADMIN OPTION on it (with the bootstrap superuser as grantor of
+// record), and could then grant the management rights to itself.
 #include "postgres.hpp"
 
 #include "install_checks.hpp"
@@ -55,6 +58,10 @@ const char *admin_role_difference(HeapTuple tup, Oid oid)
         auto *m = reinterpret_cast<Form_pg_auth_members>(GETSTRUCT(&members->members[i]->tuple));
         if (!superuser_arg(m->grantor))
             why = "A role that is not a superuser granted membership in it.";
+#if PG_VERSION_NUM >= 160000
+        else if (m->admin_option && !superuser_arg(m->member))
+            why = "A role that is not a superuser holds ADMIN OPTION on it.";
+#endif
     }
     ReleaseSysCacheList(members);
     return why;

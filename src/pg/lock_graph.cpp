@@ -23,6 +23,7 @@ extern "C" {
 #include "utils/memutils.h"
 }
 
+#include "compat.hpp"
 #include "connection.hpp"
 #include "shmem.hpp"
 
@@ -109,18 +110,16 @@ void visit(Walk &w, PGPROC *proc)
 // With `after` set, only those queued behind it (soft edges).
 void visit_waiters(Walk &w, PGPROC *node, LOCK *lock, LOCKMASK mask, PGPROC *after)
 {
-    PROC_QUEUE *waiters = &lock->waitProcs;
     LockMethod method = GetLocksMethodTable(lock);
     bool behind = after == nullptr;
-    auto *proc = reinterpret_cast<PGPROC *>(waiters->links.next);
-    for (int k = 0; k < waiters->size && !w.found; ++k) {
+    compat::for_each_lock_waiter(lock, [&](PGPROC *proc) {
         if (proc == after)
             behind = true;
         else if (behind && leader_of(proc) != node &&
                  (method->conflictTab[proc->waitLockMode] & mask) != 0)
             visit(w, proc);
-        proc = reinterpret_cast<PGPROC *>(proc->links.next);
-    }
+        return w.found;
+    });
 }
 
 // Everyone who waits for process `member` of group `node`: the waiters of
@@ -129,18 +128,13 @@ void visit_waiters(Walk &w, PGPROC *node, LOCK *lock, LOCKMASK mask, PGPROC *aft
 // (soft edges).
 void visit_waiters_of(Walk &w, PGPROC *node, PGPROC *member)
 {
-    for (int part = 0; part < NUM_LOCK_PARTITIONS && !w.found; ++part) {
-        SHM_QUEUE *head = &member->myProcLocks[part];
-        auto *pl = reinterpret_cast<PROCLOCK *>(
-            SHMQueueNext(head, head, offsetof(PROCLOCK, procLink)));
-        while (pl != nullptr && !w.found) {
+    for (int part = 0; part < NUM_LOCK_PARTITIONS && !w.found; ++part)
+        compat::for_each_proclock(member, part, [&](PROCLOCK *pl) {
             LOCK *lock = pl->tag.myLock;
-            if (pl->holdMask != 0 && lock->waitProcs.size > 0)
+            if (pl->holdMask != 0 && compat::lock_waiter_count(lock) > 0)
                 visit_waiters(w, node, lock, pl->holdMask, nullptr);
-            pl = reinterpret_cast<PROCLOCK *>(
-                SHMQueueNext(head, &pl->procLink, offsetof(PROCLOCK, procLink)));
-        }
-    }
+            return w.found;
+        });
     LOCK *awaited = member->waitLock;
     if (awaited != nullptr && !w.found)
         visit_waiters(w, node, awaited, LOCKBIT_ON(member->waitLockMode), member);

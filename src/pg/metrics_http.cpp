@@ -37,6 +37,7 @@ extern "C" {
 #include "utils/memutils.h"
 }
 
+#include "compat.hpp"
 #include "metrics.hpp"
 
 #include "poolgov/http_request.hpp"
@@ -442,7 +443,7 @@ void rebuild_set()
 {
     if (server.set != nullptr)
         FreeWaitEventSet(server.set);
-    server.set = CreateWaitEventSet(TopMemoryContext, 3 + kMaxClients);
+    server.set = compat::create_wait_event_set(3 + kMaxClients);
     AddWaitEventToSet(server.set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, nullptr);
     AddWaitEventToSet(server.set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, nullptr, nullptr);
     if (server.listener != PGINVALID_SOCKET && !listener_paused(GetCurrentTimestamp()))
@@ -547,15 +548,21 @@ void metrics_http_configure()
     open_listener(false);
 }
 
+namespace {
+// The governor's sleep between rounds shows as this wait event (17+).
+uint32 governor_wait_event = 0;
+}  // namespace
+
 void metrics_http_wait(long timeout_ms)
 {
+    uint32 wait_event = compat::named_wait_event("PoolgovGovernor", &governor_wait_event);
     if (!anything_open() && !server.bind_failed) {
         if (server.set != nullptr) {  // closed: give its epoll descriptor back
             FreeWaitEventSet(server.set);
             server.set = nullptr;
         }
         (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
-                         PG_WAIT_EXTENSION);
+                         wait_event);
         return;
     }
     TimestampTz now = GetCurrentTimestamp();
@@ -569,8 +576,7 @@ void metrics_http_wait(long timeout_ms)
     if (server.set == nullptr || server.set_stale)
         rebuild_set();
     WaitEvent events[3 + kMaxClients];
-    int n = WaitEventSetWait(server.set, timeout_ms, events, lengthof(events),
-                             PG_WAIT_EXTENSION);
+    int n = WaitEventSetWait(server.set, timeout_ms, events, lengthof(events), wait_event);
     for (int i = 0; i < n; ++i) {
         const WaitEvent &e = events[i];
         if (e.events & (WL_LATCH_SET | WL_POSTMASTER_DEATH))

@@ -14,8 +14,18 @@
 #include "shmem.hpp"
 #include "termination.hpp"
 
+// POOLGOV_VERSION: default_version of pg_poolgov.control (the Makefile
+// passes it). From 18 on, pg_get_loaded_modules() shows it with the name.
+#ifndef POOLGOV_VERSION
+#error "POOLGOV_VERSION is not defined: build with the Makefile"
+#endif
+
 extern "C" {
+#if PG_VERSION_NUM >= 180000
+PG_MODULE_MAGIC_EXT(.name = "pg_poolgov", .version = POOLGOV_VERSION);
+#else
 PG_MODULE_MAGIC;
+#endif
 PGDLLEXPORT void _PG_init(void);
 }
 

@@ -1,10 +1,10 @@
 // Execution timers of top-level statements.
 //
 // The executor can time a statement for us (queryDesc->totaltime, an
-// Instrumentation), but that costs an allocation and more bookkeeping per
+// Instrumentation; query_instr from 19: compat::query_timer), but that costs an allocation and more bookkeeping per
 // statement than the two clock reads we need. So a top-level statement gets
 // a small timer here, read around ExecutorRun and ExecutorFinish. When
-// another extension asked for queryDesc->totaltime anyway (e.g.
+// another extension asked for that timer anyway (e.g.
 // pg_stat_statements), ExecutorEnd reads that one instead, so both report
 // the same time.
 //

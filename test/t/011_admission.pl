@@ -121,10 +121,13 @@ $_->{stdin} .= "SELECT pg_sleep(0.1), 'through';\n" for @queued;
 $_->{run}->pump_nb for @queued;
 ok($node->poll_query_until('postgres', q{
 	SELECT count(*) = 3 FROM poolgov.connections WHERE admission = 'queued'}), 'three queued');
-is($node->safe_psql('postgres', q{
+# From PostgreSQL 17 the wait has a name of its own (WaitEventExtensionNew).
+my $wait_name = $node->pg_version >= 17 ? 'PoolgovAdmission' : 'Extension';
+is($node->safe_psql('postgres', qq{
 	SELECT count(*) FROM pg_stat_activity a JOIN poolgov.connections c USING (pid)
-	 WHERE c.admission = 'queued' AND a.wait_event_type = 'Extension'}),
-	'3', 'a queued backend waits with wait event type Extension');
+	 WHERE c.admission = 'queued' AND a.wait_event_type = 'Extension'
+	   AND a.wait_event = '$wait_name'}),
+	'3', "a queued backend waits with wait event Extension / $wait_name");
 $node->safe_psql('postgres', "SELECT pg_cancel_backend($qpids[0])");
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($qpids[1])");
 ok($node->poll_query_until('postgres', q{

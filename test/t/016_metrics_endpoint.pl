@@ -190,14 +190,17 @@ sub samples_since
 		          FROM poolgov.history WHERE sampled_at > '$t0') s});
 }
 # The governor's TopMemoryContext (bytes allocated), from
-# pg_log_backend_memory_contexts() in the server log.
+# pg_log_backend_memory_contexts() in the server log (whose levels start at
+# 1 from PostgreSQL 18 on).
+my $top_level = $node->pg_version >= 18 ? 1 : 0;
 sub governor_top_memory
 {
 	my $offset = -s $node->logfile;
 	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($gov)");
-	$node->wait_for_log(qr/\[$gov\] LOG:  level: 0; TopMemoryContext: \d+ total/, $offset);
+	$node->wait_for_log(qr/\[$gov\] LOG:  level: $top_level; TopMemoryContext: \d+ total/,
+		$offset);
 	my ($total) = slurp_file($node->logfile, $offset)
-	  =~ /\[$gov\] LOG:  level: 0; TopMemoryContext: (\d+) total/;
+	  =~ /\[$gov\] LOG:  level: $top_level; TopMemoryContext: (\d+) total/;
 	return $total;
 }
 my $top_before = governor_top_memory();

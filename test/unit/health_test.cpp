@@ -253,6 +253,25 @@ TEST(Recommend, MaxConnectionsFromPeakWithHeadroom)
     EXPECT_STREQ(slow->recommended, "");
 }
 
+// PostgreSQL 16+ keeps reserved_connections for pg_use_reserved_connections
+// as well: the recommendation keeps room for them and says so.
+TEST(Recommend, MaxConnectionsKeepsPostgresReservedConnections)
+{
+    auto h = history(600, 10, 0);
+    h[100].tally.connections = 40;
+    RecommendInputs in = rec_inputs(h);
+    in.reserved_connections = 2;
+    Recommendation out[kGlobalRecommendations];
+    int n = recommend_globals(kRec, in, out, kGlobalRecommendations);
+    auto *r = find(out, n, "max_connections");
+    ASSERT_NE(r, nullptr);
+    EXPECT_STREQ(r->recommended, "55");  // 40 + 10 + 3 + 2
+    EXPECT_NE(std::string(r->reason).find(
+                  "superuser_reserved_connections (3) + reserved_connections (2) = 55"),
+              std::string::npos)
+        << r->reason;
+}
+
 TEST(Recommend, HighIdleShareAndSlowShare)
 {
     auto h = history(600, 20, 15);  // 75 % idle
