@@ -153,6 +153,16 @@ bool for_each_proclock(PGPROC *proc, int partition, Fn fn)
                                   fn);
 }
 
+// The index of `proc` in ProcGlobal->allProcs (17 dropped PGPROC.pgprocno).
+inline int proc_number(const PGPROC *proc)
+{
+#if PG_VERSION_NUM >= 170000
+    return static_cast<int>(GetNumberFromPGProc(proc));
+#else
+    return proc->pgprocno;
+#endif
+}
+
 // Whether `proc` has no PROCLOCK in the partition; read without the
 // partition lock, it is a hint (another backend may be moving a fast-path
 // lock of ours into the table), enough to skip partitions cheaply.

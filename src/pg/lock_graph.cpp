@@ -97,7 +97,7 @@ struct Walk {
 void visit(Walk &w, PGPROC *proc)
 {
     PGPROC *leader = leader_of(proc);
-    int no = leader->pgprocno;
+    int no = compat::proc_number(leader);
     if (no < 0 || no >= n_procs || seen[no])
         return;
     seen[no] = true;
