@@ -256,6 +256,24 @@ $_->quit for @dflt;
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET poolgov.default_budget; SELECT pg_reload_conf()});
 $node->stop;
 
+# --- No superuser reserve (superuser_reserved_connections = 0): a superuser
+# over its budget is refused; there is nothing to overdraw (budgets.md,
+# "Locked out").
+my $nores = poolgov_node('no_superuser_reserve', conf => q{
+superuser_reserved_connections = 0
+poolgov.exempt_superusers = off
+});
+$nores->safe_psql('postgres', q{CREATE ROLE boss LOGIN SUPERUSER; SELECT poolgov.set_budget('boss', 1)});
+my $b1 = session($nores, user => 'boss');
+$b1->query_safe('SELECT 1');
+$nores->connect_fails($nores->connstr('postgres') . ' user=boss',
+	'superuser_reserved_connections = 0: a superuser over its budget is refused',
+	expected_stderr => qr/too many connections for role "boss"/);
+is($nores->safe_psql('postgres', q{SELECT count(*) FROM poolgov.events WHERE kind = 'superuser_overdraft'}),
+	'0', 'superuser_reserved_connections = 0: no overdraft');
+$b1->quit;
+$nores->stop;
+
 # --- Priority reserve: 12 slots, 2 for superusers, 3 for priority roles,
 # so 7 for everyone else.
 my $small = poolgov_node('reserve', max_connections => 12, conf => q{

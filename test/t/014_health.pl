@@ -124,9 +124,16 @@ ok($node->poll_query_until('postgres', q{
 	SELECT bool_and(value > 0) FROM poolgov.health()
 	 WHERE "check" IN ('p95_latency', 'error_ratio', 'slow_per_minute')}),
 	'latency, errors and slow statements reach health() through the history');
+# The first sample with errors may have caught only some of the ten: wait
+# for the sample that holds them all (never more than ten).
+$node->poll_query_until('postgres', q{
+	SELECT detail ~ '^10 of ' FROM poolgov.health() WHERE "check" = 'error_ratio'});
 like($node->safe_psql('postgres', q{
 	SELECT detail FROM poolgov.health() WHERE "check" = 'error_ratio'}),
 	qr/^10 of \d+ statements failed in the last minute/, 'error_ratio counts the failures');
+$node->poll_query_until('postgres', q{
+	SELECT detail ~ '^(3[0-9]|[4-9][0-9]|[0-9]{3,}) slow' FROM poolgov.health()
+	 WHERE "check" = 'slow_per_minute'});
 like($node->safe_psql('postgres', q{
 	SELECT detail FROM poolgov.health() WHERE "check" = 'slow_per_minute'}),
 	qr/^(3\d|[4-9]\d|\d{3,}) slow statements in the last \d+ s/,

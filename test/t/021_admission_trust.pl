@@ -331,6 +331,38 @@ set_conf("poolgov.exempt_superusers = on\npoolgov.admission_timeout = 30s");
 	$_->quit for $r, $q;
 }
 
+# --- A waiter cancelled just as its grant arrives passes the slot on. The
+# race is made certain: W1 is stopped (SIGSTOP) while the holder's commit
+# hands it the slot and the cancel arrives; resumed, it finds both, the
+# cancel wins, and its abort must give the granted slot to W2.
+{
+	$node->safe_psql('postgres', 'UPDATE t SET v = 0');
+	my $w1 = session($node, user => 'app');
+	my $w2 = session($node, user => 'app');
+	my $pid1 = $w1->query_safe('SELECT pg_backend_pid()');
+	$w2->query_safe('SELECT 1');
+	$holder->query_safe('BEGIN; SELECT 1;');
+	send_sql($w1, "UPDATE t SET v = 1 WHERE id = 1;");
+	ok($node->poll_query_until('postgres', "SELECT admission = 'queued' FROM poolgov.connections WHERE pid = $pid1"),
+		'race: W1 queued');
+	send_sql($w2, "UPDATE t SET v = 2 WHERE id = 2;\nSELECT 'w2 done';");
+	ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM poolgov.connections WHERE admission = 'queued'}),
+		'race: W2 queued behind it');
+	kill 'STOP', $pid1;
+	$holder->query_safe('COMMIT');
+	ok($node->poll_query_until('postgres', "SELECT admission = 'running' FROM poolgov.connections WHERE pid = $pid1"),
+		'race: the slot was handed to the stopped W1');
+	$node->safe_psql('postgres', "SELECT pg_cancel_backend($pid1)");
+	kill 'CONT', $pid1;
+	ok(wait_output($w1, qr/canceling statement due to user request/), 'race: W1 got the cancel, not the slot');
+	ok(wait_output($w2, qr/w2 done/), 'race: W2 got the slot W1 was granted');
+	is(values_of_t(), '0,2,0,0', "race: W1's update did not run, W2's did");
+	ok($node->poll_query_until('postgres', q{
+		SELECT admission_running = 0 AND admission_queued = 0 FROM poolgov.stats}),
+		'race: no slot left behind');
+	$_->quit for $w1, $w2;
+}
+
 # --- Extended protocol without Sync: Parse/Bind/Execute/Flush leaves the
 # implicit transaction open, and PostgreSQL reports the session active, so
 # neither admission_idle_timeout nor idle_in_transaction_session_timeout

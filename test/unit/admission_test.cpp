@@ -215,18 +215,9 @@ TEST(Admission, RaisedLimitGrantsWaitersAtOnce)
     EXPECT_EQ(f.counters.queued, 0u);
 }
 
-TEST(Admission, CancelAfterGrantPassesTheSlotOn)
-{
-    Fixture f(3);
-    f.lim.max_active = 1;
-    f.enter(0);
-    f.enter(1);
-    f.enter(2);
-    EXPECT_EQ(f.leave(0), V{1});  // granted to 1 ...
-    EXPECT_EQ(f.leave(1), V{2});  // ... which was cancelled meanwhile: 2 gets it
-    EXPECT_TRUE(f.running(2));
-    EXPECT_EQ(f.counters.running, 1u);
-}
+// (A waiter cancelled after its grant arrived leaves like a running
+// transaction: the core sees the same calls as a release. The race itself
+// is driven in the server by TAP 021, "race".)
 
 TEST(Admission, CancelWhileQueuedLeavesTheQueueConsistent)
 {
