@@ -117,25 +117,12 @@ int timeout_ms() { return atomic::load(published().timeout_ms); }
 // shared memory), and its values were published when the segment was made.
 bool can_publish() { return IsUnderPostmaster && shm.state != nullptr; }
 
-void assign_max_active(int v, void *)
+// The assign hook of an integer setting published in AdmissionSettings.
+template <int32_t AdmissionSettings::*Field>
+void assign_published(int v, void *)
 {
     if (can_publish())
-        atomic::store(published().max_active, static_cast<int32_t>(v));
-}
-void assign_max_heavy(int v, void *)
-{
-    if (can_publish())
-        atomic::store(published().max_heavy, static_cast<int32_t>(v));
-}
-void assign_timeout(int v, void *)
-{
-    if (can_publish())
-        atomic::store(published().timeout_ms, static_cast<int32_t>(v));
-}
-void assign_aging(int v, void *)
-{
-    if (can_publish())
-        atomic::store(published().aging_ms, static_cast<int32_t>(v));
+        atomic::store(published().*Field, static_cast<int32_t>(v));
 }
 
 // With max_active_transactions 0 and a heavy lane, only heavy transactions
@@ -562,12 +549,12 @@ void admission_define_gucs()
                             "Transactions that may run at once; the others wait.",
                             "0 turns admission control off.", &guc::max_active_transactions,
                             guc::max_active_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0,
-                            nullptr, assign_max_active, nullptr);
+                            nullptr, assign_published<&AdmissionSettings::max_active>, nullptr);
     DefineCustomIntVariable("poolgov.admission_timeout",
                             "Longest wait for a transaction slot before an error.",
                             "0 waits for ever.", &guc::admission_timeout,
                             guc::admission_timeout, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-                            assign_timeout, nullptr);
+                            assign_published<&AdmissionSettings::timeout_ms>, nullptr);
     DefineCustomRealVariable("poolgov.heavy_cost",
                              "Plan cost from which a statement needs a heavy-lane slot.",
                              nullptr, &guc::heavy_cost, guc::heavy_cost, 0.0, 1e300, PGC_SIGHUP,
@@ -576,7 +563,7 @@ void admission_define_gucs()
                             "Transactions with a heavy statement that may run at once.",
                             "0: no heavy lane.", &guc::max_heavy_transactions,
                             guc::max_heavy_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
-                            assign_max_heavy, nullptr);
+                            assign_published<&AdmissionSettings::max_heavy>, nullptr);
     DefineCustomIntVariable("poolgov.admission_idle_timeout",
                             "Ends a session idle in its transaction this long while holding a "
                             "transaction slot.",
@@ -586,7 +573,7 @@ void admission_define_gucs()
     DefineCustomIntVariable("poolgov.admission_aging",
                             "Waiting this long raises a waiter by one priority class.",
                             "0: strict priority.", &guc::admission_aging, guc::admission_aging, 0,
-                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, assign_aging, nullptr);
+                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, assign_published<&AdmissionSettings::aging_ms>, nullptr);
 }
 
 void admission_assign_exempt_superusers(bool v, void *)
