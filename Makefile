@@ -4,7 +4,7 @@
 
 MODULE_big = pg_poolgov
 EXTENSION  = pg_poolgov
-DATA       = pg_poolgov--1.0.sql pg_poolgov--1.0--1.1.sql
+DATA       = pg_poolgov--1.0.sql pg_poolgov--1.0--1.1.sql pg_poolgov--1.1--1.2.sql
 PGFILEDESC = "pg_poolgov - connection governance for PostgreSQL"
 
 # Sources are found relative to $(srcdir), objects named relative to the

@@ -106,14 +106,34 @@ ALTER EXTENSION pg_poolgov UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'pg_poolgov';
 CREATE TEMP TABLE updated AS SELECT * FROM pg_temp.poolgov_definition() d;
 
--- A fresh install of the default version is the same extension.
+-- 1.1 with today's library, then updated: the views of 1.1 work before
+-- the update, and the update reaches the same extension.
+DROP EXTENSION pg_poolgov;
+CREATE EXTENSION pg_poolgov VERSION '1.1';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_poolgov';
+SELECT connections >= 1 AS stats FROM poolgov.stats;
+SELECT count(*) >= 1 AS connections FROM poolgov.connections;
+SELECT count(*) >= 10 AS capacity_rows FROM poolgov.capacity;
+SELECT poolgov.set_budget('regress_inst_app', 4);
+SELECT role, max_connections FROM poolgov.budget_usage;
+SELECT poolgov.drop_budget('regress_inst_app');
+ALTER EXTENSION pg_poolgov UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_poolgov';
+CREATE TEMP TABLE updated_from_1_1 AS SELECT * FROM pg_temp.poolgov_definition() d;
+
+-- A fresh install of the default version is the same extension as either
+-- update.
 DROP EXTENSION pg_poolgov;
 CREATE EXTENSION pg_poolgov;
+SELECT extversion FROM pg_extension WHERE extname = 'pg_poolgov';
 CREATE TEMP TABLE fresh AS SELECT * FROM pg_temp.poolgov_definition() d;
 SELECT count(*) > 100 AS described FROM fresh;
 SELECT 'only updated' AS side, d FROM (TABLE updated EXCEPT ALL TABLE fresh) x
 UNION ALL
 SELECT 'only fresh', d FROM (TABLE fresh EXCEPT ALL TABLE updated) y;
+SELECT 'only updated from 1.1' AS side, d FROM (TABLE updated_from_1_1 EXCEPT ALL TABLE fresh) x
+UNION ALL
+SELECT 'only fresh', d FROM (TABLE fresh EXCEPT ALL TABLE updated_from_1_1) y;
 
 -- A poolgov_admin made by someone else is not adopted.
 DROP EXTENSION pg_poolgov;
