@@ -113,7 +113,11 @@ scenario_instructions() {
   } >"$out"
   # pg_poolgov+admission: admission control on but never saturated (one
   # client, limit 64): what taking and giving back a slot costs.
-  for config in none pg_stat_statements pg_poolgov pg_poolgov+admission; do
+  # INSTRUCTIONS_CONFIGS picks configurations (none always runs: it is the
+  # base of the dispatch and of the "vs none" columns).
+  local configs="none pg_stat_statements pg_poolgov pg_poolgov+admission"
+  [ -n "${INSTRUCTIONS_CONFIGS:-}" ] && configs="none ${INSTRUCTIONS_CONFIGS//none/}"
+  for config in $configs; do
     local settings=()
     LIBRARY=${config%%+*}.so
     case $config in
