@@ -51,6 +51,7 @@ extern "C" {
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "session/statement_clock.hpp"
+#include "session/xact_events.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
@@ -454,7 +455,9 @@ void top_statement_failed()
     nesting_level = 0;
 }
 
-void on_xact_event(XactEvent event, void *)
+}  // namespace
+
+void statements_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_ABORT:
@@ -477,6 +480,8 @@ void on_xact_event(XactEvent event, void *)
     }
 }
 
+namespace {
+
 void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
 {
     switch (event) {
@@ -492,6 +497,7 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
             cap_level0_subxacts = cap;
         }
         level0_subxacts[n_level0_subxacts++] = mySubid;
+        xact_work_flag(kXactWorkStatements);  // forgotten at commit
         break;
     case SUBXACT_EVENT_COMMIT_SUB:
     case SUBXACT_EVENT_ABORT_SUB: {
@@ -516,7 +522,6 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 
 void executor_hooks_install()
 {
-    RegisterXactCallback(on_xact_event, nullptr);
     RegisterSubXactCallback(on_subxact_event, nullptr);
     prev_planner = planner_hook;
     planner_hook = poolgov_planner;
