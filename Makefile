@@ -25,7 +25,17 @@ OBJS      = $(patsubst $(srcdir)/%.cpp,%.o,$(CORE_SRCS) $(PG_SRCS))
 POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/pg_poolgov.control)
 PG_CPPFLAGS = -I$(srcdir)/include -I$(srcdir)/src/pg -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
-              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
+              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP \
+              $(VISIBILITY_FLAGS)
+# Only what PostgreSQL looks up by name leaves the library: the SQL-callable
+# functions and their info records (PG_FUNCTION_INFO_V1), Pg_magic_func,
+# _PG_init and the governor's entry point, all declared PGDLLEXPORT. The
+# rest is hidden, so calls between our files are direct calls the compiler
+# may inline, not calls through the PLT (docs/performance.md). PostgreSQL
+# 16+ headers define PGDLLEXPORT so already; 15's leave it empty unless
+# defined before them.
+VISIBILITY_FLAGS = -fvisibility=hidden -fvisibility-inlines-hidden \
+                   '-DPGDLLEXPORT=__attribute__((visibility("default")))' 
 SHLIB_LINK  = -lstdc++
 # scripts/test builds with POOLGOV_CHECK_LOCK_ORDER=1: the lock order of
 # src/pg/locks.hpp is then checked at every acquisition, as in a server

@@ -73,6 +73,7 @@ extern "C" {
 
 #include "poolgov/atomics.hpp"
 #include "session/termination.hpp"
+#include "session/xact_events.hpp"
 
 #include "poolgov/format.hpp"
 #include <algorithm>
@@ -195,19 +196,6 @@ void leave(int, Datum)
         return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
                                kGrantBatch);
     });
-}
-
-void on_xact(XactEvent event, void *)
-{
-    switch (event) {
-    case XACT_EVENT_COMMIT:
-    case XACT_EVENT_ABORT:
-    case XACT_EVENT_PREPARE:
-        leave(0, 0);
-        break;
-    default:
-        break;
-    }
 }
 
 // Priority class and max_active caps of this connection's budgets.
@@ -455,6 +443,7 @@ bool rescue_statement(const PlannedStmt *plan)
 void acquire(bool heavy, const PlannedStmt *plan)
 {
     register_backend();
+    xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
     uint32_t state = entry_state(me());
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
@@ -544,9 +533,18 @@ void admission_reloaded()
     }
 }
 
-void admission_install()
+// The slot goes back at COMMIT, ABORT and PREPARE (xact_events.hpp).
+void admission_xact_event(XactEvent event)
 {
-    RegisterXactCallback(on_xact, nullptr);
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PREPARE:
+        leave(0, 0);
+        break;
+    default:
+        break;
+    }
 }
 
 void admission_top_statement(const PlannedStmt *plan)

@@ -8,7 +8,6 @@ struct PlannedStmt;
 
 namespace poolgov::pg {
 
-void admission_install();
 
 // The governor has reloaded the configuration: grant what a raised limit
 // allows and wake every waiter to look at the new settings.

@@ -31,6 +31,7 @@ extern "C" {
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+#include "session/xact_events.hpp"
 
 #include "poolgov/atomics.hpp"
 
@@ -183,7 +184,9 @@ BudgetSet *pending_set()
 // under LWLocks. Either way the commit wakes the governor to re-read the
 // committed table, which also brings in rows that concurrent transactions
 // committed meanwhile.
-void on_xact(XactEvent event, void *)
+}  // namespace
+
+void budgets_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
@@ -247,8 +250,11 @@ void on_xact(XactEvent event, void *)
     }
 }
 
+namespace {
+
 void mark_dirty()
 {
+    xact_work_flag(kXactWorkBudgets);  // PRE_COMMIT reads the table, COMMIT installs it
     pending_dirty = true;
     pending_valid = false;
     copy_text(pending_by, GetUserNameFromId(GetUserId(), true));
@@ -481,7 +487,6 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
 
 void budgets_sync_install()
 {
-    RegisterXactCallback(on_xact, nullptr);
     prev_object_access_hook = object_access_hook;
     object_access_hook = on_object_access;
 }

@@ -52,6 +52,7 @@ extern "C" {
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "session/statement_clock.hpp"
+#include "session/xact_events.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
@@ -456,7 +457,9 @@ void top_statement_failed()
     nesting_level = 0;
 }
 
-void on_xact_event(XactEvent event, void *)
+}  // namespace
+
+void statements_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_ABORT:
@@ -479,6 +482,8 @@ void on_xact_event(XactEvent event, void *)
     }
 }
 
+namespace {
+
 void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
 {
     switch (event) {
@@ -494,6 +499,7 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
             cap_level0_subxacts = cap;
         }
         level0_subxacts[n_level0_subxacts++] = mySubid;
+        xact_work_flag(kXactWorkStatements);  // forgotten at commit
         break;
     case SUBXACT_EVENT_COMMIT_SUB:
     case SUBXACT_EVENT_ABORT_SUB: {
@@ -518,7 +524,6 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 
 void executor_hooks_install()
 {
-    RegisterXactCallback(on_xact_event, nullptr);
     RegisterSubXactCallback(on_subxact_event, nullptr);
     prev_planner = planner_hook;
     planner_hook = poolgov_planner;

@@ -1,0 +1,45 @@
+// The one transaction callback (see xact_events.hpp).
+#include "postgres.hpp"
+
+#include "session/xact_events.hpp"
+
+namespace poolgov::pg {
+
+uint32_t xact_work = 0;
+
+namespace {
+
+void dispatch(XactEvent event)
+{
+    admission_xact_event(event);
+    budgets_xact_event(event);
+    statements_xact_event(event);
+}
+
+void on_xact(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) {
+        uint32_t work = xact_work;
+        if (work == 0)
+            return;
+        if (work & kXactWorkAdmission)
+            admission_xact_event(event);
+        if (work & kXactWorkBudgets)
+            budgets_xact_event(event);
+        if (work & kXactWorkStatements)
+            statements_xact_event(event);
+    } else {
+        dispatch(event);
+    }
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+        xact_work = 0;
+}
+
+}  // namespace
+
+void xact_events_install()
+{
+    RegisterXactCallback(on_xact, nullptr);
+}
+
+}  // namespace poolgov::pg
