@@ -114,7 +114,9 @@ AdmissionLimits limits()
 {
     int active = max_active();
     return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
-                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000};
+                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
+                           static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) *
+                               1000};
 }
 
 bool exempt()
