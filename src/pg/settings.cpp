@@ -50,7 +50,7 @@ double heavy_cost = 100000.0;
 int max_heavy_transactions = 0;
 int admission_idle_timeout = 60000;
 int admission_aging = 5000;
-int admission_fairness_bound = 0;
+int admission_fairness_bound = 100;
 
 int idle_timeout = 0;
 int pressure_threshold = 90;
