@@ -89,6 +89,7 @@ sub observe
 	my %seen;
 	my $q = sub {
 		my ($s, $sql) = @_;
+		$s->{stderr} = '';    # BackgroundPsql keeps it from query to query
 		my $out = $s->query($sql);
 		$out .= " ERROR" if $s->{stderr} =~ /ERROR/;
 		return $out;
