@@ -30,7 +30,7 @@ $node->safe_psql('postgres', 'CREATE ROLE app LOGIN');
 # PgBouncer listens on a unix socket beside the node's, on a port of its
 # own; a node object that is never initialised gives its sessions the same
 # connection helpers as the server's (it has no data directory to stop).
-my $bport = $ENV{POOLGOV_TEST_BOUNCER_PORT} // PostgreSQL::Test::Utils::get_free_port();
+my $bport = $ENV{POOLGOV_TEST_BOUNCER_PORT} // PostgreSQL::Test::Cluster::get_free_port();
 my $bdir = PostgreSQL::Test::Utils::tempdir;
 my $host = $node->host;
 my $nport = $node->port;
@@ -128,7 +128,9 @@ sub observe
 
 my $before = admitted();
 my $ours = observe($node);
-cmp_ok(admitted() - $before, '>=', 15, 'the clients ran under pg_poolgov admission control');
+# Utility statements (SET, PREPARE, DECLARE, LISTEN) take no slot; the
+# SELECTs and EXECUTEs of the clients do.
+cmp_ok(admitted() - $before, '>=', 6, 'the clients ran under pg_poolgov admission control');
 my $theirs = observe($bouncer);
 note explain { pg_poolgov => $ours, pgbouncer => $theirs };
 
