@@ -24,6 +24,7 @@
 #pragma once
 
 #include "poolgov/atomics.hpp"
+#include "poolgov/text.hpp"
 
 #include <cstdint>
 #include <type_traits>
@@ -41,6 +42,11 @@ struct PauseScope {
     uint32_t unused;
     int64_t since_us;     // when the scope was paused
     int64_t renewed_us;   // last pause() of the scope; pause_timeout counts from here
+    // For messages and views, written by pause() after pause_add() and read
+    // under the admission lock only (not part of a snapshot).
+    char db_name[kNameLen];
+    char role_name[kNameLen];
+    char by_name[kNameLen];
 };
 static_assert(std::is_trivially_copyable_v<PauseScope>);  // in shared memory
 
@@ -58,6 +64,12 @@ struct PauseTable {
     PauseScope scopes[kMaxPauses];
 };
 static_assert(std::is_trivially_copyable_v<PauseTable>);  // in shared memory
+
+// The generation, then whether any scope is paused, in that order: a
+// pause_add counts the scope first and then writes it (bumping the
+// generation), so a gate that reads "none paused" read a generation that
+// the pause moves, and sees that under the lock before it queues.
+uint64_t pause_generation(const PauseTable &t, bool *any);
 
 // A consistent copy of the scopes and the generation, without the lock.
 void pause_snapshot(const PauseTable &t, PauseTable *copy);

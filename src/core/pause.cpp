@@ -24,7 +24,7 @@ void change(PauseTable &t, Write write)
 {
     write_begin(t.cc);
     write();
-    atomic::store(t.generation, atomic::load(t.generation) + 1);
+    atomic::fetch_add_seq_cst(t.generation, uint64_t{1});
     write_end(t.cc);
 }
 
@@ -39,6 +39,13 @@ void pause_snapshot(const PauseTable &t, PauseTable *copy)
     });
     copy->n_in_force = atomic::load(t.n_in_force);
     copy->timeout_ms = atomic::load(t.timeout_ms);
+}
+
+uint64_t pause_generation(const PauseTable &t, bool *any)
+{
+    uint64_t g = atomic::load_seq_cst(t.generation);
+    *any = atomic::load_seq_cst(t.n_in_force) != 0;
+    return g;
 }
 
 int pause_find(const PauseTable &t, uint32_t db_oid, uint32_t role_oid)
@@ -65,6 +72,8 @@ int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_rol
     }
     if (k == kMaxPauses)
         return -1;
+    // The count first, then the scope (see pause_generation in the header).
+    atomic::fetch_add_seq_cst(t.n_in_force, uint32_t{1});
     PauseScope &s = t.scopes[k];
     change(t, [&] {
         atomic::store(s.db_oid, db_oid);
@@ -75,8 +84,6 @@ int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_rol
         atomic::store(s.renewed_us, now);
         atomic::store(s.in_force, uint32_t{1});
     });
-    // After the scope is written: a gate that sees the count sees the scope.
-    atomic::fetch_add_seq_cst(t.n_in_force, uint32_t{1});
     atomic::fetch_add(t.pauses, uint64_t{1});
     return k;
 }
