@@ -48,6 +48,7 @@
 #include "postgres.hpp"
 
 #include "session/admission.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 
 extern "C" {
@@ -78,9 +79,11 @@ extern "C" {
 #include "session/lock_graph.hpp"
 #include "session/pause.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 #include "session/termination.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/format.hpp"
 #include <algorithm>
 
 namespace poolgov::pg {
@@ -132,7 +135,7 @@ bool exempt()
 
 AdmissionEntry &me() { return shm.admission.entries[my_index]; }
 
-uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
+uint32_t entry_state(const AdmissionEntry &e) { return atomic::load_acquire(e.state); }
 
 void wake(const int *granted, int n)
 {
@@ -150,14 +153,14 @@ void locked_step(Step step)
 {
     int granted[kGrantBatch];
     int n = 0;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     n = step(granted);
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     wake(granted, n);
     while (n == kGrantBatch) {
-        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
         n = admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted, kGrantBatch);
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         wake(granted, n);
     }
 }
@@ -187,7 +190,7 @@ void register_backend()
 // The slot (or the place in the queue) goes back; grants go on.
 void leave(int, Datum)
 {
-    if (my_index < 0 || state_of(me()) == static_cast<uint32_t>(AdmState::None))
+    if (my_index < 0 || entry_state(me()) == static_cast<uint32_t>(AdmState::None))
         return;
     disarm_idle_timeout();
     bool done = false;
@@ -224,13 +227,13 @@ void refresh_profile()
 {
     // Both banks' generations only grow; the active one is the larger.
     const BudgetState &b = shm.state->budget;
-    uint64_t gen = std::max(__atomic_load_n(&b.banks[0].generation, __ATOMIC_ACQUIRE),
-                            __atomic_load_n(&b.banks[1].generation, __ATOMIC_ACQUIRE));
+    uint64_t gen = std::max(atomic::load_acquire(b.banks[0].generation),
+                            atomic::load_acquire(b.banks[1].generation));
     if (gen == profile.generation)
         return;
     Profile p{};
     bool low = false;
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
     p.generation = set.generation;
     // The whole closure (slot and member pool), looked up in the index.
@@ -257,7 +260,7 @@ void refresh_profile()
         }
       });
     });
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     p.priority = my_slot->priority ? 2 : low ? 0 : 1;
     profile = p;
 }
@@ -270,7 +273,7 @@ bool blocks_a_lock_waiter()
         if (compat::proclocks_empty(MyProc, part))
             continue;
         LWLock *partition = LockHashPartitionLockByIndex(part);
-        LWLockAcquire(partition, LW_SHARED);
+        lock_acquire(partition, LW_SHARED);
         found = compat::for_each_proclock(MyProc, part, [](PROCLOCK *pl) {
             LOCK *lock = pl->tag.myLock;
             LockMethod method = GetLocksMethodTable(lock);
@@ -280,7 +283,7 @@ bool blocks_a_lock_waiter()
                     return true;
             return false;
         });
-        LWLockRelease(partition);
+        lock_release(partition);
     }
     return found;
 }
@@ -309,28 +312,27 @@ bool take_overdraft(long waited_ms)
 {
     bool taken = false, paused = false;
     uint32_t running = 0;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     paused = admission_paused(me());
     taken = admission_overdraft(shm.admission, my_index, GetCurrentTimestamp());
     running = shm.admission.counters->running;
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     if (!taken)
         return false;
     char detail[kDetailLen];
-    auto out = paused ? fmt::format_to_n(detail, sizeof(detail) - 1,
-                                         "admitted past a pause after {} ms: another backend "
-                                         "waits for a lock this transaction holds",
-                                         waited_ms)
-                      : fmt::format_to_n(detail, sizeof(detail) - 1,
-                                         "admitted past the limit of {} ({} running) after {} "
-                                         "ms: another backend waits for a lock this "
-                                         "transaction holds",
-                                         max_active(), running, waited_ms);
-    *out.out = '\0';
+    if (paused)
+        format_into(detail, "admitted past a pause after {} ms: another backend waits for a "
+                            "lock this transaction holds",
+                    waited_ms);
+    else
+        format_into(detail, "admitted past the limit of {} ({} running) after {} ms: another "
+                            "backend waits for a lock this transaction holds",
+                    max_active(), running, waited_ms);
     if (paused)
         atomic::fetch_add(shm.state->pauses.lock_admits, uint64_t{1});
     report(EventKind::AdmissionOverdraft, detail);
-    ereport(LOG, (errmsg(paused ? "pg_poolgov: transaction admitted past a pause"
+    ereport(LOG, (errcode(ERRCODE_WARNING),
+                  errmsg(paused ? "pg_poolgov: transaction admitted past a pause"
                                 : "pg_poolgov: transaction admitted past "
                                   "poolgov.max_active_transactions"),
                   errdetail("%s.", detail)));
@@ -342,13 +344,13 @@ bool take_overdraft(long waited_ms)
 [[noreturn]] void time_out_paused(long waited_ms, uint32_t held)
 {
     char scope[kDetailLen] = "a paused scope";
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     for (int k = 0; k < kMaxPauses; ++k)
         if ((held >> k & 1u) && shm.state->pauses.scopes[k].in_force) {
             describe_pause_scope(shm.state->pauses.scopes[k], scope, sizeof(scope));
             break;
         }
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     char detail[kDetailLen];
     auto out = fmt::format_to_n(detail, sizeof(detail) - 1, "waited {} ms; {} is paused",
                                 waited_ms, scope);
@@ -369,10 +371,8 @@ bool take_overdraft(long waited_ms)
 {
     int limit = max_active();
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                "waited {} ms; {} running, {} queued, limit {}", waited_ms,
+    format_into(detail, "waited {} ms; {} running, {} queued, limit {}", waited_ms,
                                 running, queued, limit);
-    *out.out = '\0';
     report(EventKind::AdmissionTimeout, detail);
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
@@ -417,9 +417,9 @@ void leave_at_timeout(long waited_ms)
 
 bool still_waiting()
 {
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     bool waiting = admission_waiting(me());
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     return waiting;
 }
 
@@ -514,7 +514,7 @@ bool rescue_statement(const PlannedStmt *plan)
 void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
 {
     register_backend();
-    uint32_t state = state_of(me());
+    uint32_t state = entry_state(me());
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
         return;
@@ -539,15 +539,15 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
     if (rescue_statement(plan))
         return;
     bool now_running = false;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     // A pause came or went since the bits were computed: compute them again.
     while (state == static_cast<uint32_t>(AdmState::None) && !xact_gated &&
            pause_table_moved(pause_generation)) {
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         req.paused = pause_bits(&pause_generation);
         if (pause_only && req.paused == 0)
             return;
-        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     }
     if (state == static_cast<uint32_t>(AdmState::None)) {
         now_running = admission_enter(shm.admission, my_index, req, limits(),
@@ -556,13 +556,13 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         now_running = admission_enter_heavy(shm.admission, my_index, limits(),
                                             GetCurrentTimestamp());
     }
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     if (!now_running)
         wait_for_grant();
     // Admitted (also past the limit), unless it was only the heavy lane or
     // admission was turned off meanwhile.
     if (state == static_cast<uint32_t>(AdmState::None) &&
-        state_of(me()) == static_cast<uint32_t>(AdmState::Running))
+        entry_state(me()) == static_cast<uint32_t>(AdmState::Running))
         count_admission(false);
 }
 
@@ -579,7 +579,7 @@ void rewrite_idle_fatal(ErrorData *edata)
                              settings::admission_idle_timeout, max_active());
     edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
                           "how long a transaction may idle with a slot.");
-    __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
+    atomic::fetch_add(shm.admission.counters->idle_ended, uint64_t{1});
     if (my_slot != nullptr)
         report(EventKind::AdmissionIdle, edata->detail);
 }
@@ -609,11 +609,11 @@ void admission_reloaded()
     int waiting[kGrantBatch];
     for (int from = 0; from < shm.admission.n;) {
         int n = 0;
-        LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+        lock_acquire(shm.state->admission_lock, LW_SHARED);
         for (; from < shm.admission.n && n < kGrantBatch; ++from)
             if (admission_waiting(shm.admission.entries[from]))
                 waiting[n++] = from;
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         wake(waiting, n);
     }
 }
@@ -673,7 +673,7 @@ void admission_savepoint_aborted()
 void admission_statement_done()
 {
     if (my_index < 0 || settings::admission_idle_timeout <= 0 || !admission_on() ||
-        !IsTransactionBlock() || state_of(me()) != static_cast<uint32_t>(AdmState::Running))
+        !IsTransactionBlock() || entry_state(me()) != static_cast<uint32_t>(AdmState::Running))
         return;
     if (!idle_timeout_registered) {
         idle_timeout_id = RegisterTimeout(USER_TIMEOUT, idle_timeout_handler);

@@ -23,7 +23,10 @@ extern "C" {
 #include "events_log.hpp"
 #include "session/admission.hpp"
 #include "session/connection.hpp"
+#include "locks.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/format.hpp"
 
 #include <fmt/format.h>
 
@@ -67,10 +70,10 @@ void grant_rest(int *granted, int n)
 {
     admission_wake(granted, n);
     while (n == kBatch) {
-        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
         n = admission_grant(shm.admission, admission_limits(), GetCurrentTimestamp(), granted,
                             kBatch);
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         admission_wake(granted, n);
     }
 }
@@ -80,16 +83,15 @@ bool lift(int k, uint32_t db, uint32_t role, int64_t expired_by, const char *why
 {
     int granted[kBatch];
     int n = 0;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     Lifted l = lift_locked(k, db, role, expired_by, granted, &n);
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     grant_rest(granted, n);
     if (!l.done)
         return false;
     char scope[kDetailLen], detail[kDetailLen];
     describe_pause_scope(l.scope, scope, sizeof(scope));
-    auto r = fmt::format_to_n(detail, sizeof(detail) - 1, "{} resumed: {}", scope, why);
-    *r.out = '\0';
+    format_into(detail, "{} resumed: {}", scope, why);
     log_event(EventKind::Resume,
               EventFields{l.scope.role_name, l.scope.db_name, MyProcPid, nullptr}, detail);
     if (was != nullptr)
@@ -189,9 +191,7 @@ void lift_expired_pauses(bool from_governor)
         uint32_t role = atomic::load(table().scopes[k].role_oid);
         int timeout_ms = atomic::load(table().timeout_ms);
         char why[kDetailLen];
-        auto r = fmt::format_to_n(why, sizeof(why) - 1,
-                                  "lifted by poolgov.pause_timeout ({} ms)", timeout_ms);
-        *r.out = '\0';
+        format_into(why, "lifted by poolgov.pause_timeout ({} ms)", timeout_ms);
         PauseScope was{};
         if (!lift(k, db, role, now - limit, why, &was))
             continue;  // resumed, renewed or lifted by someone else meanwhile

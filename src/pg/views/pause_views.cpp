@@ -29,8 +29,11 @@ extern "C" {
 #include "privileges.hpp"
 #include "session/connection.hpp"
 #include "session/pause.hpp"
+#include "locks.hpp"
 #include "shmem.hpp"
 #include "views/row_builder.hpp"
+
+#include "poolgov/format.hpp"
 
 #include <fmt/format.h>
 
@@ -84,7 +87,7 @@ int busy_sessions(Oid db, Oid role, Busy *out, const BackendIndex &index)
     int n = 0;
     SharedState *st = shm.state;
     const MemberPool &pool = st->budget.members;
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    lock_acquire(st->main_lock, LW_SHARED);
     for (uint32_t i = 0; i < st->nslots; ++i) {
         if (!atomic::load(shm.slot_keys[i].in_use))
             continue;
@@ -105,13 +108,13 @@ int busy_sessions(Oid db, Oid role, Busy *out, const BackendIndex &index)
         strlcpy(b.role, s.role_name, sizeof(b.role));
         strlcpy(b.db, s.db_name, sizeof(b.db));
     }
-    LWLockRelease(st->main_lock);
-    LWLockAcquire(st->admission_lock, LW_SHARED);
+    lock_release(st->main_lock);
+    lock_acquire(st->admission_lock, LW_SHARED);
     int kept = 0;
     for (int j = 0; j < n; ++j)
         if (!admission_paused(shm.admission.entries[out[j].index]))
             out[kept++] = out[j];
-    LWLockRelease(st->admission_lock);
+    lock_release(st->admission_lock);
     n = kept;
     kept = 0;
     for (int j = 0; j < n; ++j) {
@@ -126,7 +129,8 @@ void log_pause(const char *what, const char *scope_text, const char *detail, uin
                const char *db_name, const char *role_name)
 {
     log_event(EventKind::Pause, EventFields{role_name, db_name, MyProcPid, nullptr}, detail);
-    ereport(LOG, (errmsg("pg_poolgov: %s %s", what, scope_text), errdetail("%s.", detail)));
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION), errmsg("pg_poolgov: %s %s", what, scope_text),
+                  errdetail("%s.", detail)));
     (void) db_oid;
 }
 
@@ -158,7 +162,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
     bool added = false;
     int held = 0;
     PauseTable &t = shm.state->pauses;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     int k = pause_add(t, db, role, GetUserId(), MyProcPid, now, &added);
     if (k >= 0 && added) {
         PauseScope &s = t.scopes[k];
@@ -170,7 +174,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
     PauseScope copy{};
     if (k >= 0)
         copy = t.scopes[k];
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     if (k < 0)
         ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
                         errmsg("too many pauses: %d scopes are paused already", kMaxPauses),
@@ -178,14 +182,13 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
                                 "(see poolgov.pauses).")));
     char scope[kDetailLen], detail[kDetailLen];
     describe_pause_scope(copy, scope, sizeof(scope));
-    auto r = added ? fmt::format_to_n(detail, sizeof(detail) - 1,
-                                      "{} paused by role \"{}\"; {} queued transactions held",
-                                      scope, by_name, held)
-                   : fmt::format_to_n(detail, sizeof(detail) - 1,
-                                      "{} paused again by role \"{}\": poolgov.pause_timeout "
-                                      "counts anew",
-                                      scope, by_name);
-    *r.out = '\0';
+    if (added)
+        format_into(detail, "{} paused by role \"{}\"; {} queued transactions held", scope,
+                    by_name, held);
+    else
+        format_into(detail,
+                    "{} paused again by role \"{}\": poolgov.pause_timeout counts anew", scope,
+                    by_name);
     log_pause(added ? "paused" : "renewed the pause of", scope, detail, db, db_name, role_name);
 
     // The drain. Each poll reads a fresh pgstat snapshot in its own context.
@@ -246,12 +249,11 @@ POOLGOV_SQL_FUNCTION(poolgov_resume)
     Oid db = InvalidOid, role = InvalidOid;
     scope_args(fcinfo, &db, &role);
     const char *by_name = GetUserNameFromId(GetUserId(), false);
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     int k = pause_find(shm.state->pauses, db, role);
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     char why[kDetailLen];
-    auto r = fmt::format_to_n(why, sizeof(why) - 1, "poolgov.resume() by role \"{}\"", by_name);
-    *r.out = '\0';
+    format_into(why, "poolgov.resume() by role \"{}\"", by_name);
     if (k < 0 || !lift_pause(k, db, role, why)) {
         ereport(NOTICE, (errcode(ERRCODE_WARNING),
                          errmsg("nothing to resume: this scope is not paused"),
@@ -259,7 +261,7 @@ POOLGOV_SQL_FUNCTION(poolgov_resume)
                                  "pause of exactly the scope pause() was given.")));
         PG_RETURN_BOOL(false);
     }
-    ereport(LOG, (errmsg("pg_poolgov: %s", why),
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION), errmsg("pg_poolgov: %s", why),
                   errdetail("Database %s, role %s.", OidIsValid(db) ? "given" : "any",
                             OidIsValid(role) ? "given" : "any")));
     PG_RETURN_BOOL(true);
@@ -273,7 +275,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pauses)
     int waiting[kMaxPauses];
     int n = 0;
     int timeout_ms = atomic::load(shm.state->pauses.timeout_ms);
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     for (int k = 0; k < kMaxPauses; ++k) {
         const PauseScope &s = shm.state->pauses.scopes[k];
         if (s.in_force == 0)
@@ -281,7 +283,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pauses)
         scopes[n] = s;
         waiting[n++] = admission_held(shm.admission, k);
     }
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     RowBuilder row(fcinfo);
     for (int i = 0; i < n; ++i) {
         const PauseScope &s = scopes[i];
