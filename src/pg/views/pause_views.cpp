@@ -37,6 +37,8 @@ extern "C" {
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 using namespace poolgov;
 using namespace poolgov::pg;
 
@@ -125,13 +127,12 @@ int busy_sessions(Oid db, Oid role, Busy *out, const BackendIndex &index)
     return kept;
 }
 
-void log_pause(const char *what, const char *scope_text, const char *detail, uint32_t db_oid,
+void log_pause(const char *what, const char *scope_text, const char *detail,
                const char *db_name, const char *role_name)
 {
     log_event(EventKind::Pause, EventFields{role_name, db_name, MyProcPid, nullptr}, detail);
     ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION), errmsg("pg_poolgov: %s %s", what, scope_text),
                   errdetail("%s.", detail)));
-    (void) db_oid;
 }
 
 }  // namespace
@@ -152,6 +153,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("wait must not be negative"),
                         errdetail("It is %lld ms.", static_cast<long long>(wait_ms))));
+    wait_ms = std::min<int64_t>(wait_ms, INT_MAX);  // about 24 days: no deadline overflow
     Oid db = InvalidOid, role = InvalidOid;
     scope_args(fcinfo, &db, &role);
     const char *db_name = OidIsValid(db) ? NameStr(*PG_GETARG_NAME(0)) : "";
@@ -189,7 +191,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
         format_into(detail,
                     "{} paused again by role \"{}\": poolgov.pause_timeout counts anew", scope,
                     by_name);
-    log_pause(added ? "paused" : "renewed the pause of", scope, detail, db, db_name, role_name);
+    log_pause(added ? "paused" : "renewed the pause of", scope, detail, db_name, role_name);
 
     // The drain. Each poll reads a fresh pgstat snapshot in its own context.
     MemoryContext poll = AllocSetContextCreate(CurrentMemoryContext, "pg_poolgov pause drain",
