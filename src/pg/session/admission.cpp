@@ -352,9 +352,7 @@ bool take_overdraft(long waited_ms)
         }
     lock_release(shm.state->admission_lock);
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1, "waited {} ms; {} is paused",
-                                waited_ms, scope);
-    *out.out = '\0';
+    format_into(detail, "waited {} ms; {} is paused", waited_ms, scope);
     atomic::fetch_add(shm.state->pauses.timeouts, uint64_t{1});
     report(EventKind::AdmissionTimeout, detail);
     ereport(ERROR,
