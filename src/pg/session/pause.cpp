@@ -93,7 +93,9 @@ bool lift(int k, uint32_t db, uint32_t role, int64_t expired_by, const char *why
     describe_pause_scope(l.scope, scope, sizeof(scope));
     format_into(detail, "{} resumed: {}", scope, why);
     log_event(EventKind::Resume,
-              EventFields{l.scope.role_name, l.scope.db_name, MyProcPid, nullptr}, detail);
+              EventFields{l.scope.role_name, l.scope.db_name, my_slot != nullptr ? MyProcPid : 0,
+                          nullptr},
+              detail);
     if (was != nullptr)
         *was = l.scope;
     return true;
