@@ -24,8 +24,8 @@
 // unless the class's oldest waiter has waited longer than the fairness bound
 // (`fairness_us`): then the oldest goes first, so nobody is passed over
 // by a later waiter of its class once it has waited longer than the bound.
-// Bound 0 is strict FIFO. Waiters raised by aging, and heavy-lane waiters,
-// are always served oldest first.
+// Bound 0 is strict FIFO. Waiters raised by aging, heavy-lane waiters and
+// waiters that a pause held are always served oldest first.
 //
 // The queue is three FIFO lists of waiters, one per priority class, linked
 // through the entries in ticket order. Within a list, an earlier waiter has
@@ -79,7 +79,9 @@ struct AdmissionEntry {
     // Queued for a slot and held by these pauses (bits of the pause table,
     // poolgov/pause.hpp): not eligible while any is set.
     uint32_t paused;
-    uint32_t unused;
+    // Was held by a pause while it waited: keeps its FIFO turn (the
+    // fairness bound's newest-first order does not apply to it).
+    uint32_t was_held;
 };
 static_assert(std::is_trivially_copyable_v<AdmissionEntry>);  // in shared memory
 

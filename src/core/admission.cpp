@@ -165,6 +165,7 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
         set_heavy(e, lane ? kHeavyRunning : kHeavyNone);
     e.queued_since = 0;
     atomic::store(e.paused, uint32_t{0});
+    e.was_held = 0;
     return true;
 }
 
@@ -191,8 +192,8 @@ int best_eligible(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int
 // waiter, the oldest of its class. Unless that one has waited longer than
 // the fairness bound, the most recently queued eligible waiter of the same
 // class goes instead: every older waiter of the class has then waited no
-// longer than the bound. Aged waiters (queued in a lower class's list) and
-// heavy-lane waiters keep their FIFO turn.
+// longer than the bound. Aged waiters (queued in a lower class's list),
+// heavy-lane waiters and waiters a pause held keep their FIFO turn.
 int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
 {
     int best = best_eligible(t, lim, now, -1);
@@ -200,14 +201,15 @@ int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
         return best;
     const AdmissionEntry &b = t.entries[best];
     if (now - b.queued_since > lim.fairness_us || heavy_of(b) != kHeavyNone ||
-        effective_priority(b, lim, now) != b.list)
+        b.was_held != 0 || effective_priority(b, lim, now) != b.list)
         return best;
     for (uint32_t link = t.counters->tail[b.list]; link != 0; link = t.entries[link - 1].prev) {
         int i = static_cast<int>(link - 1);
         if (i == best)
             break;
         const AdmissionEntry &e = t.entries[i];
-        if (state_of(e) == kQueued && heavy_of(e) == kHeavyNone && eligible(t, e, lim))
+        if (state_of(e) == kQueued && heavy_of(e) == kHeavyNone && e.was_held == 0 &&
+            eligible(t, e, lim))
             return i;
     }
     return best;
@@ -231,6 +233,7 @@ void fill_request(AdmissionEntry &e, const AdmissionRequest &req)
     }
     e.queued_since = 0;
     atomic::store(e.paused, req.paused);
+    e.was_held = req.paused != 0;
 }
 
 }  // namespace
@@ -363,6 +366,7 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
     e.queued_since = 0;
     e.running_since = 0;
     atomic::store(e.paused, uint32_t{0});
+    e.was_held = 0;
     if (state == kRunning)  // after the entry is clean: the slot is free now
         add_seq(c.running, -1);
     return admission_grant(t, lim, now, granted, max);
@@ -374,6 +378,7 @@ bool admission_hold(AdmissionTable t, int i, uint64_t ticket, int bit)
     if (state_of(e) != kQueued || e.ticket != ticket || bit < 0 || bit >= 32)
         return false;
     atomic::store(e.paused, atomic::load(e.paused) | (uint32_t{1} << bit));
+    e.was_held = 1;
     return true;
 }
 
