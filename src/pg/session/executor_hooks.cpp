@@ -59,6 +59,16 @@ extern "C" {
 
 #include "poolgov/events.hpp"
 
+// GCC 11+ and clang: a function without a stack canary (see ExecutorRun).
+#if defined(__has_attribute)
+#if __has_attribute(no_stack_protector)
+#define POOLGOV_NO_STACK_PROTECTOR __attribute__((no_stack_protector))
+#endif
+#endif
+#ifndef POOLGOV_NO_STACK_PROTECTOR
+#define POOLGOV_NO_STACK_PROTECTOR
+#endif
+
 namespace poolgov::pg {
 
 namespace {
@@ -311,28 +321,59 @@ bool finish_runs_nothing(const QueryDesc *queryDesc)
     return queryDesc->operation == CMD_SELECT && !queryDesc->plannedstmt->hasModifyingCTE;
 }
 
-void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+void call_prev_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
-    call_nested(queryDesc, [&] {
-        if (prev_ExecutorRun)
-            prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
-        else
-            standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
-    });
+    if (prev_ExecutorRun)
+        prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+    else
+        standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+}
+
+__attribute__((noinline, cold)) void nested_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    call_counting_errors(true, [&] { call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS); });
+}
+
+// A top-level statement's run, written out (not call_nested's lambda) so
+// that no local has its address taken: no stack canary on the hot path.
+// The only address taken is the timespec clock_gettime fills in, inside
+// clock_ns.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    if (nesting_level > 0) [[unlikely]] {
+        nested_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);
+        return;
+    }
+    int64_t *total = statement_clock_of(queryDesc);
+    int64_t start = total != nullptr ? clock_ns() : 0;
+    nesting_level = 1;
+    top_statement_active = true;
+    call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);  // on error: see on_xact_abort
+    top_statement_active = false;
+    nesting_level = 0;
+    if (total != nullptr)
+        *total += clock_ns() - start;
+}
+
+void call_prev_executor_finish(QueryDesc *queryDesc)
+{
+    if (prev_ExecutorFinish)
+        prev_ExecutorFinish(queryDesc);
+    else
+        standard_ExecutorFinish(queryDesc);
+}
+
+__attribute__((noinline)) void executor_finish_nested(QueryDesc *queryDesc)
+{
+    call_nested(queryDesc, [&] { call_prev_executor_finish(queryDesc); });
 }
 
 void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 {
-    auto finish = [&] {
-        if (prev_ExecutorFinish)
-            prev_ExecutorFinish(queryDesc);
-        else
-            standard_ExecutorFinish(queryDesc);
-    };
     if (finish_runs_nothing(queryDesc))
-        finish();
+        call_prev_executor_finish(queryDesc);
     else
-        call_nested(queryDesc, finish);
+        executor_finish_nested(queryDesc);
 }
 
 // A slow statement: its record for the ring (and the log).
