@@ -180,7 +180,8 @@ bool is_slow(uint64_t duration_ns)
     return threshold >= 0 && duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
 }
 
-void count_finished(uint64_t duration_ns, uint64_t rows, bool slow)
+__attribute__((always_inline)) inline void count_finished(uint64_t duration_ns, uint64_t rows,
+                                                          bool slow)
 {
     SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
