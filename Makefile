@@ -45,6 +45,12 @@ LTO_FLAGS = $(if $(filter 1,$(LTO)),-flto=2 -fno-fat-lto-objects)
 VISIBILITY_FLAGS = -fno-plt -fvisibility=hidden -fvisibility-inlines-hidden \
                    '-DPGDLLEXPORT=__attribute__((visibility("default")))' 
 SHLIB_LINK  = -lstdc++ $(LTO_FLAGS)
+# scripts/test builds with POOLGOV_CHECK_LOCK_ORDER=1: the lock order of
+# src/pg/locks.hpp is then checked at every acquisition, as in a server
+# built with assertions.
+ifdef POOLGOV_CHECK_LOCK_ORDER
+PG_CPPFLAGS += -DPOOLGOV_CHECK_LOCK_ORDER
+endif
 
 # One file per feature. `make installcheck` (as a user other than root)
 # starts its own temp instance that preloads the extension: pg_poolgov

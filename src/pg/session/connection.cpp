@@ -11,9 +11,12 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "locks.hpp"
 #include "compat.hpp"
 #include "session/idle_reclaim.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 
 #include <algorithm>
 
@@ -101,7 +104,7 @@ void retire_connection(int code, Datum arg)
         return;
     my_slot = nullptr;  // no more statements are counted
     SlotStats &stats = stats_of(slot);
-    LWLockAcquire(shm.state->main_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->main_lock, LW_EXCLUSIVE);
     retire_counters(*slot);
     // A free slot's counters are zero (so the next owner touches only what
     // it uses); epoch 0 makes readers ignore them meanwhile.
@@ -109,7 +112,7 @@ void retire_connection(int code, Datum arg)
     stmt_clear(stats.stmts);
     atomic::store(stats.epoch, uint64_t{0});
     write_end(stats.cc);
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
 }
 
 // The owner's last word, after ProcKill: no lock can be taken any more. The
@@ -124,11 +127,10 @@ void free_slot(int code, Datum arg)
         return;
     BudgetState &b = shm.state->budget;
     SlotKey &key = key_of(slot_to_free);
-    __atomic_store_n(&key.exiting, kSlotExiting, __ATOMIC_RELEASE);
-    __atomic_store_n(&key.in_use, 0u, __ATOMIC_RELEASE);
-    uint64_t pos = __atomic_fetch_add(&b.exit_tail, uint64_t{1}, __ATOMIC_ACQ_REL);
-    __atomic_store_n(&b.exit_queue[pos % shm.state->nslots],
-                     static_cast<uint32_t>(slot_to_free - shm.slots) + 1, __ATOMIC_RELEASE);
+    atomic::store_release(key.exiting, kSlotExiting);
+    atomic::store_release(key.in_use, 0u);
+    uint64_t pos = atomic::fetch_add_acq_rel(b.exit_tail, uint64_t{1});
+    atomic::store_release(b.exit_queue[pos % shm.state->nslots], static_cast<uint32_t>(slot_to_free - shm.slots) + 1);
     slot_to_free = nullptr;
 }
 
@@ -162,10 +164,10 @@ void drain_exits()
 {
     BudgetState &b = shm.state->budget;
     uint32_t n = shm.state->nslots;
-    uint64_t tail = __atomic_load_n(&b.exit_tail, __ATOMIC_ACQUIRE);
+    uint64_t tail = atomic::load_acquire(b.exit_tail);
     while (b.exit_head < tail) {
         uint32_t &entry = b.exit_queue[b.exit_head % n];
-        uint32_t v = __atomic_load_n(&entry, __ATOMIC_ACQUIRE);
+        uint32_t v = atomic::load_acquire(entry);
         if (v == 0)
             break;  // reserved, not written yet: the next holder takes it
         entry = 0;
@@ -174,7 +176,7 @@ void drain_exits()
         count_live(s, -1);
         member_pool_free(b.members, s.member_chain);
         s.member_chain = 0;
-        __atomic_store_n(&shm.slot_keys[v - 1].exiting, kSlotDrained, __ATOMIC_RELEASE);
+        atomic::store_release(shm.slot_keys[v - 1].exiting, kSlotDrained);
         b.free_slots[b.n_free_slots++] = v - 1;  // in_use was cleared before the entry
     }
 }
@@ -208,7 +210,7 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_cl
     key.role_oid = login.role_oid;
     key.db_oid = login.db_oid;
     key.exiting = 0;
-    __atomic_store_n(&key.in_use, 1u, __ATOMIC_RELEASE);
+    atomic::store_release(key.in_use, 1u);
 }
 
 void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now)
@@ -272,12 +274,12 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
     const Oid *closure = login.closure;
     int n_closure = login.n_closure;
 
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     if (closure == nullptr) {
         n_closure = closure_lookup(shm.closures, login.role_oid,
                                    atomic::load(st->membership_generation), now, cached);
         if (n_closure < 0) {
-            LWLockRelease(st->main_lock);
+            lock_release(st->main_lock);
             return ClaimResult{LoginDecision{}, true};
         }
         closure = cached;
@@ -304,7 +306,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
         *rule_copy = budgets.rules[d.rule];  // the message is built outside the lock
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 
     if (slot != nullptr) {
         my_slot = slot_to_free = slot;
@@ -326,7 +328,8 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
                              "%d roles free it.",
                              kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     } else if (d.verdict != Verdict::Refuse) {
-        ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
+        ereport(WARNING, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                  errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
     }
     return ClaimResult{d, false};
@@ -398,11 +401,11 @@ void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid rol
     atomic::fetch_add(global, uint64_t{1});
     if (!OidIsValid(role_oid))
         return;
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     int r = entry_find(shm.roles, role_oid);
     if (r >= 0)
         (shm.roles.entries[r].*field)++;
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 }
 
 }  // namespace

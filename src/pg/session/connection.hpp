@@ -43,7 +43,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
                              BudgetRule *rule_copy);
 
 // Under the main lock held exclusively: takes connections whose owners
-// exited out of the live counts (track S; see connection.cpp).
+// exited out of the live counts (see connection.cpp).
 void drain_exits();
 
 // Makes cached membership closures stale when pg_auth_members changes.
