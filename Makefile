@@ -26,7 +26,7 @@ POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir
 PG_CPPFLAGS = -I$(srcdir)/include -I$(srcdir)/src/pg -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP \
-              $(VISIBILITY_FLAGS)
+              $(VISIBILITY_FLAGS) $(LTO_FLAGS)
 # Only what PostgreSQL looks up by name leaves the library: the SQL-callable
 # functions and their info records (PG_FUNCTION_INFO_V1), Pg_magic_func,
 # _PG_init and the governor's entry point, all declared PGDLLEXPORT. The
@@ -34,9 +34,17 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
 # may inline, not calls through the PLT (docs/performance.md). PostgreSQL
 # 16+ headers define PGDLLEXPORT so already; 15's leave it empty unless
 # defined before them.
-VISIBILITY_FLAGS = -fvisibility=hidden -fvisibility-inlines-hidden \
+# Link-time optimisation: the statement path crosses files (executor hooks,
+# statement clock, the core's counters and histogram) and is inlined across
+# them. LTO=0 builds without it.
+LTO ?= 1
+LTO_FLAGS = $(if $(filter 1,$(LTO)),-flto=2 -fno-fat-lto-objects)
+# -fno-plt: calls into PostgreSQL (standard_ExecutorRun and the like) go
+# through the GOT directly, one jump less each (the library is linked with
+# -z now, so nothing is resolved lazily anyway).
+VISIBILITY_FLAGS = -fno-plt -fvisibility=hidden -fvisibility-inlines-hidden \
                    '-DPGDLLEXPORT=__attribute__((visibility("default")))' 
-SHLIB_LINK  = -lstdc++
+SHLIB_LINK  = -lstdc++ $(LTO_FLAGS)
 # scripts/test builds with POOLGOV_CHECK_LOCK_ORDER=1: the lock order of
 # src/pg/locks.hpp is then checked at every acquisition, as in a server
 # built with assertions.

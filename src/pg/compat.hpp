@@ -163,6 +163,17 @@ inline int proc_number(const PGPROC *proc)
 #endif
 }
 
+// This backend's local transaction id: new at every transaction start
+// (17 moved it into PGPROC.vxid).
+inline LocalTransactionId local_xid()
+{
+#if PG_VERSION_NUM >= 170000
+    return MyProc->vxid.lxid;
+#else
+    return MyProc->lxid;
+#endif
+}
+
 // Whether `proc` has no PROCLOCK in the partition; read without the
 // partition lock, it is a hint (another backend may be moving a fast-path
 // lock of ours into the table), enough to skip partitions cheaply.

@@ -99,8 +99,15 @@ int my_index = -1;  // this backend's entry, once it took part
 // aborts were not aborted by an error, and the transaction keeps its slot.
 bool rolled_back_to_savepoint = false;
 bool idle_timeout_registered = false;
-// This transaction passed the gate once already: no pause holds it now.
-bool xact_gated = false;
+// The transaction that passed the gate last: no pause holds it any more.
+// Kept by local transaction id, so the gate opens for the next transaction
+// by itself: no transaction callback is needed for it.
+LocalTransactionId gated_lxid = InvalidLocalTransactionId;
+
+bool xact_gated() { return gated_lxid == compat::local_xid(); }
+
+void gate_transaction() { gated_lxid = compat::local_xid(); }
+
 uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
 TimeoutId idle_timeout_id;
 
@@ -169,17 +176,6 @@ void locked_step(Step step)
 }
 
 void leave(int, Datum);
-
-// The transaction passed the gate: no pause holds its later statements. Its
-// end forgets that (admission_xact_event, reached at COMMIT only when the
-// transaction is flagged for admission: once per transaction).
-void gate_xact()
-{
-    if (!xact_gated) {
-        xact_gated = true;
-        xact_work_flag(kXactWorkAdmission);
-    }
-}
 
 bool admission_on()
 {
@@ -524,7 +520,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         req = AdmissionRequest{heavy, profile.priority,
                                static_cast<uint8_t>(pause_only ? 0 : profile.n_caps),
                                profile.cap_role, profile.cap_limit, 0};
-        if (!xact_gated)
+        if (!xact_gated())
             req.paused = pause_bits(&pause_generation);
         if (pause_only && req.paused == 0)
             return;
@@ -540,7 +536,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
     bool now_running = false;
     lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     // A pause came or went since the bits were computed: compute them again.
-    while (state == static_cast<uint32_t>(AdmState::None) && !xact_gated &&
+    while (state == static_cast<uint32_t>(AdmState::None) && !xact_gated() &&
            pause_table_moved(pause_generation)) {
         lock_release(shm.state->admission_lock);
         req.paused = pause_bits(&pause_generation);
@@ -621,16 +617,15 @@ AdmissionLimits admission_limits() { return limits(); }
 
 void admission_wake(const int *granted, int n) { wake(granted, n); }
 
-// The slot goes back, and the transaction's gate is forgotten, at COMMIT,
-// ABORT and PREPARE (xact_events.hpp; a COMMIT reaches here when acquire
-// or gate_xact flagged the transaction).
+// The slot goes back, and the gate opens again for the next transaction, at
+// COMMIT, ABORT and PREPARE (xact_events.hpp).
 void admission_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE:
-        xact_gated = false;
+        gated_lxid = InvalidLocalTransactionId;
         leave(0, 0);
         break;
     default:
@@ -643,14 +638,15 @@ void admission_top_statement(const PlannedStmt *plan)
     rolled_back_to_savepoint = false;
     if (shm.state == nullptr || exempt())
         return;
-    bool heavy = admission_on() && is_heavy(plan);
-    if (admission_on())
+    bool on = admission_on();
+    if (on)
         disarm_idle_timeout();
-    if (admission_on() && (heavy || max_active() > 0))
+    bool heavy = on && is_heavy(plan);
+    if (on && (heavy || max_active() > 0))
         acquire(heavy, plan, false);
-    else if (!xact_gated && pauses_in_force())
+    else if (!xact_gated() && pauses_in_force())
         acquire(false, plan, true);
-    gate_xact();
+    gate_transaction();
 }
 
 void admission_block_statement()
@@ -659,9 +655,9 @@ void admission_block_statement()
         return;
     if (max_active() > 0)
         acquire(false, nullptr, false);
-    else if (!xact_gated && pauses_in_force())
+    else if (!xact_gated() && pauses_in_force())
         acquire(false, nullptr, true);
-    gate_xact();
+    gate_transaction();
 }
 
 void admission_utility_started()

@@ -16,12 +16,10 @@ void dispatch(XactEvent event)
     statements_xact_event(event);
 }
 
-void on_xact(XactEvent event, void *)
+__attribute__((noinline)) void on_xact_work(XactEvent event)
 {
     if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) {
         uint32_t work = xact_work;
-        if (work == 0)
-            return;
         if (work & kXactWorkAdmission)
             admission_xact_event(event);
         if (work & kXactWorkBudgets)
@@ -33,6 +31,14 @@ void on_xact(XactEvent event, void *)
     }
     if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
         xact_work = 0;
+}
+
+// The statement path's case first: a commit with nothing flagged.
+void on_xact(XactEvent event, void *)
+{
+    if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) && xact_work == 0)
+        return;
+    on_xact_work(event);
 }
 
 }  // namespace
