@@ -147,7 +147,8 @@ struct AdmissionRequest {
 };
 
 // Lock-free: entry `i` (state None) takes a slot if nobody waits, the
-// limit has room, and it needs no heavy slot and has no caps. Returns false
+// limit has room, and it needs no heavy slot and has no caps. Of `lim` it
+// reads max_active only. Returns false
 // (nothing changed) otherwise; then call admission_enter under the lock.
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
                           const AdmissionLimits &lim, int64_t now);

@@ -137,6 +137,14 @@ AdmissionLimits limits()
                                1000};
 }
 
+// All that admission_enter_fast reads: the limit. (The statement path;
+// the queue's other settings are loaded only when it queues.)
+AdmissionLimits fast_limits()
+{
+    int active = max_active();
+    return AdmissionLimits{active > 0 ? active : INT_MAX, 0, 0, 0};
+}
+
 bool exempt()
 {
     return my_slot == nullptr || IsParallelWorker() ||
@@ -525,7 +533,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         if (pause_only && req.paused == 0)
             return;
         // Nobody waiting and room: no lock, no clock read.
-        if (admission_enter_fast(shm.admission, my_index, req, limits(),
+        if (admission_enter_fast(shm.admission, my_index, req, fast_limits(),
                                  GetCurrentTransactionStartTimestamp())) {
             count_admission(false);
             return;
