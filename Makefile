@@ -12,14 +12,18 @@ PGFILEDESC = "pg_poolgov - connection governance for PostgreSQL"
 # VPATH set) must not look for sources in the build directory, or it links
 # an empty library. The lists are expanded after PGXS has set srcdir.
 CORE_SRCS = $(sort $(wildcard $(srcdir)/src/core/*.cpp))
-PG_SRCS   = $(sort $(wildcard $(srcdir)/src/pg/*.cpp))
+# src/pg by who runs the code: the base at its root (shared memory,
+# settings, guards, compat), session/ (what a client backend does at login
+# and per statement), views/ (the SQL functions behind the views), governor/
+# (the background worker). scripts/include-graph keeps the floors apart.
+PG_SRCS   = $(sort $(wildcard $(srcdir)/src/pg/*.cpp $(srcdir)/src/pg/*/*.cpp))
 OBJS      = $(patsubst $(srcdir)/%.cpp,%.o,$(CORE_SRCS) $(PG_SRCS))
 
 # fmt is used header-only so the .so does not depend on libfmt at run time.
 # The library knows its version (PostgreSQL 18+ shows it in
 # pg_get_loaded_modules()): the control file's default_version.
 POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/pg_poolgov.control)
-PG_CPPFLAGS = -I$(srcdir)/include -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
+PG_CPPFLAGS = -I$(srcdir)/include -I$(srcdir)/src/pg -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
@@ -77,7 +81,7 @@ src/core/%.o: src/core/%.cpp
 $(OBJS): | object-dirs
 .PHONY: object-dirs
 object-dirs:
-	@mkdir -p src/core src/pg
+	@mkdir -p src/core src/pg/session src/pg/views src/pg/governor
 
 # The PGXN release: the tracked files of HEAD (git archive), in a zip named
 # after META.json's version; build it from a clean checkout of a tag.

@@ -1,4 +1,4 @@
-// The request side of the governor's /metrics endpoint (src/pg/metrics_http.cpp),
+// The request side of the governor's /metrics endpoint (src/pg/governor/metrics_http.cpp),
 // kept pure so it is unit-tested: decide() looks at the bytes a client has
 // sent so far and says whether to wait for more or which response to send;
 // response_head() writes the status line and headers.

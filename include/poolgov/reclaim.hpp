@@ -5,7 +5,7 @@
 // its state as PostgreSQL's backend status array showed it; an *order* is
 // the decision to ask one candidate to end itself, with the rule and the
 // idle threshold that the victim checks again when it receives the request
-// (see src/pg/idle_reclaim.cpp). Rules, most specific first:
+// (see src/pg/session/idle_reclaim.cpp). Rules, most specific first:
 //   role      the tightest idle_timeout of the budgets that apply to the
 //             session (a rule on a group covers its members; a per-database
 //             rule only in that database); replaces the global timeout

@@ -10,7 +10,7 @@
 // its slot at process exit, after PostgreSQL forgot the backend, with atomic
 // stores and no lock (key.exiting, key.in_use, an entry in the exit queue);
 // the next exclusive holder of the main lock takes it out of the live counts
-// and puts it back on the free stack (see src/pg/connection.cpp).
+// and puts it back on the free stack (see src/pg/session/connection.cpp).
 // The statement counters (SlotStats) are written by the owning backend
 // alone, with no lock, inside `cc`; readers copy them with read_consistent().
 #pragma once
@@ -38,7 +38,7 @@ struct SlotKey {
     // kSlotExiting: set by the owner at exit, before it clears in_use, until
     // the next holder of the main lock has taken the connection out of the
     // live counts (then kSlotDrained and the slot is free again; see
-    // src/pg/connection.cpp).
+    // src/pg/session/connection.cpp).
     uint32_t exiting;
 };
 static_assert(std::is_trivially_copyable_v<SlotKey>);  // in shared memory
@@ -81,7 +81,7 @@ struct ConnSlot {
     char client_addr[kAddrLen];  // numeric address, "" for a unix socket
     char application_name[kNameLen];
     uint8_t overdraft;  // a superuser admitted over its budget (see decide_login)
-    // Idle reclamation (src/pg/idle_reclaim.cpp): a request to end this
+    // Idle reclamation (src/pg/session/idle_reclaim.cpp): a request to end this
     // session if it is still idle, written by the governor or
     // poolgov.terminate_idle() and taken (atomic exchange) by the owner in
     // its SIGUSR2 handler. request = pid << 8 | ReclaimRule; 0 = none.

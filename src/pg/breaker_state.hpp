@@ -3,7 +3,7 @@
 // a reload reaches breakers that are already open.
 #pragma once
 
-#include "guc.hpp"
+#include "settings.hpp"
 #include "poolgov/breaker.hpp"
 
 namespace poolgov::pg {
@@ -11,8 +11,8 @@ namespace poolgov::pg {
 inline BreakerPolicy breaker_policy()
 {
     constexpr int64_t kUsPerSec = 1000000;
-    return BreakerPolicy{guc::auth_failure_limit, guc::auth_failure_window * kUsPerSec,
-                         guc::auth_lockout * kUsPerSec};
+    return BreakerPolicy{settings::auth_failure_limit, settings::auth_failure_window * kUsPerSec,
+                         settings::auth_lockout * kUsPerSec};
 }
 
 }  // namespace poolgov::pg

@@ -2,17 +2,17 @@
 // everything the extension installs into the server is listed here.
 #include "postgres.hpp"
 
-#include "admission.hpp"
-#include "auth_hook.hpp"
-#include "budgets_sync.hpp"
-#include "connection.hpp"
-#include "executor_hooks.hpp"
-#include "governor.hpp"
+#include "session/admission.hpp"
+#include "session/auth_hook.hpp"
+#include "session/budgets_sync.hpp"
+#include "session/connection.hpp"
+#include "session/executor_hooks.hpp"
+#include "governor/governor.hpp"
 #include "guard.hpp"
-#include "guc.hpp"
-#include "install_checks.hpp"
+#include "settings.hpp"
+#include "session/install_checks.hpp"
 #include "shmem.hpp"
-#include "termination.hpp"
+#include "session/termination.hpp"
 
 // POOLGOV_VERSION: default_version of pg_poolgov.control (the Makefile
 // passes it). From 18 on, pg_get_loaded_modules() shows it with the name.
@@ -37,7 +37,7 @@ void _PG_init(void)
     if (!process_shared_preload_libraries_in_progress)
         return;
 
-    poolgov::pg::guc::define_all();             // poolgov.* settings
+    poolgov::pg::settings::define_settings();        // every poolgov.* setting
     poolgov::pg::shmem_install_hooks();         // request + startup of shared memory
     poolgov::pg::auth_hook_install();           // breaker, budgets, slot claim at login
     poolgov::pg::membership_cache_install();    // role closures shared across logins

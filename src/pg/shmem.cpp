@@ -2,15 +2,12 @@
 
 #include "shmem.hpp"
 
-#include "admission.hpp"
-
 extern "C" {
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 }
 
-#include "capacity.hpp"
-#include "guc.hpp"
+#include "settings.hpp"
 #include "poolgov/events.hpp"
 #include "poolgov/history.hpp"
 
@@ -47,8 +44,8 @@ Layout layout()
         return at;
     };
     auto nslots = static_cast<size_t>(MaxBackends);
-    auto nroles = static_cast<uint32_t>(max_roles);
-    auto ndbs = static_cast<uint32_t>(max_databases);
+    auto nroles = static_cast<uint32_t>(settings::max_roles);
+    auto ndbs = static_cast<uint32_t>(settings::max_databases);
     l.role_index = take(sizeof(OidMapEntry) * entry_index_capacity(nroles));
     l.db_index = take(sizeof(OidMapEntry) * entry_index_capacity(ndbs));
     l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
@@ -63,12 +60,12 @@ Layout layout()
     l.closures = take(sizeof(ClosureEntry) * kClosureEntries);
     l.breaker = take(sizeof(BreakerTable));
     l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
-    l.slowlog = take(ring_bytes(static_cast<uint32_t>(guc::slow_query_log_size), slowlog_stride()));
-    l.history = take(ring_bytes(static_cast<uint32_t>(guc::history_size), sizeof(HistorySample)));
+    l.slowlog = take(ring_bytes(static_cast<uint32_t>(settings::slow_query_log_size), slowlog_stride()));
+    l.history = take(ring_bytes(static_cast<uint32_t>(settings::history_size), sizeof(HistorySample)));
     l.admission = take(sizeof(AdmissionCounters));
     l.admission_entries = take(sizeof(AdmissionEntry) * nslots);
     l.admission_latches = take(sizeof(Latch *) * nslots);
-    auto budgets = static_cast<uint32_t>(guc::max_budgets);
+    auto budgets = static_cast<uint32_t>(settings::max_budgets);
     l.bank0 = take(budget_set_bytes(budgets));
     l.bank1 = take(budget_set_bytes(budgets));
     l.live_by_role = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
@@ -104,7 +101,7 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->stats_reset = GetCurrentTimestamp();
     s->nslots = static_cast<uint32_t>(MaxBackends);
     BudgetState &b = s->budget;
-    auto budgets = static_cast<uint32_t>(guc::max_budgets);
+    auto budgets = static_cast<uint32_t>(settings::max_budgets);
     budget_set_attach(b.banks[0], base + l.bank0, budgets);
     budget_set_attach(b.banks[1], base + l.bank1, budgets);
     b.active = 0;
@@ -125,9 +122,9 @@ void init_state(SharedState *s, const Layout &l, char *base)
         b.free_slots[i] = s->nslots - 1 - i;
     b.n_free_slots = s->nslots;
     RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
-    RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(guc::slow_query_log_size),
+    RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(settings::slow_query_log_size),
                    slowlog_stride());
-    RingView::init(&s->history, base + l.history, static_cast<uint32_t>(guc::history_size),
+    RingView::init(&s->history, base + l.history, static_cast<uint32_t>(settings::history_size),
                    sizeof(HistorySample));
 }
 
@@ -167,10 +164,10 @@ void shmem_startup()
     shm.admission_latches = reinterpret_cast<Latch **>(base + l.admission_latches);
     if (!found) {  // the tables' headers and hash indexes; the postmaster's settings
         entry_table_init(shm.roles, reinterpret_cast<OidMapEntry *>(base + l.role_index),
-                         static_cast<uint32_t>(max_roles));
+                         static_cast<uint32_t>(settings::max_roles));
         entry_table_init(shm.databases, reinterpret_cast<OidMapEntry *>(base + l.db_index),
-                         static_cast<uint32_t>(max_databases));
-        admission_publish_settings();
+                         static_cast<uint32_t>(settings::max_databases));
+        settings::publish_admission_settings();
     }
     LWLockRelease(AddinShmemInitLock);
 }
@@ -179,7 +176,7 @@ void shmem_startup()
 
 uint32_t slowlog_stride()
 {
-    return static_cast<uint32_t>(MAXALIGN(sizeof(SlowQueryRecord) + guc::max_query_text + 1));
+    return static_cast<uint32_t>(MAXALIGN(sizeof(SlowQueryRecord) + settings::max_query_text + 1));
 }
 
 void shmem_install_hooks()

@@ -1,0 +1,599 @@
+// Admission control in the backend (policy: poolgov/admission.hpp).
+//
+// Where a transaction takes its slot: at its first top-level statement that
+// runs the executor, before its executor starts, and inside a transaction
+// block at the block's first statement of any kind (other than transaction
+// control, SET, RESET and SHOW), before it runs. Never at BEGIN itself: an error there (a
+// timeout, a cancel) would leave no block behind, and the client's next
+// statements would each commit on their own; an error at a statement inside
+// the block aborts the block as any error does. A SERIALIZABLE READ ONLY
+// DEFERRABLE block takes it only once it has its snapshot, since waiting for
+// a safe snapshot means waiting for other serializable transactions, which
+// may be queued. Utility commands outside a block (SET, SHOW, VACUUM,
+// CHECKPOINT, DDL, COPY, CALL, DO, EXPLAIN) pass without a slot. Statements
+// inside functions, procedures and utility commands never wait. Operators'
+// rescue statements (rescue_statement()) never wait. Exempt:
+// backends without a connection slot (walsenders, workers, the governor,
+// autovacuum), parallel workers, and superusers while
+// poolgov.exempt_superusers is on.
+//
+// Where it is given back: at COMMIT, ABORT (also the abort at the error of
+// a statement inside a block), PREPARE TRANSACTION, an error that aborts a
+// savepoint (the block is left aborted; after ROLLBACK TO SAVEPOINT its next
+// statement takes a slot again), and at process exit (the same abort, plus
+// a before_shmem_exit backstop). A crash resets shared memory.
+//
+// The settings that govern the queue are read from shared memory
+// (AdmissionSettings), where every reload publishes them: a waiter never
+// processes a reload itself, and must agree with the backend that hands it
+// a slot. The governor wakes the waiters after a reload.
+//
+// The wait sleeps on the latch; the releasing backend writes the grant into
+// the waiter's entry and sets its latch. Cancel, terminate, statement_timeout
+// and postmaster death end the wait as usual: the error aborts the
+// transaction and the abort callback leaves the queue, passing on a grant
+// that arrived meanwhile. Lock safety: a waiter that holds a lock (taken by
+// parse analysis, or an advisory lock kept across transactions) that a slot
+// holder waits for, directly or through other lock waiters, is admitted past
+// the limit once it has waited deadlock_timeout: PostgreSQL's deadlock
+// detector cannot see our queue (lock_graph.cpp).
+#include "postgres.hpp"
+
+#include "session/admission.hpp"
+#include "compat.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/wait_event.h"
+}
+
+#include "session/connection.hpp"
+#include "events_log.hpp"
+#include "settings.hpp"
+#include "session/lock_graph.hpp"
+#include "shmem.hpp"
+#include "session/termination.hpp"
+
+#include <fmt/format.h>
+#include <algorithm>
+
+namespace poolgov::pg {
+
+namespace {
+
+constexpr int kGrantBatch = 32;
+constexpr long kTickMs = 1000;
+
+int my_index = -1;  // this backend's entry, once it took part
+// Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it
+// aborts were not aborted by an error, and the transaction keeps its slot.
+bool rolled_back_to_savepoint = false;
+bool idle_timeout_registered = false;
+uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
+TimeoutId idle_timeout_id;
+
+// What budgets say about this connection, recomputed when they change.
+struct Profile {
+    uint64_t generation;
+    uint8_t priority;
+    uint8_t n_caps;
+    uint32_t cap_role[kMaxAdmissionCaps];
+    int32_t cap_limit[kMaxAdmissionCaps];
+};
+Profile profile = {~uint64_t{0}, 1, 0, {}, {}};
+
+AdmissionSettings &published() { return shm.state->admission_settings; }
+int max_active() { return atomic::load(published().max_active); }
+int max_heavy() { return atomic::load(published().max_heavy); }
+int timeout_ms() { return atomic::load(published().timeout_ms); }
+
+// With max_active_transactions 0 and a heavy lane, only heavy transactions
+// take part, and normal slots are unlimited.
+AdmissionLimits limits()
+{
+    int active = max_active();
+    return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
+                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000};
+}
+
+bool exempt()
+{
+    return my_slot == nullptr || IsParallelWorker() ||
+           (atomic::load(published().exempt_superusers) != 0 && my_slot->superuser);
+}
+
+AdmissionEntry &me() { return shm.admission.entries[my_index]; }
+
+uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
+
+void wake(const int *granted, int n)
+{
+    for (int i = 0; i < n; ++i) {
+        Latch *latch = shm.admission_latches[granted[i]];
+        if (latch != nullptr)
+            SetLatch(latch);
+    }
+}
+
+// Runs `step` (which may grant) under the lock, then wakes whoever it
+// granted, and keeps granting while a batch fills up.
+template <class Step>
+void locked_step(Step step)
+{
+    int granted[kGrantBatch];
+    int n = 0;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    n = step(granted);
+    LWLockRelease(shm.state->admission_lock);
+    wake(granted, n);
+    while (n == kGrantBatch) {
+        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        n = admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted, kGrantBatch);
+        LWLockRelease(shm.state->admission_lock);
+        wake(granted, n);
+    }
+}
+
+void leave(int, Datum);
+
+bool admission_on()
+{
+    return shm.state != nullptr && (max_active() > 0 || max_heavy() > 0);
+}
+
+void disarm_idle_timeout()
+{
+    if (idle_timeout_registered && get_timeout_active(idle_timeout_id))
+        disable_timeout(idle_timeout_id, false);
+}
+
+void register_backend()
+{
+    if (my_index >= 0)
+        return;
+    my_index = static_cast<int>(my_slot - shm.slots);
+    shm.admission_latches[my_index] = MyLatch;
+    before_shmem_exit(leave, 0);
+}
+
+// The slot (or the place in the queue) goes back; grants go on.
+void leave(int, Datum)
+{
+    if (my_index < 0 || state_of(me()) == static_cast<uint32_t>(AdmState::None))
+        return;
+    disarm_idle_timeout();
+    bool done = false;
+    if (admission_leave_fast(shm.admission, my_index, &done)) {
+        if (!done)  // someone waits: hand the freed slot over
+            locked_step([](int *granted) {
+                return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                                       kGrantBatch);
+            });
+        return;
+    }
+    locked_step([](int *granted) {
+        return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
+                               kGrantBatch);
+    });
+}
+
+void on_xact(XactEvent event, void *)
+{
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PREPARE:
+        leave(0, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+// Priority class and max_active caps of this connection's budgets.
+void refresh_profile()
+{
+    // Both banks' generations only grow; the active one is the larger.
+    const BudgetState &b = shm.state->budget;
+    uint64_t gen = std::max(__atomic_load_n(&b.banks[0].generation, __ATOMIC_ACQUIRE),
+                            __atomic_load_n(&b.banks[1].generation, __ATOMIC_ACQUIRE));
+    if (gen == profile.generation)
+        return;
+    Profile p{};
+    bool low = false;
+    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    const BudgetSet &set = active_budgets();
+    p.generation = set.generation;
+    // The whole closure (slot and member pool), looked up in the index.
+    for_each_member(*my_slot, b.members, [&](uint32_t role) {
+      for_each_rule_of(set, role, [&](uint32_t i) {
+        const BudgetRule &r = set.rules[i];
+        if (r.db_oid != 0 && r.db_oid != my_slot->db_oid)
+            return;
+        low |= r.priority == Priority::Low;
+        if (r.max_active == kUnlimited)
+            return;
+        if (p.n_caps < kMaxAdmissionCaps) {
+            p.cap_role[p.n_caps] = r.role_oid;
+            p.cap_limit[p.n_caps++] = r.max_active;
+        } else {  // keep the tightest caps
+            int loosest = 0;
+            for (int c = 1; c < p.n_caps; ++c)
+                if (p.cap_limit[c] > p.cap_limit[loosest])
+                    loosest = c;
+            if (r.max_active < p.cap_limit[loosest]) {
+                p.cap_role[loosest] = r.role_oid;
+                p.cap_limit[loosest] = r.max_active;
+            }
+        }
+      });
+    });
+    LWLockRelease(shm.state->main_lock);
+    p.priority = my_slot->priority ? 2 : low ? 0 : 1;
+    profile = p;
+}
+
+// Does another backend wait for a lock this one holds?
+bool blocks_a_lock_waiter()
+{
+    bool found = false;
+    for (int part = 0; part < NUM_LOCK_PARTITIONS && !found; ++part) {
+        if (compat::proclocks_empty(MyProc, part))
+            continue;
+        LWLock *partition = LockHashPartitionLockByIndex(part);
+        LWLockAcquire(partition, LW_SHARED);
+        found = compat::for_each_proclock(MyProc, part, [](PROCLOCK *pl) {
+            LOCK *lock = pl->tag.myLock;
+            LockMethod method = GetLocksMethodTable(lock);
+            for (int mode = 1; mode <= method->numLockModes; ++mode)
+                if ((pl->holdMask & LOCKBIT_ON(mode)) &&
+                    (method->conflictTab[mode] & lock->waitMask))
+                    return true;
+            return false;
+        });
+        LWLockRelease(partition);
+    }
+    return found;
+}
+
+// This backend's admission counters, kept with its statement counters (so
+// they roll up per role and database, retire at exit and reset by epoch).
+void count_admission(bool timed_out)
+{
+    SlotStats &mine = stats_of(my_slot);
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record_admission(mine.stmts, timed_out);
+    write_end(mine.cc);
+}
+
+void report(EventKind kind, const char *detail)
+{
+    log_event(kind,
+              EventFields{my_slot->role_name, my_slot->db_name, MyProcPid, my_slot->client_addr},
+              detail);
+}
+
+// Admitted past the limit to break a wait on one of our locks.
+bool take_overdraft(long waited_ms)
+{
+    bool taken = false;
+    uint32_t running = 0;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    taken = admission_overdraft(shm.admission, my_index, GetCurrentTimestamp());
+    running = shm.admission.counters->running;
+    LWLockRelease(shm.state->admission_lock);
+    if (!taken)
+        return false;
+    char detail[kDetailLen];
+    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
+                                "admitted past the limit of {} ({} running) after {} ms: another "
+                                "backend waits for a lock this transaction holds",
+                                max_active(), running, waited_ms);
+    *out.out = '\0';
+    report(EventKind::AdmissionOverdraft, detail);
+    ereport(LOG, (errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
+                  errdetail("%s.", detail)));
+    return true;
+}
+
+[[noreturn]] void time_out(long waited_ms, uint32_t running, uint32_t queued)
+{
+    int limit = max_active();
+    char detail[kDetailLen];
+    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
+                                "waited {} ms; {} running, {} queued, limit {}", waited_ms,
+                                running, queued, limit);
+    *out.out = '\0';
+    report(EventKind::AdmissionTimeout, detail);
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
+                    timeout_ms()),
+             errdetail("Waited %ld ms; %u transactions running, %u queued, "
+                       "poolgov.max_active_transactions = %d.",
+                       waited_ms, running, queued, limit),
+             errhint("Look for long or idle transactions in poolgov.connections, or raise "
+                     "poolgov.max_active_transactions or poolgov.admission_timeout.")));
+    pg_unreachable();
+}
+
+// Gives up the wait at the timeout (unless the grant just arrived).
+void leave_at_timeout(long waited_ms)
+{
+    bool still_waiting = false;
+    uint32_t running = 0, queued = 0;
+    locked_step([&](int *granted) {
+        AdmissionTable t = shm.admission;
+        still_waiting = admission_waiting(me());
+        if (!still_waiting)
+            return 0;
+        bool heavy_only = me().state == static_cast<uint32_t>(AdmState::Running);
+        int n = heavy_only ? admission_leave_heavy(t, my_index, limits(), GetCurrentTimestamp(),
+                                                   granted, kGrantBatch)
+                           : admission_leave(t, my_index, limits(), GetCurrentTimestamp(),
+                                             granted, kGrantBatch);
+        t.counters->timeouts++;
+        running = t.counters->running;
+        queued = t.counters->queued;
+        return n;
+    });
+    if (still_waiting) {
+        count_admission(true);
+        time_out(waited_ms, running, queued);
+    }
+}
+
+bool still_waiting()
+{
+    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    bool waiting = admission_waiting(me());
+    LWLockRelease(shm.state->admission_lock);
+    return waiting;
+}
+
+// Sleeps until granted. Errors (timeout, cancel, terminate) leave through
+// the abort callback (or the savepoint's); only plain data lives in this
+// frame. The settings are read anew at every wake-up: a reload reaches the
+// waiters (the governor wakes them) without their processing it.
+void wait_for_grant()
+{
+    TimestampTz start = GetCurrentTimestamp();
+    for (;;) {
+        if (!still_waiting())
+            return;
+        long waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
+        if (!admission_on() || exempt()) {  // turned off, or exempted, meanwhile
+            leave(0, 0);
+            return;
+        }
+        long timeout = timeout_ms();
+        if (timeout > 0 && waited >= timeout)
+            leave_at_timeout(waited);  // returns only if the grant arrived
+        // Past the limit only if a slot holder waits for us (lock_graph.hpp).
+        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && slot_holder_waits_for_me() &&
+            take_overdraft(waited))
+            return;
+        long sleep = std::min<long>(kTickMs, DeadlockTimeout > 0 ? DeadlockTimeout : kTickMs);
+        if (timeout > 0)
+            sleep = std::max<long>(1, std::min<long>(sleep, timeout - waited));
+        int rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep,
+                           compat::named_wait_event("PoolgovAdmission", &admission_wait_event));
+        ResetLatch(MyLatch);
+        CHECK_FOR_INTERRUPTS();
+        if (rc & WL_TIMEOUT)  // a raised limit frees room nobody released
+            locked_step([](int *granted) {
+                return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                                       kGrantBatch);
+            });
+    }
+}
+
+// A SERIALIZABLE READ ONLY DEFERRABLE transaction that has no snapshot yet
+// may still wait for a safe one, i.e. for other serializable transactions,
+// which may be queued behind its slot.
+bool awaits_safe_snapshot()
+{
+    return !FirstSnapshotSet && IsolationIsSerializable() && XactReadOnly && XactDeferrable;
+}
+
+bool is_heavy(const PlannedStmt *plan)
+{
+    return max_heavy() > 0 && plan->commandType != CMD_UTILITY &&
+           plan->planTree != nullptr && plan->planTree->total_cost >= settings::heavy_cost;
+}
+
+bool in_schema(Oid relid, Oid nspid) { return nspid != InvalidOid && get_rel_namespace(relid) == nspid; }
+
+// A statement an operator must be able to run on a saturated server: a
+// read-only SELECT by a superuser or a member of poolgov_admin or
+// pg_monitor that reads nothing but system catalogs and views and
+// pg_poolgov's own views (pg_stat_activity, poolgov.connections,
+// pg_terminate_backend(), pg_reload_conf(), poolgov.terminate_idle() ...).
+// Checked only when the statement would otherwise wait.
+bool rescue_statement(const PlannedStmt *plan)
+{
+    if (plan == nullptr || plan->commandType != CMD_SELECT || plan->hasModifyingCTE ||
+        plan->rowMarks != NIL)
+        return false;
+    Oid me_role = GetUserId();
+    Oid admin = get_role_oid("poolgov_admin", true);
+    if (!superuser_arg(me_role) && !has_privs_of_role(me_role, ROLE_PG_MONITOR) &&
+        !(OidIsValid(admin) && has_privs_of_role(me_role, admin)))
+        return false;
+    Oid poolgov = get_namespace_oid("poolgov", true);
+    ListCell *lc;
+    foreach (lc, plan->rtable) {
+        auto *rte = static_cast<RangeTblEntry *>(lfirst(lc));
+        if (rte->rtekind == RTE_RELATION && rte->relid >= FirstNormalObjectId &&
+            !in_schema(rte->relid, poolgov))
+            return false;
+    }
+    return true;
+}
+
+// Takes (or waits for) a slot, and the heavy lane if asked. `plan` is the
+// statement's (null for a utility command).
+void acquire(bool heavy, const PlannedStmt *plan)
+{
+    register_backend();
+    uint32_t state = state_of(me());
+    if (state == static_cast<uint32_t>(AdmState::Running) &&
+        (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
+        return;
+    AdmissionRequest req{heavy, 1, 0, nullptr, nullptr};
+    if (state == static_cast<uint32_t>(AdmState::None)) {
+        refresh_profile();
+        req = AdmissionRequest{heavy, profile.priority, profile.n_caps, profile.cap_role,
+                               profile.cap_limit};
+        // Nobody waiting and room: no lock, no clock read.
+        if (admission_enter_fast(shm.admission, my_index, req, limits(),
+                                 GetCurrentTransactionStartTimestamp())) {
+            count_admission(false);
+            return;
+        }
+    }
+    if (rescue_statement(plan))
+        return;
+    bool now_running = false;
+    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    if (state == static_cast<uint32_t>(AdmState::None)) {
+        now_running = admission_enter(shm.admission, my_index, req, limits(),
+                                      GetCurrentTimestamp());
+    } else {
+        now_running = admission_enter_heavy(shm.admission, my_index, limits(),
+                                            GetCurrentTimestamp());
+    }
+    LWLockRelease(shm.state->admission_lock);
+    if (!now_running)
+        wait_for_grant();
+    // Admitted (also past the limit), unless it was only the heavy lane or
+    // admission was turned off meanwhile.
+    if (state == static_cast<uint32_t>(AdmState::None) &&
+        state_of(me()) == static_cast<uint32_t>(AdmState::Running))
+        count_admission(false);
+}
+
+// Rewrites the FATAL that ends a session idle with its slot, so the client
+// learns why, and counts it.
+void rewrite_idle_fatal(ErrorData *edata)
+{
+    edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+    edata->message = pstrdup("terminating connection: idle in transaction while holding a "
+                             "pg_poolgov transaction slot");
+    edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
+                             "transactions may run at once "
+                             "(poolgov.max_active_transactions).",
+                             settings::admission_idle_timeout, max_active());
+    edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
+                          "how long a transaction may idle with a slot.");
+    __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
+    if (my_slot != nullptr)
+        report(EventKind::AdmissionIdle, edata->detail);
+}
+
+void idle_timeout_handler()
+{
+    // Signal handler: act only if the session still sits idle in its
+    // transaction; a statement that just started is left alone.
+    if (MyBEEntry != nullptr && MyBEEntry->st_state == STATE_IDLEINTRANSACTION)
+        termination_arm(rewrite_idle_fatal);
+    else
+        SetLatch(MyLatch);
+}
+
+}  // namespace
+
+void admission_reloaded()
+{
+    if (shm.state == nullptr || atomic::load(shm.admission.counters->queued) == 0)
+        return;
+    // A raised limit (or a lane switched off) has room for waiters now.
+    locked_step([](int *granted) {
+        return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                               kGrantBatch);
+    });
+    // The others look at the new settings: off, exempt, a shorter timeout.
+    int waiting[kGrantBatch];
+    for (int from = 0; from < shm.admission.n;) {
+        int n = 0;
+        LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+        for (; from < shm.admission.n && n < kGrantBatch; ++from)
+            if (admission_waiting(shm.admission.entries[from]))
+                waiting[n++] = from;
+        LWLockRelease(shm.state->admission_lock);
+        wake(waiting, n);
+    }
+}
+
+void admission_install()
+{
+    RegisterXactCallback(on_xact, nullptr);
+}
+
+void admission_top_statement(const PlannedStmt *plan)
+{
+    rolled_back_to_savepoint = false;
+    if (!admission_on() || exempt())
+        return;
+    disarm_idle_timeout();
+    bool heavy = is_heavy(plan);
+    if (heavy || max_active() > 0)
+        acquire(heavy, plan);
+}
+
+void admission_block_statement()
+{
+    if (shm.state == nullptr || max_active() <= 0 || exempt() || awaits_safe_snapshot())
+        return;
+    acquire(false, nullptr);
+}
+
+void admission_utility_started()
+{
+    rolled_back_to_savepoint = false;
+    disarm_idle_timeout();
+}
+
+void admission_rolled_back_to_savepoint()
+{
+    rolled_back_to_savepoint = true;
+}
+
+void admission_savepoint_aborted()
+{
+    if (!rolled_back_to_savepoint)
+        leave(0, 0);
+}
+
+void admission_statement_done()
+{
+    if (my_index < 0 || settings::admission_idle_timeout <= 0 || !admission_on() ||
+        !IsTransactionBlock() || state_of(me()) != static_cast<uint32_t>(AdmState::Running))
+        return;
+    if (!idle_timeout_registered) {
+        idle_timeout_id = RegisterTimeout(USER_TIMEOUT, idle_timeout_handler);
+        idle_timeout_registered = true;
+    }
+    enable_timeout_after(idle_timeout_id, settings::admission_idle_timeout);
+}
+
+}  // namespace poolgov::pg

@@ -1,0 +1,42 @@
+// Admission control in the backend: where a transaction takes its slot, the
+// wait, and where the slot is given back. The policy is poolgov/admission.hpp.
+#pragma once
+
+extern "C" {
+struct PlannedStmt;
+}
+
+namespace poolgov::pg {
+
+void admission_install();
+
+// The governor has reloaded the configuration: grant what a raised limit
+// allows and wake every waiter to look at the new settings.
+void admission_reloaded();
+
+// A top-level statement is about to start its executor (not inside a
+// utility command, a function or another statement).
+void admission_top_statement(const PlannedStmt *plan);
+
+// A top-level utility command other than transaction control, SET, RESET
+// and SHOW is about to run inside a transaction block: the block takes its
+// slot here if it has none (not at BEGIN, where an error would leave no
+// block to abort).
+void admission_block_statement();
+
+// ROLLBACK TO SAVEPOINT ran: the savepoints it aborts keep the slot.
+void admission_rolled_back_to_savepoint();
+
+// A savepoint taken between top-level statements was aborted: by an error
+// (the block waits for ROLLBACK TO or ROLLBACK, and holds no slot meanwhile;
+// a wait under way is abandoned) unless ROLLBACK TO SAVEPOINT did it.
+void admission_savepoint_aborted();
+
+// A top-level utility command starts (the session is no longer idle).
+void admission_utility_started();
+
+// A top-level statement (or utility command) finished inside a transaction
+// block: the session may now sit idle holding its slot.
+void admission_statement_done();
+
+}  // namespace poolgov::pg

@@ -1,0 +1,535 @@
+// Statement timing from the executor hooks (and ProcessUtility), chained to
+// whatever was installed before us, in either order of
+// shared_preload_libraries.
+//
+// Errors are statements that failed while planned or executed (a planner
+// hook catches the former); statements the parser rejects are not counted.
+//
+// Counting follows pg_stat_statements exactly, so that the two agree: a
+// statement is counted at ExecutorEnd (or when a tracked utility command
+// returns); "top" means nesting level 0, with the level raised around
+// ExecutorRun, ExecutorFinish and tracked utility commands (kept balanced on
+// errors with PG_TRY, as pg_stat_statements does); EXECUTE and PREPARE pass
+// through untracked (the executor counts what EXECUTE runs), and DEALLOCATE
+// too before 17 (pg_stat_statements counts it from 17 on).
+// Time: see statement_clock.hpp.
+//
+// The per-statement path takes no lock: it writes this backend's own slot
+// inside its change counter (see poolgov/slots.hpp). Only a slow statement
+// takes slowlog_lock, to append to the ring.
+//
+// Nested calls keep the nesting level balanced with PG_TRY, as
+// pg_stat_statements does. A top-level statement's phases (planner,
+// ExecutorStart/Run/Finish) run without it, to save a sigsetjmp each: an
+// error that escapes them ends in the abort of the transaction, or of a
+// subtransaction begun between statements (a savepoint), and the abort
+// callbacks count the failure and put the level back to 0. (Subtransactions
+// begun inside a statement, e.g. by a PL/pgSQL exception block, are unwound
+// by the nested PG_TRYs before they abort.)
+#include "postgres.hpp"
+
+#include "session/executor_hooks.hpp"
+
+extern "C" {
+#include "access/parallel.h"
+#include "executor/executor.h"
+#include "executor/instrument.h"
+#include "storage/ipc.h"
+#include "optimizer/planner.h"
+#include "mb/pg_wchar.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#else
+#include "utils/queryjumble.h"
+#endif
+}
+
+#include "session/admission.hpp"
+#include "compat.hpp"
+#include "session/connection.hpp"
+#include "session/statement_clock.hpp"
+#include "guard.hpp"
+#include "settings.hpp"
+#include "shmem.hpp"
+
+#include "poolgov/events.hpp"
+
+namespace poolgov::pg {
+
+namespace {
+
+planner_hook_type prev_planner = nullptr;
+ExecutorStart_hook_type prev_ExecutorStart = nullptr;
+ExecutorRun_hook_type prev_ExecutorRun = nullptr;
+ExecutorFinish_hook_type prev_ExecutorFinish = nullptr;
+ExecutorEnd_hook_type prev_ExecutorEnd = nullptr;
+ProcessUtility_hook_type prev_ProcessUtility = nullptr;
+
+int nesting_level = 0;
+
+// Frames of call_counting_errors under way. A transaction that aborts while
+// one is alive was ended by transaction control inside a procedure or DO
+// block (ROLLBACK), not by an error: an error unwinds those frames first.
+int guarded_frames = 0;
+
+// Utility commands under way that the statement path does not nest (not
+// tracked). With nesting_level, it tells a top-level statement (the only
+// kind admission control stops) from one run by a utility command.
+int untracked_utility_depth = 0;
+
+bool top_level() { return nesting_level == 0 && untracked_utility_depth == 0; }
+
+// Set while a top-level statement is in the planner or an executor phase.
+bool top_statement_active = false;
+
+// Subtransactions begun at nesting level 0 (savepoints between statements),
+// innermost last: their abort is where a failed top-level statement lands.
+SubTransactionId *level0_subxacts = nullptr;
+int n_level0_subxacts = 0;
+int cap_level0_subxacts = 0;
+
+bool tracking(int level)
+{
+    if (my_slot == nullptr || IsParallelWorker())
+        return false;
+    return settings::track == settings::TRACK_ALL || (settings::track == settings::TRACK_TOP && level == 0);
+}
+
+struct Finished {
+    uint64_t duration_ns;
+    uint64_t rows;
+    double plan_cost;  // -1: none
+    uint64_t queryid;
+    const char *source_text;
+    int location;
+    int len;
+};
+
+void add_slow_query(const Finished &f)
+{
+    int location = f.location, len = f.len;
+    const char *text = f.source_text ? CleanQuerytext(f.source_text, &location, &len) : "";
+    if (!f.source_text)
+        len = 0;
+    int keep = len > settings::max_query_text ? pg_mbcliplen(text, len, settings::max_query_text) : len;
+    double ms = static_cast<double>(f.duration_ns) / 1e6;
+
+    SharedState *st = shm.state;
+    LWLockAcquire(st->slowlog_lock, LW_EXCLUSIVE);
+    RingView ring = slowlog_ring();
+    auto *rec = reinterpret_cast<SlowQueryRecord *>(ring.push());
+    if (rec != nullptr) {
+        rec->finished_at = GetCurrentTimestamp();
+        rec->pid = MyProcPid;
+        rec->role_oid = my_slot->role_oid;
+        rec->duration_ms = ms;
+        rec->plan_cost = f.plan_cost;
+        rec->rows = f.rows;
+        rec->queryid = f.queryid;
+        memcpy(rec->role, my_slot->role_name, sizeof(rec->role));
+        memcpy(rec->database, my_slot->db_name, sizeof(rec->database));
+        copy_text(rec->application_name, application_name);
+        memcpy(rec->client_addr, my_slot->client_addr, sizeof(rec->client_addr));
+        char *dst = reinterpret_cast<char *>(rec + 1);
+        memcpy(dst, text, keep);
+        dst[keep] = '\0';
+        rec->query_len = static_cast<uint32_t>(keep);
+    }
+    LWLockRelease(st->slowlog_lock);
+
+    if (settings::log_slow_queries)
+        ereport(LOG, (errmsg("pg_poolgov: slow statement: %.3f ms", ms),
+                      errdetail("Role \"%s\", database \"%s\", %llu rows: %.*s",
+                                my_slot->role_name, my_slot->db_name,
+                                static_cast<unsigned long long>(f.rows), keep, text),
+                      errhidestmt(true)));
+}
+
+void record_finished(const Finished &f)
+{
+    int threshold = settings::slow_query_threshold;
+    bool slow = threshold >= 0 && f.duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
+    SlotStats &mine = stats_of(my_slot);
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record(mine.stmts, f.duration_ns, f.rows, slow);
+    write_end(mine.cc);
+    if (slow)
+        add_slow_query(f);
+}
+
+void record_error(int level)
+{
+    if (!tracking(level))
+        return;
+    SlotStats &mine = stats_of(my_slot);
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    stmt_record_error(mine.stmts);
+    write_end(mine.cc);
+}
+
+// Calls `call` (the previous hook or the standard function). If it raises an
+// error, the statement at this level is counted as an error and the error
+// goes on unchanged. With `nested`, statements run inside count one level
+// deeper; the level is restored however the call ends.
+template <class Call>
+void call_counting_errors(bool nested, Call call)
+{
+    const int level = nesting_level;
+    if (nested)
+        nesting_level++;
+    guarded_frames++;
+    PG_TRY();
+    {
+        call();
+    }
+    PG_CATCH();
+    {
+        guarded_frames--;
+        nesting_level = level;
+        record_error(level);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+    guarded_frames--;
+    nesting_level = level;
+}
+
+// Only to count statements that fail while being planned (e.g. 1/0 folded
+// as a constant): they never reach the executor.
+PlannedStmt *poolgov_planner(POOLGOV_PLANNER_PARAMS)
+{
+    auto plan = [&] {
+        return prev_planner ? prev_planner(POOLGOV_PLANNER_ARGS)
+                            : standard_planner(POOLGOV_PLANNER_ARGS);
+    };
+    PlannedStmt *result = nullptr;
+    if (nesting_level > 0) {
+        call_counting_errors(false, [&] { result = plan(); });
+        return result;
+    }
+    bool saved = top_statement_active;
+    top_statement_active = true;
+    result = plan();
+    top_statement_active = saved;
+    return result;
+}
+
+void call_prev_executor_start(QueryDesc *queryDesc, int eflags)
+{
+    if (prev_ExecutorStart)
+        prev_ExecutorStart(queryDesc, eflags);
+    else
+        standard_ExecutorStart(queryDesc, eflags);
+}
+
+void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+    int level = nesting_level;
+    if (level > 0) {
+        call_counting_errors(false, [&] { call_prev_executor_start(queryDesc, eflags); });
+    } else {
+        bool saved = top_statement_active;
+        top_statement_active = true;
+        if (untracked_utility_depth == 0)
+            admission_top_statement(queryDesc->plannedstmt);
+        call_prev_executor_start(queryDesc, eflags);
+        top_statement_active = saved;
+    }
+    if (!tracking(level) || compat::query_timer(queryDesc) != nullptr)
+        return;
+    if (level == 0 && statement_clock_start(queryDesc))
+        return;
+    compat::add_query_timer(queryDesc);
+}
+
+// Runs an executor phase one nesting level down, timing it when this
+// top-level statement has a timer of ours.
+template <class Call>
+void call_nested(const QueryDesc *queryDesc, Call call)
+{
+    if (nesting_level > 0) {
+        call_counting_errors(true, call);
+        return;
+    }
+    double *total = statement_clock_of(queryDesc);
+    instr_time start, duration;
+    if (total != nullptr)
+        INSTR_TIME_SET_CURRENT(start);
+    nesting_level = 1;
+    top_statement_active = true;
+    call();  // on error: see on_xact_abort and on_subxact_event
+    top_statement_active = false;
+    nesting_level = 0;
+    if (total != nullptr) {
+        INSTR_TIME_SET_CURRENT(duration);
+        INSTR_TIME_SUBTRACT(duration, start);
+        *total += INSTR_TIME_GET_DOUBLE(duration);
+    }
+}
+
+// ExecutorFinish of a plain SELECT runs no statements of its own: its
+// query level queued no AFTER trigger events (statements inside functions
+// fire theirs in their own executor) and it has no data-modifying CTEs to
+// finish. Such a call needs no nesting level, so no PG_TRY.
+bool finish_runs_nothing(const QueryDesc *queryDesc)
+{
+    return queryDesc->operation == CMD_SELECT && !queryDesc->plannedstmt->hasModifyingCTE;
+}
+
+void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    call_nested(queryDesc, [&] {
+        if (prev_ExecutorRun)
+            prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+        else
+            standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+    });
+}
+
+void poolgov_ExecutorFinish(QueryDesc *queryDesc)
+{
+    auto finish = [&] {
+        if (prev_ExecutorFinish)
+            prev_ExecutorFinish(queryDesc);
+        else
+            standard_ExecutorFinish(queryDesc);
+    };
+    if (finish_runs_nothing(queryDesc))
+        finish();
+    else
+        call_nested(queryDesc, finish);
+}
+
+void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+{
+    double own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1.0;
+    Instrumentation *timer = compat::query_timer(queryDesc);
+    if (tracking(nesting_level) && (timer != nullptr || own >= 0)) {
+        double seconds = timer != nullptr ? compat::query_timer_seconds(timer) : own;
+        const PlannedStmt *ps = queryDesc->plannedstmt;
+        Finished f{static_cast<uint64_t>(seconds * 1e9),
+                   queryDesc->estate->es_processed,
+                   ps->planTree ? ps->planTree->total_cost : -1.0,
+                   static_cast<uint64_t>(ps->queryId),  // int64 from 18 on
+                   queryDesc->sourceText,
+                   ps->stmt_location,
+                   ps->stmt_len};
+        run_guarded([&] { record_finished(f); });
+    }
+    if (prev_ExecutorEnd)
+        prev_ExecutorEnd(queryDesc);
+    else
+        standard_ExecutorEnd(queryDesc);
+    if (top_level())
+        admission_statement_done();
+}
+
+bool counts_rows(const QueryCompletion *qc)
+{
+    return qc != nullptr &&
+           (qc->commandTag == CMDTAG_COPY || qc->commandTag == CMDTAG_FETCH ||
+            qc->commandTag == CMDTAG_SELECT ||
+            qc->commandTag == CMDTAG_REFRESH_MATERIALIZED_VIEW);
+}
+
+void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                       ProcessUtilityContext context, ParamListInfo params,
+                       QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    if (prev_ProcessUtility)
+        prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                            qc);
+    else
+        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
+                                dest, qc);
+}
+
+void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    untracked_utility_depth++;
+    PG_TRY();
+    {
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    }
+    PG_FINALLY();
+    {
+        untracked_utility_depth--;
+    }
+    PG_END_TRY();
+}
+
+// Does this utility command take a transaction block's slot? Not
+// transaction control, nor SET / RESET / SHOW (SET TRANSACTION ... DEFERRABLE
+// must not take a slot before the block's snapshot; see admission.hpp);
+// EXECUTE takes it with its statement's plan, in the executor.
+bool takes_block_slot(const Node *parsetree)
+{
+    return !IsA(parsetree, TransactionStmt) && !IsA(parsetree, ExecuteStmt) &&
+           !IsA(parsetree, VariableSetStmt) && !IsA(parsetree, VariableShowStmt);
+}
+
+// Inside a transaction block, a top-level command takes the block's slot
+// before it runs if the block has none.
+void before_top_utility(const Node *parsetree)
+{
+    admission_utility_started();
+    if (takes_block_slot(parsetree) && IsTransactionBlock())
+        admission_block_statement();
+}
+
+// Any top-level command may leave the session idle in its block.
+void after_top_utility(const Node *parsetree)
+{
+    if (IsA(parsetree, TransactionStmt) &&
+        reinterpret_cast<const TransactionStmt *>(parsetree)->kind == TRANS_STMT_ROLLBACK_TO)
+        admission_rolled_back_to_savepoint();
+    admission_statement_done();
+}
+
+void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    Node *parsetree = pstmt->utilityStmt;
+    bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt);
+#if PG_VERSION_NUM < 170000
+    handled = handled && !IsA(parsetree, DeallocateStmt);
+#endif
+    int level = nesting_level;
+    bool top = top_level();
+    if (top)
+        before_top_utility(parsetree);
+    if (top && IsA(parsetree, ExecuteStmt)) {
+        // The statement EXECUTE runs is the top-level one: it takes the
+        // transaction's slot (and the heavy lane) as it would from the
+        // extended protocol, and is timed as pg_stat_statements times it.
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+        after_top_utility(parsetree);
+        return;
+    }
+    if (!(settings::track_utility && handled && tracking(level))) {
+        call_untracked_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                               qc);
+        if (top)
+            after_top_utility(parsetree);
+        return;
+    }
+
+    instr_time start, duration;
+    INSTR_TIME_SET_CURRENT(start);
+    call_counting_errors(true, [&] {
+        call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    });
+    INSTR_TIME_SET_CURRENT(duration);
+    INSTR_TIME_SUBTRACT(duration, start);
+
+    Finished f{static_cast<uint64_t>(INSTR_TIME_GET_DOUBLE(duration) * 1e9),
+               counts_rows(qc) ? qc->nprocessed : 0,
+               -1.0,
+               static_cast<uint64_t>(pstmt->queryId),
+               queryString,
+               pstmt->stmt_location,
+               pstmt->stmt_len};
+    run_guarded([&] { record_finished(f); });
+    if (top)
+        after_top_utility(parsetree);
+}
+
+// The top-level statement under way failed: count it, and put the level
+// back where statements start.
+void top_statement_failed()
+{
+    if (top_statement_active && !proc_exit_inprogress)
+        record_error(0);
+    top_statement_active = false;
+    nesting_level = 0;
+}
+
+void on_xact_event(XactEvent event, void *)
+{
+    switch (event) {
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PARALLEL_ABORT:
+        // A ROLLBACK inside a procedure: the CALL is still running, one
+        // level down, and nothing failed.
+        if (guarded_frames == 0) {
+            top_statement_failed();
+            statement_clock_forget(InvalidSubTransactionId);
+        }
+        n_level0_subxacts = 0;
+        break;
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_PARALLEL_COMMIT:
+    case XACT_EVENT_PREPARE:
+        n_level0_subxacts = 0;
+        break;
+    default:
+        break;
+    }
+}
+
+void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+{
+    switch (event) {
+    case SUBXACT_EVENT_START_SUB:
+        if (nesting_level != 0)
+            return;
+        if (n_level0_subxacts == cap_level0_subxacts) {
+            int cap = cap_level0_subxacts ? cap_level0_subxacts * 2 : 16;
+            size_t bytes = sizeof(SubTransactionId) * cap;
+            level0_subxacts = static_cast<SubTransactionId *>(
+                level0_subxacts ? repalloc(level0_subxacts, bytes)
+                                : MemoryContextAlloc(TopMemoryContext, bytes));
+            cap_level0_subxacts = cap;
+        }
+        level0_subxacts[n_level0_subxacts++] = mySubid;
+        break;
+    case SUBXACT_EVENT_COMMIT_SUB:
+    case SUBXACT_EVENT_ABORT_SUB: {
+        bool level0 = n_level0_subxacts > 0 && level0_subxacts[n_level0_subxacts - 1] >= mySubid;
+        while (n_level0_subxacts > 0 && level0_subxacts[n_level0_subxacts - 1] >= mySubid)
+            n_level0_subxacts--;
+        if (event == SUBXACT_EVENT_ABORT_SUB) {
+            if (level0) {
+                top_statement_failed();
+                admission_savepoint_aborted();
+            }
+            statement_clock_forget(mySubid);
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+}  // namespace
+
+void executor_hooks_install()
+{
+    RegisterXactCallback(on_xact_event, nullptr);
+    RegisterSubXactCallback(on_subxact_event, nullptr);
+    prev_planner = planner_hook;
+    planner_hook = poolgov_planner;
+    prev_ExecutorStart = ExecutorStart_hook;
+    ExecutorStart_hook = poolgov_ExecutorStart;
+    prev_ExecutorRun = ExecutorRun_hook;
+    ExecutorRun_hook = poolgov_ExecutorRun;
+    prev_ExecutorFinish = ExecutorFinish_hook;
+    ExecutorFinish_hook = poolgov_ExecutorFinish;
+    prev_ExecutorEnd = ExecutorEnd_hook;
+    ExecutorEnd_hook = poolgov_ExecutorEnd;
+    prev_ProcessUtility = ProcessUtility_hook;
+    ProcessUtility_hook = poolgov_ProcessUtility;
+}
+
+}  // namespace poolgov::pg

@@ -1,0 +1,58 @@
+#include "postgres.hpp"
+
+#include "views/activity.hpp"
+#include "compat.hpp"
+
+extern "C" {
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
+}
+
+#include "shmem.hpp"
+
+#include <cstdlib>
+
+namespace poolgov::pg {
+
+int copy_live_connections(LiveConnection **out)
+{
+    SharedState *st = shm.state;
+    auto *copies = static_cast<LiveConnection *>(palloc(sizeof(LiveConnection) * st->nslots));
+    int n = 0;
+    LWLockAcquire(st->main_lock, LW_SHARED);
+    uint64_t epoch = atomic::load(st->stats_epoch);
+    for (uint32_t i = 0; i < st->nslots; ++i) {
+        if (!atomic::load(shm.slot_keys[i].in_use))
+            continue;
+        LiveConnection &c = copies[n++];
+        c.slot = shm.slots[i];
+        c.index = static_cast<int>(i);
+        slot_read_stats(shm.slot_stats[i], epoch, c.stmts);
+    }
+    LWLockRelease(st->main_lock);
+    *out = copies;
+    return n;
+}
+
+void copy_admission_entries(LiveConnection *conns, int n)
+{
+    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    for (int i = 0; i < n; ++i)
+        conns[i].adm = shm.admission.entries[conns[i].index];
+    LWLockRelease(shm.state->admission_lock);
+}
+
+const char *admission_name(const AdmissionEntry &e)
+{
+    if (e.state == static_cast<uint32_t>(AdmState::Queued))
+        return "queued";
+    if (e.state != static_cast<uint32_t>(AdmState::Running))
+        return "none";
+    if (e.heavy == static_cast<uint8_t>(HeavyState::Queued))
+        return "queued_heavy";
+    if (e.overdraft)
+        return "overdraft";
+    return e.heavy == static_cast<uint8_t>(HeavyState::Running) ? "heavy" : "running";
+}
+
+}  // namespace poolgov::pg
