@@ -128,7 +128,8 @@ void budget_set_attach(BudgetSet &s, void *block, uint32_t capacity, uint32_t pa
 void budget_set_index(BudgetSet &s);
 // Zeroes the live counts (before a recount from the slots).
 void budget_set_zero_counts(BudgetSet &s);
-// Copies rules, indexes and live counts; dst has src's capacities.
+// Copies rules, indexes and live counts; dst has src's capacity (its
+// per-address table may differ in size, then it holds what fits).
 void budget_set_copy(BudgetSet &dst, const BudgetSet &src);
 
 // Calls f(rule number) for each rule on `role` that names no address.

@@ -229,10 +229,19 @@ void budget_set_copy(BudgetSet &dst, const BudgetSet &src)
     std::memcpy(dst.prefixes_v6, src.prefixes_v6, sizeof(src.prefixes_v6));
     dst.has_local = src.has_local;
     dst.has_all = src.has_all;
-    std::memcpy(static_cast<void *>(dst.pairs), src.pairs,
-                sizeof(AddrCountEntry) * src.pair_capacity);
-    dst.pairs_used = src.pairs_used;
-    dst.pairs_overflowed = src.pairs_overflowed;
+    if (dst.pair_capacity == src.pair_capacity) {
+        std::memcpy(static_cast<void *>(dst.pairs), src.pairs,
+                    sizeof(AddrCountEntry) * src.pair_capacity);
+        dst.pairs_used = src.pairs_used;
+        dst.pairs_overflowed = src.pairs_overflowed;
+    } else {  // tables of another size: entry by entry
+        std::memset(static_cast<void *>(dst.pairs), 0, sizeof(AddrCountEntry) * dst.pair_capacity);
+        dst.pairs_used = 0;
+        dst.pairs_overflowed = src.pairs_overflowed;
+        for (uint32_t i = 0; i < src.pair_capacity; ++i)
+            if (src.pairs[i].rule_plus1 != 0)
+                pair_add(dst, src.pairs[i].rule_plus1 - 1, src.pairs[i].addr, src.pairs[i].count);
+    }
 }
 
 void addr_rules_at(const BudgetSet &s, const ClientAddr &range, uint32_t role, uint32_t &lo,

@@ -17,6 +17,9 @@
 //   budget_install_lock  serialises installers of a budget set (track S):
 //                 they fill the inactive bank without the main lock, then
 //                 swap under it.
+//   closure_lock  the shared cache of membership closures, looked up by a
+//                 login before it takes the main lock (so a login takes the
+//                 main lock once); never held together with another lock.
 //   admission_lock the admission queue: counters, entries and latches.
 //                 Taken only while admission control is on, at most twice
 //                 per transaction (start, end) plus a waiter's wake-ups.
@@ -38,6 +41,15 @@ namespace poolgov::pg {
 
 // Chunks of the member pool (closures beyond kMaxMemberOf roles) per slot.
 constexpr size_t kMemberChunksPerSlot = 4;
+
+// Per-address budget counts ((rule, address) pairs) per connection slot:
+// a connection takes one for each per-address rule that counts it; more
+// than this many on average overflow (counted in BudgetSet::pairs_overflowed).
+constexpr uint32_t kAddrPairsPerSlot = 4;
+inline uint32_t budget_pair_slots()
+{
+    return static_cast<uint32_t>(MaxBackends) * kAddrPairsPerSlot;
+}
 
 // Track S: the budget set and the live counts the login decision reads.
 // Two banks: an installer fills and indexes the inactive one outside the
@@ -75,6 +87,7 @@ struct SharedState {
     LWLock *history_lock;
     LWLock *admission_lock;
     LWLock *budget_install_lock;
+    LWLock *closure_lock;
 
     // Governor: its latch (to wake it) and a request to reload budgets.
     Latch *governor_latch;
@@ -125,7 +138,7 @@ struct Shmem {
     EntryTable roles;
     EntryTable databases;
     StmtCounters *retired;   // exited backends, all roles (under main_lock)
-    ClosureCache closures;   // under main_lock
+    ClosureCache closures;   // under closure_lock
     BreakerTable *breaker;   // under breaker_lock
     char *events;
     char *slowlog;

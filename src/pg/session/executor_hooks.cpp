@@ -48,6 +48,7 @@ extern "C" {
 }
 
 #include "session/admission.hpp"
+#include "session/budget_timeouts.hpp"
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "session/statement_clock.hpp"
@@ -237,6 +238,7 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
     } else {
         bool saved = top_statement_active;
         top_statement_active = true;
+        budget_idle_statement_started();
         if (untracked_utility_depth == 0)
             admission_top_statement(queryDesc->plannedstmt);
         call_prev_executor_start(queryDesc, eflags);
@@ -327,8 +329,10 @@ void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
-    if (top_level())
+    if (top_level()) {
         admission_statement_done();
+        budget_idle_statement_done();
+    }
 }
 
 bool counts_rows(const QueryCompletion *qc)
@@ -382,6 +386,7 @@ bool takes_block_slot(const Node *parsetree)
 void before_top_utility(const Node *parsetree)
 {
     admission_utility_started();
+    budget_idle_statement_started();
     if (takes_block_slot(parsetree) && IsTransactionBlock())
         admission_block_statement();
 }
@@ -393,6 +398,7 @@ void after_top_utility(const Node *parsetree)
         reinterpret_cast<const TransactionStmt *>(parsetree)->kind == TRANS_STMT_ROLLBACK_TO)
         admission_rolled_back_to_savepoint();
     admission_statement_done();
+    budget_idle_statement_done();
 }
 
 void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
