@@ -38,6 +38,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c cidr;
+    host_bits integer;
 BEGIN
     IF client_addr IS NULL OR client_addr IN ('local', 'all') THEN
         RETURN client_addr;
@@ -47,7 +48,8 @@ BEGIN
     EXCEPTION WHEN invalid_text_representation OR invalid_binary_representation THEN
         RETURN NULL;
     END;
-    IF pg_catalog.masklen(c) = CASE pg_catalog.family(c) WHEN 4 THEN 32 ELSE 128 END THEN
+    host_bits := CASE pg_catalog.family(c) WHEN 4 THEN 32 ELSE 128 END;
+    IF pg_catalog.masklen(c) = host_bits THEN
         RETURN pg_catalog.host(c);
     END IF;
     RETURN c::text;
@@ -56,7 +58,8 @@ $$;
 
 ALTER TABLE poolgov.budgets
     ADD CONSTRAINT budgets_client_addr_check
-        CHECK (client_addr IS NULL OR client_addr = poolgov._client_addr_form(client_addr));
+        CHECK (client_addr IS NULL
+               OR coalesce(client_addr = poolgov._client_addr_form(client_addr), false));
 
 DROP INDEX poolgov.budgets_role_database;
 CREATE UNIQUE INDEX budgets_rule_key ON poolgov.budgets

@@ -451,7 +451,9 @@ const char *decision_kind(const LoginDecision &d, const BudgetRule *rule, uint32
 
 namespace {
 
-// The budget-rule texts of an address rule.
+// The budget-rule texts of an address rule: one address (a per-address
+// rule, or a range of one address) or a range (unix sockets, every client,
+// a CIDR range) counted as a whole.
 void describe_address_rule(RefusalText &t, const LoginDecision &d, const BudgetRule &r,
                            const LoginNames &login)
 {
@@ -464,24 +466,41 @@ void describe_address_rule(RefusalText &t, const LoginDecision &d, const BudgetR
     char where[kNameLen + 32] = "";
     if (r.db_oid != 0)
         format_into(where, " to database \"{}\"", r.db_name);
-    if (r.addr_scope == AddrScope::EachAddress) {
+    bool each = r.addr_scope == AddrScope::EachAddress;
+    bool one = each || ((r.addr.family == AddrFamily::V4 || r.addr.family == AddrFamily::V6) &&
+                        r.addr.prefix == addr_bits(r.addr.family));
+    if (one) {
         format_into(t.message, "too many connections from client address {}", addr);
         format_into(t.detail,
                     "Address {} has {} connections{}{}; the pg_poolgov budget for client_addr "
-                    "'{}' allows {} from any one address.",
-                    addr, d.current, whose, where, r.addr_text, d.limit);
+                    "'{}' allows {}{}.",
+                    addr, d.current, whose, where, r.addr_text, d.limit,
+                    each ? " from any one address" : "");
+    } else if (r.addr.family == AddrFamily::Local) {
+        format_into(t.message, "too many connections over unix sockets");
+        format_into(t.detail,
+                    "There are {} connections over unix sockets{}{}; the pg_poolgov budget for "
+                    "client_addr 'local' allows {}.",
+                    d.current, whose, where, d.limit);
     } else {
-        format_into(t.message, "too many connections from client addresses {}", r.addr_text);
+        const char *range = r.addr.family == AddrFamily::All ? "any address" : r.addr_text;
+        format_into(t.message, "too many connections from client addresses {}", range);
         format_into(t.detail,
                     "Client addresses {} have {} connections{}{} (this one: {}); the pg_poolgov "
                     "budget for client_addr '{}' allows {}.",
-                    r.addr_text, d.current, whose, where, addr, r.addr_text, d.limit);
+                    range, d.current, whose, where, addr, r.addr_text, d.limit);
     }
+    // The call that raises this very rule.
+    char call[kDetailLen];
+    format_into(call, "{}{}{}client_addr => {}{}, max_connections => ...",
+                r.role_oid != 0 ? "role => " + quote_literal(r.role_name) + ", " : std::string(),
+                r.db_oid != 0 ? "database => " : "",
+                r.db_oid != 0 ? quote_literal(r.db_name) + ", " : std::string(),
+                quote_literal(r.addr_text), each ? ", per_address => true" : "");
     format_into(t.hint,
-                "Close idle connections from {}, or raise the budget with poolgov.set_budget({}, "
-                "..., client_addr => {}).",
-                addr, r.role_oid != 0 ? quote_literal(r.role_name) : std::string("NULL"),
-                quote_literal(r.addr_text));
+                "Close idle connections from {}, or raise the budget with "
+                "poolgov.set_budget_rule({}).",
+                addr, call);
 }
 
 }  // namespace
