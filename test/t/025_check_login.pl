@@ -66,7 +66,7 @@ sub settle
 
 my ($checks, $logins, $refusals, $address_refusals, $view_checks) = (0, 0, 0, 0, 0);
 my $mismatch = 0;
-for my $round (1 .. 25)
+for my $round (1 .. 30)
 {
 	# Memberships: each role in a random set of groups; g1 sometimes in g2.
 	my @sql = ('DELETE FROM poolgov.budgets;');
@@ -123,9 +123,11 @@ for my $round (1 .. 25)
 	{
 		for my $db (@dbs)
 		{
-			for my $tcp (0, 1)
+			# Unix socket, 127.0.0.1 (real logins too), and two addresses
+			# no login here comes from (check_login only).
+			for my $tcp (0, 1, 2, 3)
 			{
-				my $addr = $tcp ? "'127.0.0.1'" : 'NULL';
+				my $addr = ('NULL', "'127.0.0.1'", "'10.0.0.7'", "'127.0.0.9'")[$tcp];
 				my $c = ask(qq{SELECT allowed, coalesce(kind, ''), coalesce(rule_role::text, ''),
 				                  coalesce(rule_database::text, ''),
 				                  coalesce(rule_client_addr, ''), coalesce(per_address, false),
@@ -146,14 +148,14 @@ for my $round (1 .. 25)
 					                     AND headroom <= 0});
 					$view_checks++;
 					unless (is($full, 1, "round $round: $role/$db/"
-							  . ($tcp ? 'tcp' : 'local') . ": the rule check_login names is full "
+							  . $addr . ": the rule check_login names is full "
 							  . "in budget_usage ($kind $rrole $rdb $raddr)"))
 					{
 						$mismatch++;
 					}
 					is($state, '53300', 'a budget refusal carries SQLSTATE 53300') if $kind ne '';
 				}
-				next unless rand() < 0.2;
+				next unless $tcp <= 1 && rand() < 0.3;
 
 				# The real login, now.
 				my ($out, $err) = ('', '');
@@ -186,15 +188,48 @@ for my $round (1 .. 25)
 			}
 		}
 	}
+	# pg_sleep does not notice its client go: end the backends first.
+	ask(q{SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+	       WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()});
 	$_->kill_kill for @held;
 	ok(settle(1), "round $round: held connections gone");
 }
-note("check_login calls $checks, real logins $logins, refusals $refusals "
+diag("check_login calls $checks, real logins $logins, refusals $refusals "
 	  . "($address_refusals by address rules), view checks $view_checks");
-cmp_ok($checks, '>=', 500, 'hundreds of check_login answers');
+cmp_ok($checks, '>=', 1000, 'a thousand check_login answers');
 cmp_ok($refusals, '>=', 10, 'the real logins include refusals');
 cmp_ok($address_refusals, '>=', 2, 'and refusals by address rules');
 is($mismatch, 0, 'no check_login answer differed from the login');
+
+# --- A full rule with a larger limit than a rule with room: the refusal
+# names the full one, and so does poolgov.roles (not merely the smallest).
+$node->safe_psql('postgres', q{
+	DELETE FROM poolgov.budgets;
+	REVOKE g1, g2 FROM r1, r2, r3, r4, r5, r6;
+	REVOKE g2 FROM g1;
+	GRANT g1 TO r1, r2, r3;
+	SELECT poolgov.set_budget('g1', 2);
+	SELECT poolgov.set_budget('r1', 1);
+});
+my @held;
+for my $r (qw(r2 r3))
+{
+	my ($o, $e) = ('', '');
+	push @held, IPC::Run::start([ 'psql', '-X', '-q', '-d', conninfo($r, 'postgres', 0),
+			'-c', 'SELECT pg_sleep(600)' ], '<', \undef, '>', \$o, '2>', \$e);
+}
+ok(settle(3), 'two members of g1 hold its budget');
+my ($lrc, $lout, $lerr) = try_login($node, 'r1');
+like($lerr, qr/DETAIL:  Role "g1" has 2 connections; the group's pg_poolgov budget allows 2/,
+	'the login is refused by the full group rule, not by its own rule with room');
+is(ask(q{SELECT budget_role || '|' || budget_source || '|' || budget FROM poolgov.roles
+          WHERE role = 'r1'}), 'g1|group|2', 'poolgov.roles names the rule that refuses');
+is(ask(q{SELECT kind || '|' || rule_role FROM poolgov.check_login('r1')}), 'group|g1',
+	'check_login names it too');
+ask(q{SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+       WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()});
+$_->kill_kill for @held;
+ok(settle(1), 'held connections gone');
 
 # --- Who may ask.
 my ($rc, $out, $err) = $node->psql('postgres',
