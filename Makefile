@@ -27,6 +27,12 @@ PG_CPPFLAGS = -I$(srcdir)/include -I$(srcdir)/src/pg -DFMT_HEADER_ONLY -DPOOLGOV
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
               -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
 SHLIB_LINK  = -lstdc++
+# scripts/test builds with POOLGOV_CHECK_LOCK_ORDER=1: the lock order of
+# src/pg/locks.hpp is then checked at every acquisition, as in a server
+# built with assertions.
+ifdef POOLGOV_CHECK_LOCK_ORDER
+PG_CPPFLAGS += -DPOOLGOV_CHECK_LOCK_ORDER
+endif
 
 # One file per feature. `make installcheck` (as a user other than root)
 # starts its own temp instance that preloads the extension: pg_poolgov

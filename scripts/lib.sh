@@ -24,7 +24,21 @@ stage_dir() {
   echo "$d"
 }
 
+# Builds and installs the library. `build_and_install checked` (scripts/test)
+# builds it with POOLGOV_CHECK_LOCK_ORDER, which checks the lock order at
+# every acquisition (src/pg/locks.hpp); without it (bench/run, scripts/demo)
+# the library is built as it ships. A change of flavour rebuilds every object.
 build_and_install() {
+  local flavor=${1:-release}
+  if [ "$(cat .build-flavor 2>/dev/null)" != "$flavor" ]; then
+    rm -f src/core/*.o src/pg/*.o src/pg/*/*.o pg_poolgov.so
+    echo "$flavor" >.build-flavor
+  fi
+  if [ "$flavor" = checked ]; then
+    export POOLGOV_CHECK_LOCK_ORDER=1
+  else
+    unset POOLGOV_CHECK_LOCK_ORDER
+  fi
   make -s -j2 >/dev/null
   if [ "$(id -u)" -eq 0 ]; then make -s install >/dev/null; else sudo make -s install >/dev/null; fi
 }

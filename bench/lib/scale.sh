@@ -14,7 +14,7 @@
 #   callgrind like the instructions scenario; and login TPS (`pgbench -C
 #   -S -c 8`, rounds alternated like the other scenarios).
 #
-# More than 256 budgets need poolgov.max_budgets (issue 12, track S): when
+# More than 256 budgets need poolgov.max_budgets (issue 12): when
 # the built library does not define it, the counts are capped at 256 and
 # results.md says so.
 #

@@ -10,6 +10,7 @@
 // never cached. The caller serialises access (the main lock).
 #pragma once
 
+#include "poolgov/oid_map.hpp"
 #include "poolgov/slots.hpp"
 
 #include <cstdint>
@@ -27,11 +28,24 @@ struct ClosureEntry {
 };
 static_assert(std::is_trivially_copyable_v<ClosureEntry>);  // in shared memory
 
-// index[i] is the role of entries[i] (0: free): a dense array for lookups.
+// Where the cache lives: its index (role -> entry number, an OidMap whose
+// header is in the same storage, so every process sees one map), each
+// entry's role (0: free; to unindex it when the entry is reused) and the
+// entries.
 struct ClosureCache {
-    uint32_t *index;
-    ClosureEntry *entries;
+    OidMap *by_role;  // capacity: closure_index_capacity()
+    uint32_t *role_of;    // [kClosureEntries]
+    ClosureEntry *entries;  // [kClosureEntries]
 };
+
+// Entries of the index's storage for kClosureEntries closures.
+uint32_t closure_index_capacity();
+
+// The cache in its storage (index: closure_index_capacity() entries).
+ClosureCache closure_cache_attach(OidMap *header, OidMapEntry *index, uint32_t *role_of,
+                                  ClosureEntry *entries);
+// Empties it (once, when the storage is new).
+void closure_cache_init(const ClosureCache &c);
 
 // Copies the cached closure of `role` into out (room for kMaxMemberOf) and
 // returns its length, or -1 when there is none for this generation.

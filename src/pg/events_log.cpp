@@ -2,6 +2,7 @@
 
 #include "events_log.hpp"
 
+#include "locks.hpp"
 #include "shmem.hpp"
 
 namespace poolgov::pg {
@@ -11,7 +12,7 @@ void log_event(EventKind kind, const EventFields &who, const char *detail)
     if (shm.state == nullptr)
         return;
     TimestampTz now = GetCurrentTimestamp();
-    LWLockAcquire(shm.state->events_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->events_lock, LW_EXCLUSIVE);
     RingView ring = events_ring();
     auto *rec = reinterpret_cast<EventRecord *>(ring.push());
     rec->at = now;
@@ -21,7 +22,7 @@ void log_event(EventKind kind, const EventFields &who, const char *detail)
     copy_text(rec->database, who.database);
     copy_text(rec->client_addr, who.client_addr);
     copy_text(rec->detail, detail);
-    LWLockRelease(shm.state->events_lock);
+    lock_release(shm.state->events_lock);
 }
 
 }  // namespace poolgov::pg

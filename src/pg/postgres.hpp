@@ -1,7 +1,8 @@
 // The one way src/pg files include PostgreSQL: C headers inside extern "C",
 // before any C++ standard header (port.h redefines snprintf and friends).
-// Files outside src/pg must not include this (see the static_assert in
-// include/poolgov/no_postgres.hpp).
+// Files outside src/pg must not include this: the Makefile compiles src/core
+// without PostgreSQL's include paths, and include/poolgov/no_postgres.hpp
+// stops a header that reached the core some other way.
 #pragma once
 
 extern "C" {

@@ -24,7 +24,7 @@ shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 
 struct Layout {
-    size_t role_index, db_index, closure_index, slot_keys, slots, slot_stats, roles,
+    size_t role_index, db_index, closure_index, closure_roles, slot_keys, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
         admission, admission_entries, admission_latches, bank0, bank1, live_by_role,
         live_by_db, member_chunks, exit_queue, free_slots, total;
@@ -48,7 +48,8 @@ Layout layout()
     auto ndbs = static_cast<uint32_t>(settings::max_databases);
     l.role_index = take(sizeof(OidMapEntry) * entry_index_capacity(nroles));
     l.db_index = take(sizeof(OidMapEntry) * entry_index_capacity(ndbs));
-    l.closure_index = take(sizeof(uint32_t) * kClosureEntries);
+    l.closure_index = take(sizeof(OidMapEntry) * closure_index_capacity());
+    l.closure_roles = take(sizeof(uint32_t) * kClosureEntries);
     l.slot_keys = take(sizeof(SlotKey) * nslots);
     l.slots = take(sizeof(ConnSlot) * nslots);
     l.slot_stats = take(sizeof(SlotStats) * nslots);
@@ -153,8 +154,10 @@ void shmem_startup()
                                reinterpret_cast<CounterEntry *>(base + l.databases),
                                reinterpret_cast<StmtCounters *>(base + l.db_stats)};
     shm.retired = reinterpret_cast<StmtCounters *>(base + l.retired);
-    shm.closures = ClosureCache{reinterpret_cast<uint32_t *>(base + l.closure_index),
-                                reinterpret_cast<ClosureEntry *>(base + l.closures)};
+    shm.closures = closure_cache_attach(&s->closure_index,
+                                        reinterpret_cast<OidMapEntry *>(base + l.closure_index),
+                                        reinterpret_cast<uint32_t *>(base + l.closure_roles),
+                                        reinterpret_cast<ClosureEntry *>(base + l.closures));
     shm.breaker = reinterpret_cast<BreakerTable *>(base + l.breaker);
     shm.events = base + l.events;
     shm.slowlog = base + l.slowlog;
@@ -168,6 +171,7 @@ void shmem_startup()
                          static_cast<uint32_t>(settings::max_roles));
         entry_table_init(shm.databases, reinterpret_cast<OidMapEntry *>(base + l.db_index),
                          static_cast<uint32_t>(settings::max_databases));
+        closure_cache_init(shm.closures);
         settings::publish_admission_settings();
     }
     LWLockRelease(AddinShmemInitLock);

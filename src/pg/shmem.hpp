@@ -3,7 +3,8 @@
 // MaxBackends and the PGC_POSTMASTER settings. What every login reads comes
 // first, so that it stays on a page or two.
 //
-// Locking rules (no lock is ever held across an ereport or a wait):
+// What each lock guards (they nest only in the order src/pg/locks.hpp
+// gives, and no lock is ever held across an ereport or a wait):
 //   main_lock     connection slots' identity fields (claim, release), the
 //                 per-role and per-database counter tables (sized by
 //                 poolgov.max_roles / poolgov.max_databases; their hash
@@ -14,7 +15,7 @@
 //   events_lock   the events ring.
 //   slowlog_lock  the slow-query ring (taken only for slow statements).
 //   history_lock  the history ring (written by the governor alone).
-//   budget_install_lock  serialises installers of a budget set (track S):
+//   budget_install_lock  serialises installers of a budget set:
 //                 they fill the inactive bank without the main lock, then
 //                 swap under it.
 //   closure_lock  the shared cache of membership closures, looked up by a
@@ -51,7 +52,7 @@ inline uint32_t budget_pair_slots()
     return static_cast<uint32_t>(MaxBackends) * kAddrPairsPerSlot;
 }
 
-// Track S: the budget set and the live counts the login decision reads.
+// The budget set and the live counts the login decision reads.
 // Two banks: an installer fills and indexes the inactive one outside the
 // main lock (under budget_install_lock), then, under the main lock, recounts
 // its live counts from the slots and makes it active. Everything else here
@@ -91,7 +92,6 @@ struct SharedState {
 
     // Governor: its latch (to wake it) and a request to reload budgets.
     Latch *governor_latch;
-    int32_t governor_pid;
     uint32_t budget_reload_requested;
     // Set when the governor exited while connecting to poolgov.database: its
     // next start checks that the database exists before connecting (atomic).
@@ -108,7 +108,7 @@ struct SharedState {
     uint64_t rejected_breaker;
     uint64_t warned;
     uint64_t auth_failures;
-    uint64_t idle_terminated;  // sessions pg_poolgov ended for idling (track R)
+    uint64_t idle_terminated;  // sessions pg_poolgov ended for idling
     uint64_t peak_connections;  // under main_lock
 
     uint32_t breaker_entries;  // copy of breaker->used, so logins need not touch the table
@@ -117,10 +117,11 @@ struct SharedState {
     uint32_t nslots;
     EntryTableHeader roles;
     EntryTableHeader databases;
+    OidMap closure_index;  // the closure cache: role -> entry (under closure_lock)
     RingHeader events;
     RingHeader slowlog;
     RingHeader history;
-    BudgetState budget;  // track S
+    BudgetState budget;
     AdmissionSettings admission_settings;  // see poolgov/admission.hpp
 };
 static_assert(std::is_trivially_copyable_v<SharedState>);  // in shared memory

@@ -47,13 +47,16 @@ extern "C" {
 #include "session/budgets_sync.hpp"
 #include "catalog_safe.hpp"
 #include "events_log.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "session/idle_reclaim.hpp"
 #include "governor/metrics_http.hpp"
 #include "shmem.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/atomics.hpp"
+
+#include "poolgov/format.hpp"
 
 extern "C" PGDLLEXPORT void poolgov_governor_main(Datum main_arg);
 
@@ -75,7 +78,6 @@ StmtCounters *all_counters;
 void forget_governor(int, Datum)
 {
     shm.state->governor_latch = nullptr;
-    shm.state->governor_pid = 0;
 }
 
 char capacity_error_logged[256];
@@ -157,10 +159,10 @@ void take_sample()
     ConnTally tally{};
     gather_totals(*cur_totals, tally, *all_counters);
     HistorySample s = make_sample(*prev_totals, *cur_totals, tally, *scratch);
-    LWLockAcquire(shm.state->history_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->history_lock, LW_EXCLUSIVE);
     RingView ring = history_ring();
     *reinterpret_cast<HistorySample *>(ring.push()) = s;
-    LWLockRelease(shm.state->history_lock);
+    lock_release(shm.state->history_lock);
     std::swap(prev_totals, cur_totals);
 }
 
@@ -171,18 +173,16 @@ void sweep_breakers()
         return;
     auto *closed = static_cast<BreakerEntry *>(palloc(sizeof(BreakerEntry) * kBreakerEntries));
     int n = 0;
-    LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+    lock_acquire(st->breaker_lock, LW_EXCLUSIVE);
     breaker_sweep(*shm.breaker, GetCurrentTimestamp(), breaker_policy(),
                   [&](const BreakerEntry &e) { closed[n++] = e; });
     atomic::store(st->breaker_entries, shm.breaker->used);
-    LWLockRelease(st->breaker_lock);
+    lock_release(st->breaker_lock);
     for (int i = 0; i < n; ++i) {
         char detail[kDetailLen];
-        auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                    "lockout over after {} failed logins from {}",
+        format_into(detail, "lockout over after {} failed logins from {}",
                                     closed[i].failures, closed[i].addr);
-        *out.out = '\0';
-        const char *addr = strcmp(closed[i].addr, "local") == 0 ? nullptr : closed[i].addr;
+        const char *addr = strcmp(closed[i].addr, kBreakerLocalAddr) == 0 ? nullptr : closed[i].addr;
         log_event(EventKind::BreakerClose, EventFields{closed[i].role, nullptr, 0, addr}, detail);
     }
 }
@@ -234,7 +234,8 @@ bool connect_budget_database()
     DatabaseState state = check_database();
     if (state == DatabaseState::Usable) {
         atomic::store(shm.state->governor_connect_failed, uint32_t{0});
-        ereport(LOG, (errmsg("pg_poolgov governor: connecting to database \"%s\" "
+        ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov governor: connecting to database \"%s\" "
                              "(poolgov.database)",
                              settings::database)));
         proc_exit(1);  // the postmaster starts us again, and we connect
@@ -313,7 +314,8 @@ void recheck_database(Pass &p, TimestampTz now)
     p.next_check = TimestampTzPlusMilliseconds(now, kDatabaseRecheckSeconds * 1000);
     if (check_database() == DatabaseState::Usable) {
         atomic::store(shm.state->governor_connect_failed, uint32_t{0});
-        ereport(LOG, (errmsg("pg_poolgov governor: database \"%s\" exists now; "
+        ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov governor: database \"%s\" exists now; "
                              "restarting to connect to it",
                              settings::database)));
         proc_exit(1);
@@ -343,7 +345,6 @@ void governor_main()
     BackgroundWorkerUnblockSignals();
     bool have_database = connect_budget_database();
 
-    shm.state->governor_pid = MyProcPid;
     shm.state->governor_latch = MyLatch;
     on_shmem_exit(forget_governor, 0);
     allocate_state();
@@ -364,8 +365,7 @@ void governor_main()
         // or what a pass allocates is never freed.
         MemoryContextReset(pass);
         MemoryContextSwitchTo(pass);
-        bool requested = __atomic_exchange_n(&shm.state->budget_reload_requested, 0u,
-                                             __ATOMIC_ACQ_REL) != 0;
+        bool requested = atomic::exchange_acq_rel(shm.state->budget_reload_requested, 0u) != 0;
         TimestampTz now = GetCurrentTimestamp();
         bool sample_due = now >= pass_state.next_sample;
         if (sample_due) {

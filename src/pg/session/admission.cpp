@@ -40,6 +40,7 @@
 #include "postgres.hpp"
 
 #include "session/admission.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 
 extern "C" {
@@ -69,11 +70,11 @@ extern "C" {
 #include "settings.hpp"
 #include "session/lock_graph.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 #include "session/termination.hpp"
 
 #include "poolgov/format.hpp"
-
-#include <fmt/format.h>
 #include <algorithm>
 
 namespace poolgov::pg {
@@ -127,7 +128,7 @@ bool exempt()
 
 AdmissionEntry &me() { return shm.admission.entries[my_index]; }
 
-uint32_t state_of(const AdmissionEntry &e) { return __atomic_load_n(&e.state, __ATOMIC_ACQUIRE); }
+uint32_t entry_state(const AdmissionEntry &e) { return atomic::load_acquire(e.state); }
 
 void wake(const int *granted, int n)
 {
@@ -145,14 +146,14 @@ void locked_step(Step step)
 {
     int granted[kGrantBatch];
     int n = 0;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     n = step(granted);
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     wake(granted, n);
     while (n == kGrantBatch) {
-        LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+        lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
         n = admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted, kGrantBatch);
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         wake(granted, n);
     }
 }
@@ -182,7 +183,7 @@ void register_backend()
 // The slot (or the place in the queue) goes back; grants go on.
 void leave(int, Datum)
 {
-    if (my_index < 0 || state_of(me()) == static_cast<uint32_t>(AdmState::None))
+    if (my_index < 0 || entry_state(me()) == static_cast<uint32_t>(AdmState::None))
         return;
     disarm_idle_timeout();
     bool done = false;
@@ -218,8 +219,8 @@ void refresh_profile()
 {
     // Both banks' generations only grow; the active one is the larger.
     const BudgetState &b = shm.state->budget;
-    uint64_t gen = std::max(__atomic_load_n(&b.banks[0].generation, __ATOMIC_ACQUIRE),
-                            __atomic_load_n(&b.banks[1].generation, __ATOMIC_ACQUIRE));
+    uint64_t gen = std::max(atomic::load_acquire(b.banks[0].generation),
+                            atomic::load_acquire(b.banks[1].generation));
     if (gen == profile.generation)
         return;
     Profile p{};
@@ -231,7 +232,7 @@ void refresh_profile()
     slot_closure(*my_slot, b.members, closure);
     ClientAddr addr;
     (void) parse_login_addr(my_slot->client_addr, addr);
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
     p.generation = set.generation;
     // The whole closure (slot and member pool), looked up in the index.
@@ -268,7 +269,7 @@ void refresh_profile()
                     r.db_oid ? " in database " : "", r.db_name,
                     r.addr.family != AddrFamily::None ? " from client_addr " : "", r.addr_text);
     }
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     pfree(closure);
     p.priority = my_slot->priority ? 2 : low ? 0 : 1;
     profile = p;
@@ -289,7 +290,7 @@ bool blocks_a_lock_waiter()
         if (compat::proclocks_empty(MyProc, part))
             continue;
         LWLock *partition = LockHashPartitionLockByIndex(part);
-        LWLockAcquire(partition, LW_SHARED);
+        lock_acquire(partition, LW_SHARED);
         found = compat::for_each_proclock(MyProc, part, [](PROCLOCK *pl) {
             LOCK *lock = pl->tag.myLock;
             LockMethod method = GetLocksMethodTable(lock);
@@ -299,7 +300,7 @@ bool blocks_a_lock_waiter()
                     return true;
             return false;
         });
-        LWLockRelease(partition);
+        lock_release(partition);
     }
     return found;
 }
@@ -328,20 +329,19 @@ bool take_overdraft(long waited_ms)
 {
     bool taken = false;
     uint32_t running = 0;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     taken = admission_overdraft(shm.admission, my_index, GetCurrentTimestamp());
     running = shm.admission.counters->running;
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     if (!taken)
         return false;
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                "admitted past the limit of {} ({} running) after {} ms: another "
+    format_into(detail, "admitted past the limit of {} ({} running) after {} ms: another "
                                 "backend waits for a lock this transaction holds",
                                 max_active(), running, waited_ms);
-    *out.out = '\0';
     report(EventKind::AdmissionOverdraft, detail);
-    ereport(LOG, (errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
+    ereport(LOG, (errcode(ERRCODE_WARNING),
+                  errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
                   errdetail("%s.", detail)));
     return true;
 }
@@ -350,10 +350,8 @@ bool take_overdraft(long waited_ms)
 {
     int limit = max_active();
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                "waited {} ms; {} running, {} queued, limit {}", waited_ms,
+    format_into(detail, "waited {} ms; {} running, {} queued, limit {}", waited_ms,
                                 running, queued, limit);
-    *out.out = '\0';
     report(EventKind::AdmissionTimeout, detail);
     if (profile.admission_timeout_ms > 0)
         ereport(ERROR,
@@ -406,9 +404,9 @@ void leave_at_timeout(long waited_ms)
 
 bool still_waiting()
 {
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     bool waiting = admission_waiting(me());
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     return waiting;
 }
 
@@ -497,7 +495,7 @@ bool rescue_statement(const PlannedStmt *plan)
 void acquire(bool heavy, const PlannedStmt *plan)
 {
     register_backend();
-    uint32_t state = state_of(me());
+    uint32_t state = entry_state(me());
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
         return;
@@ -516,7 +514,7 @@ void acquire(bool heavy, const PlannedStmt *plan)
     if (rescue_statement(plan))
         return;
     bool now_running = false;
-    LWLockAcquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     if (state == static_cast<uint32_t>(AdmState::None)) {
         now_running = admission_enter(shm.admission, my_index, req, limits(),
                                       GetCurrentTimestamp());
@@ -524,13 +522,13 @@ void acquire(bool heavy, const PlannedStmt *plan)
         now_running = admission_enter_heavy(shm.admission, my_index, limits(),
                                             GetCurrentTimestamp());
     }
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
     if (!now_running)
         wait_for_grant();
     // Admitted (also past the limit), unless it was only the heavy lane or
     // admission was turned off meanwhile.
     if (state == static_cast<uint32_t>(AdmState::None) &&
-        state_of(me()) == static_cast<uint32_t>(AdmState::Running))
+        entry_state(me()) == static_cast<uint32_t>(AdmState::Running))
         count_admission(false);
 }
 
@@ -547,7 +545,7 @@ void rewrite_idle_fatal(ErrorData *edata)
                              settings::admission_idle_timeout, max_active());
     edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
                           "how long a transaction may idle with a slot.");
-    __atomic_fetch_add(&shm.admission.counters->idle_ended, 1, __ATOMIC_RELAXED);
+    atomic::fetch_add(shm.admission.counters->idle_ended, uint64_t{1});
     if (my_slot != nullptr)
         report(EventKind::AdmissionIdle, edata->detail);
 }
@@ -577,11 +575,11 @@ void admission_reloaded()
     int waiting[kGrantBatch];
     for (int from = 0; from < shm.admission.n;) {
         int n = 0;
-        LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+        lock_acquire(shm.state->admission_lock, LW_SHARED);
         for (; from < shm.admission.n && n < kGrantBatch; ++from)
             if (admission_waiting(shm.admission.entries[from]))
                 waiting[n++] = from;
-        LWLockRelease(shm.state->admission_lock);
+        lock_release(shm.state->admission_lock);
         wake(waiting, n);
     }
 }
@@ -629,7 +627,7 @@ void admission_savepoint_aborted()
 void admission_statement_done()
 {
     if (my_index < 0 || settings::admission_idle_timeout <= 0 || !admission_on() ||
-        !IsTransactionBlock() || state_of(me()) != static_cast<uint32_t>(AdmState::Running))
+        !IsTransactionBlock() || entry_state(me()) != static_cast<uint32_t>(AdmState::Running))
         return;
     if (!idle_timeout_registered) {
         idle_timeout_id = RegisterTimeout(USER_TIMEOUT, idle_timeout_handler);

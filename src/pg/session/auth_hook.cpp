@@ -49,6 +49,7 @@ extern "C" {
 
 #include "breaker_state.hpp"
 #include "catalog_safe.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "events_log.hpp"
@@ -147,18 +148,18 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     FailureResult failure{FailureOutcome::Disabled, 0, 0};
 
     if (status == STATUS_ERROR) {
-        LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+        lock_acquire(st->breaker_lock, LW_EXCLUSIVE);
         open_until = breaker_open_until(*shm.breaker, role, key_addr, now, policy, &open);
         if (open_until == 0)
             failure = breaker_record_failure(*shm.breaker, role, key_addr, OidIsValid(role_oid),
                                              now, policy);
         atomic::store(st->breaker_entries, shm.breaker->used);
-        LWLockRelease(st->breaker_lock);
+        lock_release(st->breaker_lock);
     } else if (atomic::load(st->breaker_entries) > 0) {
         // A successful login only reads the table.
-        LWLockAcquire(st->breaker_lock, LW_SHARED);
+        lock_acquire(st->breaker_lock, LW_SHARED);
         open_until = breaker_open_until(*shm.breaker, role, key_addr, now, policy, &open);
-        LWLockRelease(st->breaker_lock);
+        lock_release(st->breaker_lock);
     }
 
     EventFields who{role, port->database_name, MyProcPid, client_addr};

@@ -13,6 +13,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "session/connection.hpp"
 #include "session/termination.hpp"
+#include "locks.hpp"
 #include "shmem.hpp"
 
 #include "poolgov/format.hpp"
@@ -48,7 +49,7 @@ void refresh()
     ClientAddr addr;
     (void) parse_login_addr(my_slot->client_addr, addr);
     IdleProfile p{};
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
     p.generation = set.generation;
     Governance g = govern_login(set, my_slot->role_oid, closure, n, my_slot->db_oid, addr);
@@ -59,7 +60,7 @@ void refresh()
                     r.db_oid ? " in database " : "", r.db_name,
                     r.addr.family != AddrFamily::None ? " from client_addr " : "", r.addr_text);
     }
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     pfree(closure);
     idle = p;
 }

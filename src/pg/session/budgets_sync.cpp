@@ -27,13 +27,15 @@ extern "C" {
 
 #include "session/connection.hpp"
 #include "events_log.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 
+#include "poolgov/atomics.hpp"
+
 #include "poolgov/format.hpp"
 
-#include <fmt/format.h>
 
 #include <cstdlib>
 #include <string_view>
@@ -124,30 +126,23 @@ std::string_view limit_text(int32_t v, char (&buf)[16])
 {
     if (v == kUnlimited)
         return "unlimited";
-    auto out = fmt::format_to_n(buf, sizeof(buf) - 1, "{}", v);
-    return std::string_view(buf, out.size);
+    return std::string_view(buf, format_into(buf, "{}", v));
 }
 
 void log_change(const BudgetRule *before, const BudgetRule *after, const char *by)
 {
     const BudgetRule &r = after ? *after : *before;
     char detail[kDetailLen], a[16], b[16];
-    fmt::format_to_n_result<char *> out;
     if (after == nullptr)
-        out = fmt::format_to_n(detail, sizeof(detail) - 1, "budget dropped (was {}) by {}",
-                               limit_text(before->max_connections, b), by);
+        format_into(detail, "budget dropped (was {}) by {}", limit_text(before->max_connections, b),
+                    by);
     else if (before == nullptr)
-        out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                               "budget set: max_connections {}, priority {} by {}",
-                               limit_text(after->max_connections, a),
-                               priority_name(after->priority), by);
+        format_into(detail, "budget set: max_connections {}, priority {} by {}",
+                    limit_text(after->max_connections, a), priority_name(after->priority), by);
     else
-        out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                               "budget changed: max_connections {} -> {}, priority {} by {}",
-                               limit_text(before->max_connections, b),
-                               limit_text(after->max_connections, a),
-                               priority_name(after->priority), by);
-    *out.out = '\0';
+        format_into(detail, "budget changed: max_connections {} -> {}, priority {} by {}",
+                    limit_text(before->max_connections, b), limit_text(after->max_connections, a),
+                    priority_name(after->priority), by);
     // An address rule says which one (the event's client_addr column holds
     // a connection's address, not a range).
     if (r.addr.family != AddrFamily::None) {
@@ -181,11 +176,9 @@ void log_changes(const BudgetSet &before, const BudgetSet &after, const char *by
             change(&before.rules[i], nullptr);
     if (more > 0) {
         char detail[kDetailLen];
-        auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                    "{} more budget changes by {} not listed one by one; {} "
+        format_into(detail, "{} more budget changes by {} not listed one by one; {} "
                                     "budgets in force",
                                     more, by, after.count);
-        *out.out = '\0';
         log_event(EventKind::BudgetChanged, EventFields{"", "", MyProcPid, nullptr}, detail);
     }
 }
@@ -254,7 +247,8 @@ void on_xact(XactEvent event, void *)
             });
             if (failed != nullptr) {
                 request_governor_reload();
-                ereport(WARNING, (errmsg("pg_poolgov: budgets will be re-read: %s", failed)));
+                ereport(WARNING, (errcode(ERRCODE_WARNING),
+                  errmsg("pg_poolgov: budgets will be re-read: %s", failed)));
             }
         } else if (pending_dirty) {
             request_governor_reload();
@@ -446,25 +440,25 @@ void free_budget_set(BudgetSet *set)
 BudgetSet *copy_active_budgets()
 {
     BudgetSet *copy = new_budget_set();
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     budget_set_copy(*copy, active_budgets());
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     return copy;
 }
 
 uint32_t current_budget_count()
 {
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     uint32_t n = active_budgets().count;
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     return n;
 }
 
 uint64_t current_budget_generation()
 {
-    LWLockAcquire(shm.state->main_lock, LW_SHARED);
+    lock_acquire(shm.state->main_lock, LW_SHARED);
     uint64_t gen = active_budgets().generation;
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
     return gen;
 }
 
@@ -480,18 +474,18 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
 {
     SharedState *st = shm.state;
     BudgetState &b = st->budget;
-    LWLockAcquire(st->budget_install_lock, LW_EXCLUSIVE);
+    lock_acquire(st->budget_install_lock, LW_EXCLUSIVE);
     uint32_t active = b.active;  // only installers change it, under this lock
     const BudgetSet &old = b.banks[active];
     if (expected != 0 && old.generation != expected) {
-        LWLockRelease(st->budget_install_lock);
+        lock_release(st->budget_install_lock);
         return false;
     }
     // The governor re-reads the table every 10 samples (every sample on a
     // standby): an unchanged table installs nothing and takes no main lock.
     if (fresh.count == old.count &&
         memcmp(fresh.rules, old.rules, sizeof(BudgetRule) * fresh.count) == 0) {
-        LWLockRelease(st->budget_install_lock);
+        lock_release(st->budget_install_lock);
         return true;
     }
     instr_time start, locked, unlocked;
@@ -500,15 +494,15 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
     budget_set_copy(next, fresh);
     budget_set_zero_counts(next);
 
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     INSTR_TIME_SET_CURRENT(locked);
     drain_exits();
     for (uint32_t i = 0; i < st->nslots; ++i)
         if (slot_counted(shm.slot_keys[i]))
             budget_set_count(next, shm.slots[i], b.members, +1);
     next.generation = old.generation + 1;
-    __atomic_store_n(&b.active, 1 - active, __ATOMIC_RELEASE);
-    LWLockRelease(st->main_lock);
+    atomic::store_release(b.active, 1 - active);
+    lock_release(st->main_lock);
     INSTR_TIME_SET_CURRENT(unlocked);
     // No elog here: this runs in the commit callback too.
     last_install_locked_ms = INSTR_TIME_GET_MILLISEC(unlocked) - INSTR_TIME_GET_MILLISEC(locked);
@@ -517,7 +511,7 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
     // old is now the inactive bank: stable while this installer holds the
     // install lock.
     log_changes(old, next, changed_by);
-    LWLockRelease(st->budget_install_lock);
+    lock_release(st->budget_install_lock);
     return true;
 }
 

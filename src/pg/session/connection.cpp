@@ -16,10 +16,13 @@ extern "C" {
 #include "utils/syscache.h"
 }
 
+#include "locks.hpp"
 #include "compat.hpp"
 #include "session/idle_reclaim.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 
 #include <algorithm>
 
@@ -107,7 +110,7 @@ void retire_connection(int code, Datum arg)
         return;
     my_slot = nullptr;  // no more statements are counted
     SlotStats &stats = stats_of(slot);
-    LWLockAcquire(shm.state->main_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->main_lock, LW_EXCLUSIVE);
     retire_counters(*slot);
     // A free slot's counters are zero (so the next owner touches only what
     // it uses); epoch 0 makes readers ignore them meanwhile.
@@ -115,7 +118,7 @@ void retire_connection(int code, Datum arg)
     stmt_clear(stats.stmts);
     atomic::store(stats.epoch, uint64_t{0});
     write_end(stats.cc);
-    LWLockRelease(shm.state->main_lock);
+    lock_release(shm.state->main_lock);
 }
 
 // The owner's last word, after ProcKill: no lock can be taken any more. The
@@ -130,11 +133,10 @@ void free_slot(int code, Datum arg)
         return;
     BudgetState &b = shm.state->budget;
     SlotKey &key = key_of(slot_to_free);
-    __atomic_store_n(&key.exiting, kSlotExiting, __ATOMIC_RELEASE);
-    __atomic_store_n(&key.in_use, 0u, __ATOMIC_RELEASE);
-    uint64_t pos = __atomic_fetch_add(&b.exit_tail, uint64_t{1}, __ATOMIC_ACQ_REL);
-    __atomic_store_n(&b.exit_queue[pos % shm.state->nslots],
-                     static_cast<uint32_t>(slot_to_free - shm.slots) + 1, __ATOMIC_RELEASE);
+    atomic::store_release(key.exiting, kSlotExiting);
+    atomic::store_release(key.in_use, 0u);
+    uint64_t pos = atomic::fetch_add_acq_rel(b.exit_tail, uint64_t{1});
+    atomic::store_release(b.exit_queue[pos % shm.state->nslots], static_cast<uint32_t>(slot_to_free - shm.slots) + 1);
     slot_to_free = nullptr;
 }
 
@@ -168,10 +170,10 @@ void drain_exits()
 {
     BudgetState &b = shm.state->budget;
     uint32_t n = shm.state->nslots;
-    uint64_t tail = __atomic_load_n(&b.exit_tail, __ATOMIC_ACQUIRE);
+    uint64_t tail = atomic::load_acquire(b.exit_tail);
     while (b.exit_head < tail) {
         uint32_t &entry = b.exit_queue[b.exit_head % n];
-        uint32_t v = __atomic_load_n(&entry, __ATOMIC_ACQUIRE);
+        uint32_t v = atomic::load_acquire(entry);
         if (v == 0)
             break;  // reserved, not written yet: the next holder takes it
         entry = 0;
@@ -180,7 +182,7 @@ void drain_exits()
         count_live(s, -1);
         member_pool_free(b.members, s.member_chain);
         s.member_chain = 0;
-        __atomic_store_n(&shm.slot_keys[v - 1].exiting, kSlotDrained, __ATOMIC_RELEASE);
+        atomic::store_release(shm.slot_keys[v - 1].exiting, kSlotDrained);
         b.free_slots[b.n_free_slots++] = v - 1;  // in_use was cleared before the entry
     }
 }
@@ -214,7 +216,7 @@ void fill_slot(ConnSlot &s, const LoginInfo &login, const Oid *closure, int n_cl
     key.role_oid = login.role_oid;
     key.db_oid = login.db_oid;
     key.exiting = 0;
-    __atomic_store_n(&key.in_use, 1u, __ATOMIC_RELEASE);
+    atomic::store_release(key.in_use, 1u);
 }
 
 void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now)
@@ -335,10 +337,10 @@ int login_closure(Oid role, Oid **out)
     SharedState *st = shm.state;
     TimestampTz now = GetCurrentTimestamp();
     Oid *closure = static_cast<Oid *>(palloc(sizeof(Oid) * kMaxMemberOf));
-    LWLockAcquire(st->closure_lock, LW_EXCLUSIVE);  // the lookup stamps last_used
+    lock_acquire(st->closure_lock, LW_EXCLUSIVE);  // the lookup stamps last_used
     int n = closure_lookup(shm.closures, role, atomic::load(st->membership_generation), now,
                            closure);
-    LWLockRelease(st->closure_lock);
+    lock_release(st->closure_lock);
     if (n >= 0) {
         *out = closure;
         return n;
@@ -348,9 +350,9 @@ int login_closure(Oid role, Oid **out)
     // change during the walk makes what we store stale at once).
     uint64_t generation = membership_generation();
     n = role_closure(role, out);
-    LWLockAcquire(st->closure_lock, LW_EXCLUSIVE);
+    lock_acquire(st->closure_lock, LW_EXCLUSIVE);
     closure_store(shm.closures, role, generation, now, *out, n);
-    LWLockRelease(st->closure_lock);
+    lock_release(st->closure_lock);
     return n;
 }
 
@@ -380,13 +382,13 @@ LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy,
                          BudgetRule *rule_copy)
 {
     SharedState *st = shm.state;
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     drain_exits();  // the counts a login would see
     const BudgetSet &budgets = active_budgets();
     LoginDecision d = decide_locked(login, policy, budgets);
     if (d.kind == LimitKind::Budget)
         *rule_copy = budgets.rules[d.rule];
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
     return d;
 }
 
@@ -398,7 +400,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
 
     // One pass: the closure is known (login_closure), so the decision and
     // the claim take the main lock once.
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     drain_exits();
     BudgetSet &budgets = active_budgets();
     LoginDecision d = decide_locked(login, policy, budgets);
@@ -410,7 +412,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
     count_login(login, d, now);
     if (d.kind == LimitKind::Budget)
         *rule_copy = budgets.rules[d.rule];  // the message is built outside the lock
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 
     if (slot != nullptr) {
         my_slot = slot_to_free = slot;
@@ -432,7 +434,8 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
                              "%d roles free it.",
                              kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     } else if (d.verdict != Verdict::Refuse) {
-        ereport(WARNING, (errmsg("pg_poolgov: no free connection slot; this connection is not "
+        ereport(WARNING, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                  errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
     }
     return d;
@@ -504,11 +507,11 @@ void count_failed_login(uint64_t &global, uint64_t CounterEntry::*field, Oid rol
     atomic::fetch_add(global, uint64_t{1});
     if (!OidIsValid(role_oid))
         return;
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     int r = entry_find(shm.roles, role_oid);
     if (r >= 0)
         (shm.roles.entries[r].*field)++;
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 }
 
 }  // namespace

@@ -53,7 +53,7 @@ LoginPolicy login_policy(Oid role, int extra_procs);
 int priority_role_oids(Oid **out);
 
 // Under the main lock held exclusively: takes connections whose owners
-// exited out of the live counts (track S; see connection.cpp).
+// exited out of the live counts (see connection.cpp).
 void drain_exits();
 
 // Makes cached membership closures stale when pg_auth_members changes.

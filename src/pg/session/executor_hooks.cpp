@@ -49,6 +49,7 @@ extern "C" {
 
 #include "session/admission.hpp"
 #include "session/budget_timeouts.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "session/statement_clock.hpp"
@@ -119,7 +120,7 @@ void add_slow_query(const Finished &f)
     double ms = static_cast<double>(f.duration_ns) / 1e6;
 
     SharedState *st = shm.state;
-    LWLockAcquire(st->slowlog_lock, LW_EXCLUSIVE);
+    lock_acquire(st->slowlog_lock, LW_EXCLUSIVE);
     RingView ring = slowlog_ring();
     auto *rec = reinterpret_cast<SlowQueryRecord *>(ring.push());
     if (rec != nullptr) {
@@ -139,10 +140,11 @@ void add_slow_query(const Finished &f)
         dst[keep] = '\0';
         rec->query_len = static_cast<uint32_t>(keep);
     }
-    LWLockRelease(st->slowlog_lock);
+    lock_release(st->slowlog_lock);
 
     if (settings::log_slow_queries)
-        ereport(LOG, (errmsg("pg_poolgov: slow statement: %.3f ms", ms),
+        ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov: slow statement: %.3f ms", ms),
                       errdetail("Role \"%s\", database \"%s\", %llu rows: %.*s",
                                 my_slot->role_name, my_slot->db_name,
                                 static_cast<unsigned long long>(f.rows), keep, text),

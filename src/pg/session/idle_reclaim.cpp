@@ -48,14 +48,17 @@ extern "C" {
 #include "privileges.hpp"
 #include "session/connection.hpp"
 #include "events_log.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "session/budgets_sync.hpp"
 #include "compat.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 #include "session/termination.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/format.hpp"
 
 namespace poolgov::pg {
 
@@ -112,9 +115,9 @@ void on_reclaim_request(SIGNAL_ARGS)
     int save_errno = errno;
     ConnSlot *slot = my_slot;
     if (slot != nullptr) {
-        uint64_t req = __atomic_exchange_n(&slot->reclaim_request, uint64_t{0}, __ATOMIC_ACQ_REL);
+        uint64_t req = atomic::exchange_acq_rel(slot->reclaim_request, uint64_t{0});
         if (req != 0 && static_cast<int>(req >> 8) == MyProcPid) {
-            int64_t threshold = __atomic_load_n(&slot->reclaim_threshold_ms, __ATOMIC_ACQUIRE);
+            int64_t threshold = atomic::load_acquire(slot->reclaim_threshold_ms);
             int64_t idle_ms = 0;
             bool accept = ended.rule == 0 && !ProcDiePending && idle_now(&idle_ms) &&
                           idle_ms >= threshold;
@@ -125,8 +128,7 @@ void on_reclaim_request(SIGNAL_ARGS)
                 ended.rule = static_cast<sig_atomic_t>(req & 0xff);
                 termination_arm(rewrite_reclaim_fatal);
             }
-            __atomic_store_n(&slot->reclaim_outcome, accept ? kAccepted : kDeclined,
-                             __ATOMIC_RELEASE);
+            atomic::store_release(slot->reclaim_outcome, accept ? kAccepted : kDeclined);
         }
     }
     errno = save_errno;
@@ -146,13 +148,13 @@ void count_reclaimed(int, Datum)
     write_end(mine.cc);
     atomic::fetch_add(shm.state->idle_terminated, uint64_t{1});
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1, "idle {} ms, over {} ms ({})",
+    format_into(detail, "idle {} ms, over {} ms ({})",
                                 ended.idle_ms, ended.threshold_ms, reclaim_rule_name(rule));
-    *out.out = '\0';
     log_event(EventKind::TerminateIdle,
               EventFields{my_slot->role_name, my_slot->db_name, MyProcPid, my_slot->client_addr},
               detail);
-    ereport(LOG, (errmsg("pg_poolgov: ended idle session of role \"%s\" in database \"%s\"",
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov: ended idle session of role \"%s\" in database \"%s\"",
                          my_slot->role_name, my_slot->db_name),
                   errdetail("Idle for %lld ms; the limit was %lld ms (%s).",
                             static_cast<long long>(ended.idle_ms),
@@ -190,14 +192,11 @@ void nap(long ms)
 bool send_request(int index, int pid, ReclaimRule rule, int64_t threshold_ms)
 {
     ConnSlot &s = shm.slots[index];
-    __atomic_store_n(&s.reclaim_outcome, 0u, __ATOMIC_RELEASE);
-    __atomic_store_n(&s.reclaim_threshold_ms, threshold_ms, __ATOMIC_RELEASE);
-    __atomic_store_n(&s.reclaim_request,
-                     (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) |
-                         static_cast<uint64_t>(rule),
-                     __ATOMIC_RELEASE);
+    atomic::store_release(s.reclaim_outcome, 0u);
+    atomic::store_release(s.reclaim_threshold_ms, threshold_ms);
+    atomic::store_release(s.reclaim_request, (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) | static_cast<uint64_t>(rule));
     if (BackendPidGetProc(pid) == nullptr || kill(pid, SIGUSR2) != 0) {
-        __atomic_store_n(&s.reclaim_request, uint64_t{0}, __ATOMIC_RELEASE);
+        atomic::store_release(s.reclaim_request, uint64_t{0});
         return false;
     }
     return true;
@@ -207,7 +206,7 @@ bool send_request(int index, int pid, ReclaimRule rule, int64_t threshold_ms)
 // under the main lock held shared. Closures longer than a slot holds
 // continue in the member pool: when any slot has such a chain, the pool is
 // copied too (the buffer is allocated before the lock), and closure_of()
-// gives each copy its whole closure (track S: no membership is cut off).
+// gives each copy its whole closure (no membership is cut off).
 struct SlotCopy {
     ConnSlot slot;
     int index;
@@ -224,7 +223,7 @@ int copy_slots(SlotCopy **out)
         MemoryContextAllocHuge(CurrentMemoryContext, sizeof(MemberChunk) * (chunks + 1)));
     bool any_chain = false;
     int n = 0;
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    lock_acquire(st->main_lock, LW_SHARED);
     for (uint32_t i = 0; i < st->nslots; ++i) {
         if (!atomic::load(shm.slot_keys[i].in_use))
             continue;
@@ -234,7 +233,7 @@ int copy_slots(SlotCopy **out)
     }
     if (any_chain)
         memcpy(pool, st->budget.members.chunks, sizeof(MemberChunk) * chunks);
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
     pool_copy = MemberPool{chunks, 0, 0, 0, pool};
     *out = copies;
     return n;
@@ -263,9 +262,9 @@ bool copy_member_of(const ConnSlot &s, Oid role)
 uint32_t outcome_of(const SlotCopy &c)
 {
     const ConnSlot &s = shm.slots[c.index];
-    if (__atomic_load_n(&s.pid, __ATOMIC_ACQUIRE) != c.slot.pid)
+    if (atomic::load_acquire(s.pid) != c.slot.pid)
         return kAccepted;  // gone already (the slot was freed or reused)
-    return __atomic_load_n(&s.reclaim_outcome, __ATOMIC_ACQUIRE);
+    return atomic::load_acquire(s.reclaim_outcome);
 }
 
 int64_t interval_ms(const Interval *iv)

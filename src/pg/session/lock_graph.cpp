@@ -23,9 +23,12 @@ extern "C" {
 #include "utils/memutils.h"
 }
 
+#include "locks.hpp"
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "shmem.hpp"
+
+#include "poolgov/atomics.hpp"
 
 #include <algorithm>
 
@@ -66,15 +69,15 @@ int collect_holders()
     constexpr auto running = static_cast<uint32_t>(AdmState::Running);
     const AdmissionEntry *entries = shm.admission.entries;
     int mine = static_cast<int>(my_slot - shm.slots);
-    bool heavy_only = __atomic_load_n(&entries[mine].state, __ATOMIC_ACQUIRE) == running;
+    bool heavy_only = atomic::load_acquire(entries[mine].state) == running;
     int n = 0;
     for (int i = 0; i < shm.admission.n; ++i) {
-        if (i == mine || __atomic_load_n(&entries[i].state, __ATOMIC_ACQUIRE) != running)
+        if (i == mine || atomic::load_acquire(entries[i].state) != running)
             continue;
-        if (heavy_only && __atomic_load_n(&entries[i].heavy, __ATOMIC_RELAXED) !=
+        if (heavy_only && atomic::load(entries[i].heavy) !=
                               static_cast<uint8_t>(HeavyState::Running))
             continue;
-        int32_t pid = __atomic_load_n(&shm.slots[i].pid, __ATOMIC_RELAXED);
+        int32_t pid = atomic::load(shm.slots[i].pid);
         if (pid != 0)
             holders[n++] = pid;
     }
@@ -152,7 +155,7 @@ bool slot_holder_waits_for_me()
         return false;  // nobody holds a slot: nothing to wait for us with it
 
     for (int part = 0; part < NUM_LOCK_PARTITIONS; ++part)
-        LWLockAcquire(LockHashPartitionLockByIndex(part), LW_SHARED);
+        lock_acquire(LockHashPartitionLockByIndex(part), LW_SHARED);
     visit(w, MyProc);  // never a holder: collect_holders() leaves us out
     for (int head = 0; head < w.tail && !w.found; ++head) {
         PGPROC *node = GetPGProcByNumber(queue[head]);
@@ -170,7 +173,7 @@ bool slot_holder_waits_for_me()
                                                         offsetof(PGPROC, lockGroupLink)));
     }
     for (int part = NUM_LOCK_PARTITIONS; --part >= 0;)
-        LWLockRelease(LockHashPartitionLockByIndex(part));
+        lock_release(LockHashPartitionLockByIndex(part));
 
     for (int i = 0; i < w.tail; ++i)
         seen[queue[i]] = false;

@@ -1,6 +1,7 @@
 #include "postgres.hpp"
 
 #include "views/activity.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 
 extern "C" {
@@ -19,7 +20,7 @@ int copy_live_connections(LiveConnection **out)
     SharedState *st = shm.state;
     auto *copies = static_cast<LiveConnection *>(palloc(sizeof(LiveConnection) * st->nslots));
     int n = 0;
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    lock_acquire(st->main_lock, LW_SHARED);
     uint64_t epoch = atomic::load(st->stats_epoch);
     for (uint32_t i = 0; i < st->nslots; ++i) {
         if (!atomic::load(shm.slot_keys[i].in_use))
@@ -29,17 +30,17 @@ int copy_live_connections(LiveConnection **out)
         c.index = static_cast<int>(i);
         slot_read_stats(shm.slot_stats[i], epoch, c.stmts);
     }
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
     *out = copies;
     return n;
 }
 
 void copy_admission_entries(LiveConnection *conns, int n)
 {
-    LWLockAcquire(shm.state->admission_lock, LW_SHARED);
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
     for (int i = 0; i < n; ++i)
         conns[i].adm = shm.admission.entries[conns[i].index];
-    LWLockRelease(shm.state->admission_lock);
+    lock_release(shm.state->admission_lock);
 }
 
 const char *admission_name(const AdmissionEntry &e)

@@ -14,10 +14,11 @@ extern "C" {
 
 #include "breaker_state.hpp"
 #include "events_log.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/format.hpp"
 
 #include <initializer_list>
 
@@ -34,7 +35,7 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     require_admin("reset pg_poolgov statistics");
     SharedState *st = shm.state;
     TimestampTz now = GetCurrentTimestamp();
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     atomic::fetch_add(st->stats_epoch, uint64_t{1});
     st->stats_reset = now;
     for (uint64_t *c : {&st->accepted, &st->rejected_budget, &st->rejected_reserve,
@@ -63,18 +64,18 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
             shm.databases.entries[d].peak_connections++;
     }
     st->peak_connections = open;
-    LWLockRelease(st->main_lock);
-    LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+    lock_release(st->main_lock);
+    lock_acquire(st->breaker_lock, LW_EXCLUSIVE);
     shm.breaker->untracked = 0;
     shm.breaker->evicted = 0;
-    LWLockRelease(st->breaker_lock);
+    lock_release(st->breaker_lock);
     // Admission: the cumulative counters (running and queued are not).
     AdmissionCounters &adm = *shm.admission.counters;
-    LWLockAcquire(st->admission_lock, LW_EXCLUSIVE);
+    lock_acquire(st->admission_lock, LW_EXCLUSIVE);
     for (uint64_t *c : {&adm.admitted, &adm.waited, &adm.timeouts, &adm.overdrafts,
                         &adm.idle_ended, &adm.wait_total_us, &adm.wait_max_us})
         atomic::store(*c, uint64_t{0});
-    LWLockRelease(st->admission_lock);
+    lock_release(st->admission_lock);
     PG_RETURN_VOID();
 }
 
@@ -82,9 +83,9 @@ POOLGOV_SQL_FUNCTION(poolgov_reset_slow_queries)
 {
     require_shmem();
     require_admin("reset the pg_poolgov slow-query log");
-    LWLockAcquire(shm.state->slowlog_lock, LW_EXCLUSIVE);
+    lock_acquire(shm.state->slowlog_lock, LW_EXCLUSIVE);
     slowlog_ring().clear();
-    LWLockRelease(shm.state->slowlog_lock);
+    lock_release(shm.state->slowlog_lock);
     PG_RETURN_VOID();
 }
 
@@ -95,8 +96,8 @@ namespace {
 // Anything else (a network, a host name, garbage) is 22023.
 void breaker_addr_key(const char *in, char (&out)[kAddrLen])
 {
-    if (pg_strcasecmp(in, "local") == 0) {
-        copy_text(out, "local");
+    if (pg_strcasecmp(in, kBreakerLocalAddr) == 0) {
+        copy_text(out, kBreakerLocalAddr);
         return;
     }
     int family = strchr(in, ':') != nullptr ? PGSQL_AF_INET6 : PGSQL_AF_INET;
@@ -136,18 +137,16 @@ POOLGOV_SQL_FUNCTION(poolgov_breaker_reset)
     }
     SharedState *st = shm.state;
     int open = 0;
-    LWLockAcquire(st->breaker_lock, LW_EXCLUSIVE);
+    lock_acquire(st->breaker_lock, LW_EXCLUSIVE);
     int cleared = breaker_clear(*shm.breaker, role, addr_key, GetCurrentTimestamp(),
                                 breaker_policy(), &open);
     atomic::store(st->breaker_entries, shm.breaker->used);
-    LWLockRelease(st->breaker_lock);
+    lock_release(st->breaker_lock);
 
     const char *who = GetUserNameFromId(GetUserId(), false);
     char detail[kDetailLen];
-    auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                "{} entries cleared ({} open) by {}", cleared, open, who);
-    *out.out = '\0';
-    const char *event_addr = addr_key != nullptr && strcmp(addr_key, "local") != 0 ? addr_key
+    format_into(detail, "{} entries cleared ({} open) by {}", cleared, open, who);
+    const char *event_addr = addr_key != nullptr && strcmp(addr_key, kBreakerLocalAddr) != 0 ? addr_key
                                                                                     : nullptr;
     log_event(EventKind::BreakerReset, EventFields{role, nullptr, MyProcPid, event_addr}, detail);
     PG_RETURN_INT32(cleared);

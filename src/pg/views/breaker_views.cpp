@@ -8,6 +8,7 @@
 #include "views/activity.hpp"
 #include "privileges.hpp"
 #include "breaker_state.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "views/row_builder.hpp"
 #include "shmem.hpp"
@@ -26,9 +27,9 @@ POOLGOV_SQL_FUNCTION(poolgov_breakers)
     auto *copy = static_cast<BreakerTable *>(palloc(sizeof(BreakerTable)));
     copy->used = 0;
     if (atomic::load(st->breaker_entries) > 0) {
-        LWLockAcquire(st->breaker_lock, LW_SHARED);
+        lock_acquire(st->breaker_lock, LW_SHARED);
         memcpy(copy, shm.breaker, sizeof(BreakerTable));
-        LWLockRelease(st->breaker_lock);
+        lock_release(st->breaker_lock);
     }
     BreakerPolicy policy = breaker_policy();
     TimestampTz now = GetCurrentTimestamp();
@@ -39,7 +40,7 @@ POOLGOV_SQL_FUNCTION(poolgov_breakers)
             continue;  // the governor's sweep removes it shortly
         bool visible = can_see_details_of(get_role_oid(e.role, true));
         if (visible)
-            row.name(e.role).inet(strcmp(e.addr, "local") == 0 ? nullptr : e.addr);
+            row.name(e.role).inet(strcmp(e.addr, kBreakerLocalAddr) == 0 ? nullptr : e.addr);
         else
             row.null().null();
         int64_t until = breaker_open_until(e, policy);

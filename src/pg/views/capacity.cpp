@@ -9,6 +9,7 @@ extern "C" {
 #include "utils/guc.h"
 }
 
+#include "locks.hpp"
 #include "guard.hpp"
 #include "views/row_builder.hpp"
 #include "shmem.hpp"
@@ -37,12 +38,12 @@ struct CapacityRow {
 
 CapacityRow ring_row(const char *name, LWLock *lock, RingHeader *h, const char *setting)
 {
-    LWLockAcquire(lock, LW_SHARED);
+    lock_acquire(lock, LW_SHARED);
     RingView ring(h, nullptr);
     CapacityRow r{name,     static_cast<int64>(ring.size()), ring.capacity(),
                   static_cast<int64>(ring.written() - ring.size()), -1, ring.stride(),
                   setting};
-    LWLockRelease(lock);
+    lock_release(lock);
     return r;
 }
 
@@ -57,7 +58,7 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     int n = 0;
 
     int64 per_entry = static_cast<int64>(entry_bytes_per_entry());
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    lock_acquire(st->main_lock, LW_SHARED);
     rows[n++] = {"roles", st->roles.used, st->roles.capacity,
                  static_cast<int64>(st->roles.evicted), static_cast<int64>(st->roles.untracked),
                  per_entry, "poolgov.max_roles"};
@@ -77,26 +78,26 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     rows[n++] = {"memberships", b.members.capacity - b.members.free_count, b.members.capacity,
                  -1, static_cast<int64>(atomic::load(b.memberships_truncated)),
                  static_cast<int64>(sizeof(MemberChunk)), "max_connections"};
-    int64 closures = 0;
-    for (int i = 0; i < kClosureEntries; ++i)
-        closures += shm.closures.index[i] != 0;
-    rows[n++] = {"closure_cache", closures, kClosureEntries, -1, -1,
-                 static_cast<int64>(sizeof(ClosureEntry) + sizeof(uint32_t)), nullptr};
+    // An entry, its role and its share of the index.
+    int64 closure_bytes = sizeof(ClosureEntry) + sizeof(uint32_t) +
+                          sizeof(OidMapEntry) * closure_index_capacity() / kClosureEntries;
+    rows[n++] = {"closure_cache", shm.closures.by_role->used, kClosureEntries, -1, -1,
+                 closure_bytes, nullptr};
     int64 slots = 0;
     for (uint32_t i = 0; i < st->nslots; ++i)
         slots += atomic::load(shm.slot_keys[i].in_use) != 0;
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
     rows[n++] = {"connections", slots, st->nslots, -1, -1,
                  static_cast<int64>(sizeof(SlotKey) + sizeof(ConnSlot) + sizeof(SlotStats) +
                                     sizeof(AdmissionEntry) + sizeof(Latch *)),
                  "max_connections"};
 
-    LWLockAcquire(st->breaker_lock, LW_SHARED);
+    lock_acquire(st->breaker_lock, LW_SHARED);
     rows[n++] = {"breakers", shm.breaker->used, kBreakerEntries,
                  static_cast<int64>(shm.breaker->evicted),
                  static_cast<int64>(shm.breaker->untracked),
                  static_cast<int64>(sizeof(BreakerEntry)), nullptr};
-    LWLockRelease(st->breaker_lock);
+    lock_release(st->breaker_lock);
 
     rows[n++] = ring_row("events", st->events_lock, &st->events, nullptr);
     rows[n++] = ring_row("slow_queries", st->slowlog_lock, &st->slowlog,

@@ -22,6 +22,7 @@ extern "C" {
 #include "guard.hpp"
 #include "privileges.hpp"
 #include "session/connection.hpp"
+#include "locks.hpp"
 #include "shmem.hpp"
 
 using namespace poolgov;
@@ -102,10 +103,10 @@ POOLGOV_SQL_FUNCTION(poolgov_check_login)
     BreakerPolicy bp = breaker_policy();
     if (bp.limit > 0 && atomic::load(shm.state->breaker_entries) > 0) {
         BreakerEntry open{};
-        LWLockAcquire(shm.state->breaker_lock, LW_SHARED);
+        lock_acquire(shm.state->breaker_lock, LW_SHARED);
         breaker_open = breaker_open_until(*shm.breaker, role_name, breaker_key_addr(addr),
                                           GetCurrentTimestamp(), bp, &open) != 0;
-        LWLockRelease(shm.state->breaker_lock);
+        lock_release(shm.state->breaker_lock);
     }
 
     TupleDesc desc;

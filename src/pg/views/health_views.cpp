@@ -14,6 +14,7 @@ extern "C" {
 #include "views/read_model.hpp"
 #include "session/admission.hpp"
 #include "breaker_state.hpp"
+#include "locks.hpp"
 #include "compat.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
@@ -53,14 +54,14 @@ int count_open_breakers(TimestampTz now)
     if (policy.limit <= 0 || atomic::load(st->breaker_entries) == 0)
         return 0;
     int open = 0;
-    LWLockAcquire(st->breaker_lock, LW_SHARED);
+    lock_acquire(st->breaker_lock, LW_SHARED);
     for (int i = 0; i < kBreakerEntries; ++i) {
         const BreakerEntry &e = shm.breaker->entries[i];
         if (e.key_hash != 0 && !breaker_expired(e, now, policy) &&
             breaker_open_until(e, policy) > now)
             open++;
     }
-    LWLockRelease(st->breaker_lock);
+    lock_release(st->breaker_lock);
     return open;
 }
 
@@ -86,12 +87,12 @@ const HistorySample *copy_recent_history(uint64_t *n)
     if (want > st->history.capacity)
         want = st->history.capacity;
     auto *copy = static_cast<HistorySample *>(palloc(sizeof(HistorySample) * (want + 1)));
-    LWLockAcquire(st->history_lock, LW_SHARED);
+    lock_acquire(st->history_lock, LW_SHARED);
     RingView ring = history_ring();
     uint64_t take = ring.size() < want ? ring.size() : want;
     for (uint64_t i = 0; i < take; ++i)
         memcpy(&copy[i], ring.at(ring.written() - take + i), sizeof(HistorySample));
-    LWLockRelease(st->history_lock);
+    lock_release(st->history_lock);
     *n = take;
     return copy;
 }

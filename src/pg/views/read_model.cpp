@@ -5,6 +5,7 @@
 #include "views/activity.hpp"
 #include "session/budgets_sync.hpp"
 #include "session/connection.hpp"
+#include "locks.hpp"
 #include "shmem.hpp"
 
 #include <algorithm>
@@ -21,7 +22,7 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
     int npids = 0;
 
     all = StmtCounters{};
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    lock_acquire(st->main_lock, LW_SHARED);
     uint64_t epoch = atomic::load(st->stats_epoch);
     stmt_merge(all, *shm.retired);
     for (uint32_t i = 0; i < st->nslots; ++i) {
@@ -31,17 +32,17 @@ void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
         slot_read_stats(shm.slot_stats[i], epoch, *scratch);
         stmt_merge(all, *scratch);
     }
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 
     tally = ConnTally{};
     for (int i = 0; i < npids; ++i)
         tally_add(tally, state_of(index.find(pids[i])));
-    LWLockAcquire(st->admission_lock, LW_SHARED);
+    lock_acquire(st->admission_lock, LW_SHARED);
     tally.admission_running = static_cast<int32_t>(shm.admission.counters->running);
     tally.admission_queued = static_cast<int32_t>(shm.admission.counters->queued);
     totals.adm_waited = shm.admission.counters->waited;
     totals.adm_wait_us = shm.admission.counters->wait_total_us;
-    LWLockRelease(st->admission_lock);
+    lock_release(st->admission_lock);
 
     totals.at = GetCurrentTimestamp();
     totals.epoch = epoch;
@@ -61,13 +62,13 @@ GlobalRead *read_global()
     SharedState *st = shm.state;
     auto *g = static_cast<GlobalRead *>(palloc0(sizeof(GlobalRead)));
     gather_totals(g->totals, g->tally, g->all);
-    LWLockAcquire(st->breaker_lock, LW_SHARED);
+    lock_acquire(st->breaker_lock, LW_SHARED);
     g->breaker_untracked = shm.breaker->untracked;
     g->breaker_evicted = shm.breaker->evicted;
-    LWLockRelease(st->breaker_lock);
-    LWLockAcquire(st->admission_lock, LW_SHARED);
+    lock_release(st->breaker_lock);
+    lock_acquire(st->admission_lock, LW_SHARED);
     g->adm = *shm.admission.counters;
-    LWLockRelease(st->admission_lock);
+    lock_release(st->admission_lock);
     return g;
 }
 
@@ -144,11 +145,11 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
 {
     SharedState *st = shm.state;
     Rollup r{};
-    r.budgets = copy_active_budgets();  // track S: rules, index and live counts
-    LWLockAcquire(st->main_lock, LW_SHARED);
+    r.budgets = copy_active_budgets();  // rules, index and live counts
+    lock_acquire(st->main_lock, LW_SHARED);
     uint32_t used = t.header->used;
     uint64_t evictions = t.header->evicted;
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
 
     uint32_t extra = with_budget_roles ? r.budgets->count : 0;
     size_t room = static_cast<size_t>(used) + extra + 1;
@@ -161,12 +162,12 @@ Rollup copy_table(const EntryTable &t, bool with_budget_roles)
     r.queued = static_cast<int *>(palloc0(sizeof(int) * room));
     for (uint32_t from = 0; from < used; from += kCopyChunk) {
         uint32_t to = std::min(used, from + kCopyChunk);
-        LWLockAcquire(st->main_lock, LW_SHARED);
+        lock_acquire(st->main_lock, LW_SHARED);
         for (uint32_t i = from; i < to; ++i) {
             r.entries[r.n] = t.entries[i];
             stmt_merge(r.stats[r.n++], t.stats[i]);  // only the buckets in use
         }
-        LWLockRelease(st->main_lock);
+        lock_release(st->main_lock);
     }
     if (evictions != atomic::load(t.header->evicted))
         drop_duplicate_rows(r);

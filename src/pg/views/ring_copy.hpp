@@ -9,6 +9,8 @@
 
 #include "postgres.hpp"
 
+#include "locks.hpp"
+
 #include "poolgov/atomics.hpp"
 #include "poolgov/ring.hpp"
 
@@ -26,16 +28,16 @@ inline char *copy_ring_records(LWLock *lock, RingHeader *header, char *data, uin
         uint64_t room = written < ring.capacity() ? written : ring.capacity();
         char *copy =
             static_cast<char *>(MemoryContextAllocHuge(CurrentMemoryContext, room * *stride + 1));
-        LWLockAcquire(lock, LW_SHARED);
+        lock_acquire(lock, LW_SHARED);
         uint64_t n = ring.size();
         if (n <= room) {
             for (uint64_t i = 0; i < n; ++i)
                 memcpy(copy + i * *stride, ring.at(ring.oldest() + i), *stride);
-            LWLockRelease(lock);
+            lock_release(lock);
             *count = n;
             return copy;
         }
-        LWLockRelease(lock);
+        lock_release(lock);
         pfree(copy);
     }
 }

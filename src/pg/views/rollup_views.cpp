@@ -5,6 +5,7 @@
 #include "views/activity.hpp"
 #include "session/budgets_sync.hpp"
 #include "session/connection.hpp"
+#include "locks.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "views/health.hpp"
@@ -78,7 +79,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
             .int8(static_cast<int64>(e.auth_failures));
         row.statement_columns(r.stats[i]);
         admission_columns(row, r.stats[i], r.queued[i]);
-        row.int8(static_cast<int64>(r.stats[i].idle_terminated));  // 1.1, track R
+        row.int8(static_cast<int64>(r.stats[i].idle_terminated));  // 1.1
         row.emit();
     }
     return (Datum) 0;
@@ -111,9 +112,9 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
     // Exits since the last login leave the counts first (short, exclusive);
     // the copy is made under the shared lock. The counts are the ones logins
     // are decided by.
-    LWLockAcquire(st->main_lock, LW_EXCLUSIVE);
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
     drain_exits();
-    LWLockRelease(st->main_lock);
+    lock_release(st->main_lock);
     BudgetSet *budgets = copy_active_budgets();
 
     // Per-address rules: the address with the most connections (one pass

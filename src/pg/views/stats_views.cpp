@@ -59,9 +59,9 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .float8(static_cast<double>(adm.wait_max_us) / 1000.0)
         .int8(static_cast<int64>(adm.overdrafts))
         .int8(static_cast<int64>(adm.idle_ended))
-        // idle reclamation (1.1, track R)
+        // idle reclamation (1.1)
         .int8(static_cast<int64>(l.idle_terminated))
-        .text(health_status_name(health));  // 1.1, always last (Track H)
+        .text(health_status_name(health));  // 1.1, always last
     row.emit();
     return (Datum) 0;
 }
