@@ -262,6 +262,7 @@ void refresh_profile()
     // Which rule's admission_timeout holds: the one function that says
     // which rules govern this connection (closure, database, address).
     Governance g = govern_login(set, my_slot->role_oid, closure, n, my_slot->db_oid, addr);
+    low |= g.low_priority;  // address rules too
     if (g.admission_timeout_rule >= 0) {
         const BudgetRule &r = set.rules[g.admission_timeout_rule];
         p.admission_timeout_ms = g.admission_timeout_ms;
