@@ -171,6 +171,7 @@ scenario_scale() {
   echo >>"$out"
 
   # The address case: N address rules, clients over TCP (see the top).
+  start_config "${settings[@]}"  # the last callgrind run stopped the server
   if [ "$(cluster_psql postgres "SELECT count(*) FROM pg_attribute
         WHERE attrelid = 'poolgov.budgets'::regclass AND attname = 'client_addr'")" -eq 1 ]; then
     local tcp_settings=("${settings[@]}" "listen_addresses = '127.0.0.1'")
@@ -185,8 +186,7 @@ scenario_scale() {
     } >>"$out"
     for n in "${counts[@]}"; do
       start_config "${tcp_settings[@]}"
-      scale_set_budgets 2
-      scale_set_address_budgets "$n"
+      scale_set_address_budgets "$n"  # also takes the tenants' budgets out
       local rows=$((n + 2))
       cg_start "${tcp_settings[@]}"
       scale_wait_budgets "$rows"
