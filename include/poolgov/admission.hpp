@@ -67,6 +67,10 @@ struct AdmissionEntry {
     uint64_t ticket;
     int64_t queued_since;   // microseconds; 0 unless waiting
     int64_t running_since;  // microseconds; 0 unless running
+    // Queued for a slot and held by these pauses (bits of the pause table,
+    // poolgov/pause.hpp): not eligible while any is set.
+    uint32_t paused;
+    uint32_t unused;
 };
 static_assert(std::is_trivially_copyable_v<AdmissionEntry>);  // in shared memory
 
@@ -126,6 +130,7 @@ struct AdmissionRequest {
     uint8_t n_caps;
     const uint32_t *cap_role;
     const int32_t *cap_limit;
+    uint32_t paused;  // pauses that hold it (poolgov/pause.hpp); 0: none
 };
 
 // Lock-free: entry `i` (state None) takes a slot if nobody waits, the
@@ -165,9 +170,30 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
 int admission_leave_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now,
                           int *granted, int max);
 
-// A queued entry runs now, past the limits (to break a wait on a lock it
-// holds). Returns false if it was not queued.
+// A queued entry runs now, past the limits and any pause that holds it (to
+// break a wait on a lock it holds). Returns false if it was not queued.
 bool admission_overdraft(AdmissionTable t, int i, int64_t now);
+
+// A pause (bit `bit` of the pause table) now holds entry `i` too, if it is
+// still queued for a slot with ticket `ticket` (the caller saw it so before
+// deciding; a later queueing computed its own bits). Returns whether it did.
+bool admission_hold(AdmissionTable t, int i, uint64_t ticket, int bit);
+
+// The pause `bit` is lifted: no entry is held by it any more. Then grants
+// as admission_grant does (the released waiters in queue order). Returns
+// the number granted.
+int admission_release(AdmissionTable t, int bit, const AdmissionLimits &lim, int64_t now,
+                      int *granted, int max);
+
+// Waiters held by pause `bit`.
+int admission_held(AdmissionTable t, int bit);
+
+// Is entry `i` held by a pause (queued for a slot with a pause bit)?
+inline bool admission_paused(const AdmissionEntry &e)
+{
+    return atomic::load_acquire(e.state) == static_cast<uint32_t>(AdmState::Queued) &&
+           atomic::load(e.paused) != 0;
+}
 
 // Is entry `i` still waiting (for a slot or for a heavy slot)?
 inline bool admission_waiting(const AdmissionEntry &e)

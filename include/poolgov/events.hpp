@@ -24,6 +24,8 @@ enum class EventKind : uint8_t {
     BreakerReset,
     SuperuserOverdraft,  // a superuser admitted over its budget (superuser reserve)
     TerminateIdle,       // pg_poolgov ended an idle session (idle reclamation)
+    Pause,               // poolgov.pause() paused a scope
+    Resume,              // a pause was lifted (poolgov.resume() or poolgov.pause_timeout)
 };
 
 const char *event_kind_name(EventKind k);

@@ -92,6 +92,10 @@ struct Snapshot {
              admission_waits = 0;
     double admission_wait_seconds = 0;
     uint64_t idle_terminated = 0;
+    // Pauses (poolgov.pause): scopes paused and transactions held now; since start.
+    int64_t pauses = 0, paused_transactions = 0;
+    uint64_t pauses_total = 0, pause_timeouts = 0, pause_lock_admits = 0,
+             paused_admission_timeouts = 0;
     std::vector<HealthRow> health;
     std::vector<Row> roles;      // capped already (cap_rows)
     std::vector<Row> databases;  // capped already

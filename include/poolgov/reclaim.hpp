@@ -16,6 +16,8 @@
 //             before high, longest idle first, until utilization is back
 //             under the threshold. Never superusers or priority sessions.
 //   manual    poolgov.terminate_idle()
+//   budget    poolgov.enforce_budget(): a budget lowered below the sessions
+//             it counts; the longest idle of them, until it is met
 // Only sessions idle outside a transaction are candidates; idle in
 // transaction is left to idle_in_transaction_session_timeout and to
 // admission control (poolgov.admission_idle_timeout).
@@ -28,7 +30,9 @@
 
 namespace poolgov {
 
-enum class ReclaimRule : uint8_t { None = 0, Role = 1, Global = 2, Pressure = 3, Manual = 4 };
+enum class ReclaimRule : uint8_t {
+    None = 0, Role = 1, Global = 2, Pressure = 3, Manual = 4, Budget = 5
+};
 
 const char *reclaim_rule_name(ReclaimRule r);
 
@@ -68,6 +72,13 @@ int pressure_limit(int pressure_threshold_pct, int usable_connections);
 // `out` has room for n orders; returns how many it wrote.
 int reclaim_plan(const ReclaimCandidate *c, int n, const ReclaimSettings &s, int64_t now_us,
                  ReclaimOrder *out);
+
+// A budget counts `over` sessions more than its max_connections (the
+// candidates are the sessions it counts, superusers already left out by the
+// caller when they may not be ended): the `over` idle ones that have idled
+// longest, never one that is active or in a transaction. Fewer when fewer
+// are idle. `out` has room for n orders; returns how many it wrote.
+int budget_plan(const ReclaimCandidate *c, int n, int over, int64_t now_us, ReclaimOrder *out);
 
 // The tightest idle_timeout of the rules that apply (-1: none).
 int64_t role_idle_timeout(const BudgetSet &budgets, const uint32_t *member_of, int n_member_of,

@@ -73,7 +73,7 @@ bool eligible(AdmissionTable t, const AdmissionEntry &e, const AdmissionLimits &
     bool lane_room = lim.max_heavy == 0 || heavy_has_room(t, lim);
     if (state_of(e) == kRunning)  // waits for a heavy slot only
         return heavy_of(e) == kHeavyQueued && lane_room;
-    if (state_of(e) != kQueued)
+    if (state_of(e) != kQueued || atomic::load(e.paused) != 0)
         return false;
     if (load_seq(t.counters->running) >= static_cast<uint32_t>(lim.max_active))
         return false;
@@ -164,6 +164,7 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
     if (heavy)
         set_heavy(e, lane ? kHeavyRunning : kHeavyNone);
     e.queued_since = 0;
+    atomic::store(e.paused, uint32_t{0});
     return true;
 }
 
@@ -203,6 +204,7 @@ void fill_request(AdmissionEntry &e, const AdmissionRequest &req)
         e.cap_limit[c] = req.cap_limit[c];
     }
     e.queued_since = 0;
+    atomic::store(e.paused, req.paused);
 }
 
 }  // namespace
@@ -226,7 +228,7 @@ int admission_cap_usage(AdmissionTable t, uint32_t role)
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
                           const AdmissionLimits &lim, int64_t now)
 {
-    if (req.heavy || req.n_caps > 0 || load_seq(t.counters->queued) != 0)
+    if (req.heavy || req.n_caps > 0 || req.paused != 0 || load_seq(t.counters->queued) != 0)
         return false;
     if (!reserve(t.counters->running, lim.max_active))
         return false;
@@ -334,9 +336,41 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
     e.overdraft = 0;
     e.queued_since = 0;
     e.running_since = 0;
+    atomic::store(e.paused, uint32_t{0});
     if (state == kRunning)  // after the entry is clean: the slot is free now
         add_seq(c.running, -1);
     return admission_grant(t, lim, now, granted, max);
+}
+
+bool admission_hold(AdmissionTable t, int i, uint64_t ticket, int bit)
+{
+    AdmissionEntry &e = t.entries[i];
+    if (state_of(e) != kQueued || e.ticket != ticket || bit < 0 || bit >= 32)
+        return false;
+    atomic::store(e.paused, atomic::load(e.paused) | (uint32_t{1} << bit));
+    return true;
+}
+
+int admission_release(AdmissionTable t, int bit, const AdmissionLimits &lim, int64_t now,
+                      int *granted, int max)
+{
+    uint32_t mask = ~(uint32_t{1} << bit);
+    for (int i = 0; i < t.n; ++i) {
+        AdmissionEntry &e = t.entries[i];
+        uint32_t held = atomic::load(e.paused);
+        if (held != 0)
+            atomic::store(e.paused, held & mask);
+    }
+    return admission_grant(t, lim, now, granted, max);
+}
+
+int admission_held(AdmissionTable t, int bit)
+{
+    int n = 0;
+    for (int i = 0; i < t.n; ++i)
+        if (admission_paused(t.entries[i]) && (atomic::load(t.entries[i].paused) >> bit & 1u))
+            n++;
+    return n;
 }
 
 bool admission_overdraft(AdmissionTable t, int i, int64_t now)

@@ -35,6 +35,10 @@ const char *event_kind_name(EventKind k)
         return "superuser_overdraft";
     case EventKind::TerminateIdle:
         return "terminate_idle";
+    case EventKind::Pause:
+        return "pause";
+    case EventKind::Resume:
+        return "resume";
     }
     return "unknown";
 }

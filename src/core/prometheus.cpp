@@ -276,6 +276,21 @@ std::string format_metrics(const Snapshot &s)
              "Total time of the admission waits that ended with a slot.", s.admission_wait_seconds);
     w.single("pg_poolgov_idle_terminated_total", "counter",
              "Idle sessions pg_poolgov ended.", s.idle_terminated);
+    w.single("pg_poolgov_pauses", "gauge", "Scopes paused now (poolgov.pause).", s.pauses);
+    w.single("pg_poolgov_paused_transactions", "gauge",
+             "Transactions held in the admission queue by a pause now.",
+             s.paused_transactions);
+    w.single("pg_poolgov_pauses_total", "counter", "Scopes paused by poolgov.pause().",
+             s.pauses_total);
+    w.single("pg_poolgov_pause_timeouts_total", "counter",
+             "Pauses lifted by poolgov.pause_timeout.", s.pause_timeouts);
+    w.single("pg_poolgov_pause_lock_admits_total", "counter",
+             "Transactions let in past a pause because another backend waited for a lock "
+             "they held.",
+             s.pause_lock_admits);
+    w.single("pg_poolgov_paused_admission_timeouts_total", "counter",
+             "Transactions held by a pause that reached poolgov.admission_timeout (53000).",
+             s.paused_admission_timeouts);
     w.family("pg_poolgov_health_status", "gauge",
              "Status of each poolgov.health() check: 0 ok, 1 warning, 2 critical.");
     for (const HealthRow &h : s.health)

@@ -46,6 +46,8 @@ const char *reclaim_rule_name(ReclaimRule r)
         return "pool pressure";
     case ReclaimRule::Manual:
         return "poolgov.terminate_idle()";
+    case ReclaimRule::Budget:
+        return "poolgov.enforce_budget()";
     case ReclaimRule::None:
         break;
     }
@@ -109,6 +111,24 @@ int reclaim_plan(const ReclaimCandidate *c, int n, const ReclaimSettings &s, int
         return a.idle_ms > b.idle_ms;
     });
     return std::min(k, first + need);
+}
+
+int budget_plan(const ReclaimCandidate *c, int n, int over, int64_t now_us, ReclaimOrder *out)
+{
+    if (over <= 0)
+        return 0;
+    int k = 0;
+    for (int i = 0; i < n; ++i) {
+        const ReclaimCandidate &x = c[i];
+        if (x.idle)
+            out[k++] = ReclaimOrder{x.index, ReclaimRule::Budget, 0, idle_ms_of(x, now_us),
+                                    x.priority_class};
+    }
+    // Longest idle first; equal idle times in the caller's order.
+    std::stable_sort(out, out + k, [](const ReclaimOrder &a, const ReclaimOrder &b) {
+        return a.idle_ms > b.idle_ms;
+    });
+    return std::min(k, over);
 }
 
 int64_t role_idle_timeout(const BudgetSet &budgets, const uint32_t *member_of, int n_member_of,
@@ -178,6 +198,19 @@ ReclaimText describe_reclaim(ReclaimRule rule, int64_t idle_ms, int64_t threshol
         format_into(t.hint,
                     "Use a connection pooler or fewer idle connections; "
                     "poolgov.pressure_threshold and poolgov.pressure_idle_timeout tune this.");
+        break;
+    case ReclaimRule::Budget:
+        format_into(t.message,
+                    "terminating connection: pg_poolgov ended this session after {} idle to "
+                    "bring its role back under its connection budget",
+                    idle);
+        format_into(t.detail,
+                    "The session was idle for {} ms; the budget's max_connections was "
+                    "lowered below the sessions it counts, and an administrator ended the "
+                    "longest idle of them with poolgov.enforce_budget().",
+                    idle_ms);
+        format_into(t.hint, "Reconnect when needed; the budget may refuse the login while it "
+                            "is full.");
         break;
     case ReclaimRule::Manual:
     case ReclaimRule::None:

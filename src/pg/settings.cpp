@@ -50,6 +50,7 @@ double heavy_cost = 100000.0;
 int max_heavy_transactions = 0;
 int admission_idle_timeout = 60000;
 int admission_aging = 5000;
+int pause_timeout = 600000;
 
 int idle_timeout = 0;
 int pressure_threshold = 90;
@@ -204,6 +205,13 @@ void assign_published(int v, void *)
 {
     if (can_publish())
         atomic::store(published().*Field, static_cast<int32_t>(v));
+}
+
+// Read by the governor, which lifts expired pauses, and by waiters.
+void assign_pause_timeout(int v, void *)
+{
+    if (can_publish())
+        atomic::store(shm.state->pauses.timeout_ms, static_cast<int32_t>(v));
 }
 
 void assign_exempt_superusers(bool v, void *)
@@ -379,6 +387,12 @@ void define_admission_settings()
                             "0: strict priority.", &admission_aging, admission_aging, 0, INT_MAX,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             assign_published<&AdmissionSettings::aging_ms>, nullptr);
+    DefineCustomIntVariable("poolgov.pause_timeout",
+                            "Lifts a pause (poolgov.pause) this long after it was last "
+                            "requested.",
+                            "A forgotten pause cannot hold an application for ever.",
+                            &pause_timeout, pause_timeout, 1000, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, assign_pause_timeout, nullptr);
 }
 
 void define_idle_settings()
@@ -509,6 +523,7 @@ void publish_admission_settings()
     atomic::store(s.timeout_ms, static_cast<int32_t>(admission_timeout));
     atomic::store(s.aging_ms, static_cast<int32_t>(admission_aging));
     atomic::store(s.exempt_superusers, static_cast<uint32_t>(exempt_superusers));
+    atomic::store(shm.state->pauses.timeout_ms, static_cast<int32_t>(pause_timeout));
 }
 
 }  // namespace poolgov::pg::settings

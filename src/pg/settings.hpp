@@ -47,6 +47,7 @@ extern double heavy_cost;            // plan cost units
 extern int max_heavy_transactions;   // 0: no heavy lane
 extern int admission_idle_timeout;   // ms; 0: off
 extern int admission_aging;          // ms; 0: strict priority
+extern int pause_timeout;            // ms; a pause older than this is lifted
 
 // Idle reclamation.
 extern int idle_timeout;           // ms; 0: off

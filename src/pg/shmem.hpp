@@ -21,7 +21,8 @@
 //   closure_lock  the shared cache of membership closures, looked up by a
 //                 login before it takes the main lock (so a login takes the
 //                 main lock once); never held together with another lock.
-//   admission_lock the admission queue: counters, entries and latches.
+//   admission_lock the admission queue: counters, entries and latches;
+//                 the pause table (poolgov.pause) changes under it too.
 //                 Taken only while admission control is on, at most twice
 //                 per transaction (start, end) plus a waiter's wake-ups.
 // Statement counters live in each backend's slot, written by their owner
@@ -35,6 +36,7 @@
 #include "poolgov/budgets.hpp"
 #include "poolgov/closure_cache.hpp"
 #include "poolgov/entry_table.hpp"
+#include "poolgov/pause.hpp"
 #include "poolgov/ring.hpp"
 #include "poolgov/slots.hpp"
 
@@ -123,6 +125,7 @@ struct SharedState {
     RingHeader history;
     BudgetState budget;
     AdmissionSettings admission_settings;  // see poolgov/admission.hpp
+    PauseTable pauses;  // poolgov.pause(): under admission_lock (poolgov/pause.hpp)
 };
 static_assert(std::is_trivially_copyable_v<SharedState>);  // in shared memory
 

@@ -52,11 +52,16 @@ sub feed
 	$s->{run}->pump_nb;
 }
 
+# $or_done: an SQL condition that holds once the wait is over (the lock
+# graph may end it within deadlock_timeout, quicker than a busy machine
+# runs the next poll).
 sub wait_lock
 {
-	my ($pid, $what) = @_;
+	my ($pid, $what, $or_done) = @_;
+	$or_done //= 'false';
 	ok($node->poll_query_until('postgres', qq{
-		SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid}),
+		SELECT coalesce((SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $pid),
+		                false) OR $or_done}),
 		"$what waits for a lock");
 }
 
@@ -125,7 +130,8 @@ wait_lock($s_pid, '(b soft) S');
 usleep(600_000);    # 3 x deadlock_timeout: nothing yet, S alone waits for Q
 is(overdrafts(), 0, '(b soft) no overdraft while only the exempt S waits for Q');
 feed($h, 'INSERT INTO t VALUES (101);');    # RowExclusiveLock: behind S's ShareLock
-wait_lock($h_pid, '(b soft) H (behind S)');
+wait_lock($h_pid, '(b soft) H (behind S)', qq{EXISTS (SELECT FROM poolgov.events
+	WHERE kind = 'admission_overdraft' AND pid = $q_pid)});
 $t0 = time;
 ok($node->poll_query_until('postgres', qq{
 	SELECT count(*) = 1 FROM poolgov.events WHERE kind = 'admission_overdraft' AND pid = $q_pid}),

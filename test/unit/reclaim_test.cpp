@@ -209,3 +209,39 @@ TEST(Reclaim, ManyCandidatesEachOrderedOnce)
             EXPECT_GE(out[i - 1].idle_ms, out[i].idle_ms);
     }
 }
+
+namespace {
+
+std::vector<int> budget_victims(const std::vector<ReclaimCandidate> &c, int over)
+{
+    std::vector<ReclaimOrder> out(c.size() + 1);
+    int n = budget_plan(c.data(), static_cast<int>(c.size()), over, kNow, out.data());
+    std::vector<int> idx;
+    for (int i = 0; i < n; ++i) {
+        EXPECT_EQ(out[i].rule, ReclaimRule::Budget);
+        idx.push_back(out[i].index);
+    }
+    return idx;
+}
+
+}  // namespace
+
+TEST(Reclaim, BudgetEndsTheLongestIdleUntilMetNeverActive)
+{
+    ReclaimCandidate active{7, false, kNow - 900 * kSec, false, false, Priority::Normal, -1};
+    std::vector<ReclaimCandidate> c{idle_for(1, 5), active, idle_for(2, 300), idle_for(3, 60),
+                                    idle_for(4, 1)};
+    EXPECT_EQ(budget_victims(c, 2), (std::vector<int>{2, 3}));
+    EXPECT_EQ(budget_victims(c, 0), std::vector<int>{});
+    EXPECT_EQ(budget_victims(c, -3), std::vector<int>{});
+    // Over by more than there are idle sessions: every idle one, the active stays.
+    EXPECT_EQ(budget_victims(c, 9), (std::vector<int>{2, 3, 1, 4}));
+}
+
+TEST(Reclaim, BudgetMessageNamesTheFunction)
+{
+    ReclaimText t = describe_reclaim(ReclaimRule::Budget, 61000, 0, 90);
+    EXPECT_NE(std::string(t.message).find("connection budget"), std::string::npos);
+    EXPECT_NE(std::string(t.detail).find("poolgov.enforce_budget()"), std::string::npos);
+    EXPECT_STREQ(reclaim_rule_name(ReclaimRule::Budget), "poolgov.enforce_budget()");
+}

@@ -51,6 +51,7 @@ extern "C" {
 #include "guard.hpp"
 #include "settings.hpp"
 #include "session/idle_reclaim.hpp"
+#include "session/pause.hpp"
 #include "governor/metrics_http.hpp"
 #include "shmem.hpp"
 
@@ -304,6 +305,7 @@ void schedule_next_sample(Pass &p, TimestampTz now)
 void reclaim_idle()
 {
     governor_reclaim_idle();
+    lift_expired_pauses(true);  // poolgov.pause_timeout (session/pause.cpp)
 }
 
 // Without poolgov.database: restarts to connect once it exists.

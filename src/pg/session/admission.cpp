@@ -37,6 +37,14 @@
 // holder waits for, directly or through other lock waiters, is admitted past
 // the limit once it has waited deadlock_timeout: PostgreSQL's deadlock
 // detector cannot see our queue (lock_graph.cpp).
+//
+// Pauses (session/pause.cpp): while a scope is paused, a transaction of it
+// queues at its first statement held by the pause, with admission control
+// on or off (off, only held transactions queue). Only the first statement
+// of a transaction is held (xact_gated): a transaction that started before
+// the pause runs to its end, and the drain waits for it. A held waiter
+// keeps the admission timeout; it is let in at once, past the pause, when
+// any backend waits for a lock it holds.
 #include "postgres.hpp"
 
 #include "session/admission.hpp"
@@ -69,6 +77,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "settings.hpp"
 #include "session/lock_graph.hpp"
+#include "session/pause.hpp"
 #include "shmem.hpp"
 
 #include "poolgov/atomics.hpp"
@@ -89,6 +98,8 @@ int my_index = -1;  // this backend's entry, once it took part
 // aborts were not aborted by an error, and the transaction keeps its slot.
 bool rolled_back_to_savepoint = false;
 bool idle_timeout_registered = false;
+// This transaction passed the gate once already: no pause holds it now.
+bool xact_gated = false;
 uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
 TimeoutId idle_timeout_id;
 
@@ -207,6 +218,7 @@ void on_xact(XactEvent event, void *)
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE:
+        xact_gated = false;
         leave(0, 0);
         break;
     default:
@@ -328,23 +340,59 @@ void report(EventKind kind, const char *detail)
 // Admitted past the limit to break a wait on one of our locks.
 bool take_overdraft(long waited_ms)
 {
-    bool taken = false;
+    bool taken = false, paused = false;
     uint32_t running = 0;
     lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    paused = admission_paused(me());
     taken = admission_overdraft(shm.admission, my_index, GetCurrentTimestamp());
     running = shm.admission.counters->running;
     lock_release(shm.state->admission_lock);
     if (!taken)
         return false;
     char detail[kDetailLen];
-    format_into(detail, "admitted past the limit of {} ({} running) after {} ms: another "
-                                "backend waits for a lock this transaction holds",
-                                max_active(), running, waited_ms);
+    if (paused)
+        format_into(detail, "admitted past a pause after {} ms: another backend waits for a "
+                            "lock this transaction holds",
+                    waited_ms);
+    else
+        format_into(detail, "admitted past the limit of {} ({} running) after {} ms: another "
+                            "backend waits for a lock this transaction holds",
+                    max_active(), running, waited_ms);
+    if (paused)
+        atomic::fetch_add(shm.state->pauses.lock_admits, uint64_t{1});
     report(EventKind::AdmissionOverdraft, detail);
     ereport(LOG, (errcode(ERRCODE_WARNING),
-                  errmsg("pg_poolgov: transaction admitted past poolgov.max_active_transactions"),
+                  errmsg(paused ? "pg_poolgov: transaction admitted past a pause"
+                                : "pg_poolgov: transaction admitted past "
+                                  "poolgov.max_active_transactions"),
                   errdetail("%s.", detail)));
     return true;
+}
+
+// The admission timeout of a transaction held by a pause (`held`: the
+// pauses' bits): the DETAIL says which scope is paused.
+[[noreturn]] void time_out_paused(long waited_ms, uint32_t held)
+{
+    char scope[kDetailLen] = "a paused scope";
+    lock_acquire(shm.state->admission_lock, LW_SHARED);
+    for (int k = 0; k < kMaxPauses; ++k)
+        if ((held >> k & 1u) && shm.state->pauses.scopes[k].in_force) {
+            describe_pause_scope(shm.state->pauses.scopes[k], scope, sizeof(scope));
+            break;
+        }
+    lock_release(shm.state->admission_lock);
+    char detail[kDetailLen];
+    format_into(detail, "waited {} ms; {} is paused", waited_ms, scope);
+    atomic::fetch_add(shm.state->pauses.timeouts, uint64_t{1});
+    report(EventKind::AdmissionTimeout, detail);
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
+                    timeout_ms()),
+             errdetail("Waited %ld ms; %s is paused (poolgov.pause).", waited_ms, scope),
+             errhint("The transaction did not start; retry it after poolgov.resume(), or see "
+                     "poolgov.pauses.")));
+    pg_unreachable();
 }
 
 [[noreturn]] void time_out(long waited_ms, uint32_t running, uint32_t queued)
@@ -381,12 +429,13 @@ bool take_overdraft(long waited_ms)
 void leave_at_timeout(long waited_ms)
 {
     bool still_waiting = false;
-    uint32_t running = 0, queued = 0;
+    uint32_t running = 0, queued = 0, held = 0;
     locked_step([&](int *granted) {
         AdmissionTable t = shm.admission;
         still_waiting = admission_waiting(me());
         if (!still_waiting)
             return 0;
+        held = admission_paused(me()) ? me().paused : 0;
         bool heavy_only = me().state == static_cast<uint32_t>(AdmState::Running);
         int n = heavy_only ? admission_leave_heavy(t, my_index, limits(), GetCurrentTimestamp(),
                                                    granted, kGrantBatch)
@@ -399,6 +448,8 @@ void leave_at_timeout(long waited_ms)
     });
     if (still_waiting) {
         count_admission(true);
+        if (held != 0)
+            time_out_paused(waited_ms, held);
         time_out(waited_ms, running, queued);
     }
 }
@@ -422,17 +473,21 @@ void wait_for_grant()
         if (!still_waiting())
             return;
         long waited = TimestampDifferenceMilliseconds(start, GetCurrentTimestamp());
-        if (!admission_on() || exempt()) {  // turned off, or exempted, meanwhile
+        // Turned off, or exempted, meanwhile (a pause holds on regardless).
+        if ((!admission_on() && !admission_paused(me())) || exempt()) {
             leave(0, 0);
             return;
         }
         long timeout = admission_timeout_ms();
         if (timeout > 0 && waited >= timeout)
             leave_at_timeout(waited);  // returns only if the grant arrived
-        // Past the limit only if a slot holder waits for us (lock_graph.hpp).
-        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() && slot_holder_waits_for_me() &&
-            take_overdraft(waited))
+        // Past the limit only if a slot holder waits for us (lock_graph.hpp);
+        // past a pause if anyone does.
+        if (waited >= DeadlockTimeout && blocks_a_lock_waiter() &&
+            (admission_paused(me()) || slot_holder_waits_for_me()) && take_overdraft(waited))
             return;
+        if (admission_paused(me()))
+            lift_expired_pauses(false);  // a backstop: the governor lifts them
         long sleep = std::min<long>(kTickMs, DeadlockTimeout > 0 ? DeadlockTimeout : kTickMs);
         if (timeout > 0)
             sleep = std::max<long>(1, std::min<long>(sleep, timeout - waited));
@@ -492,19 +547,27 @@ bool rescue_statement(const PlannedStmt *plan)
 }
 
 // Takes (or waits for) a slot, and the heavy lane if asked. `plan` is the
-// statement's (null for a utility command).
-void acquire(bool heavy, const PlannedStmt *plan)
+// statement's (null for a utility command). With `pause_only` (admission
+// control off), only a transaction a pause holds queues; it takes a slot
+// of an unlimited queue when the pause is lifted.
+void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
 {
     register_backend();
     uint32_t state = entry_state(me());
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
         return;
-    AdmissionRequest req{heavy, 1, 0, nullptr, nullptr};
+    AdmissionRequest req{heavy, 1, 0, nullptr, nullptr, 0};
+    uint64_t pause_generation = 0;
     if (state == static_cast<uint32_t>(AdmState::None)) {
         refresh_profile();
-        req = AdmissionRequest{heavy, profile.priority, profile.n_caps, profile.cap_role,
-                               profile.cap_limit};
+        req = AdmissionRequest{heavy, profile.priority,
+                               static_cast<uint8_t>(pause_only ? 0 : profile.n_caps),
+                               profile.cap_role, profile.cap_limit, 0};
+        if (!xact_gated)
+            req.paused = pause_bits(&pause_generation);
+        if (pause_only && req.paused == 0)
+            return;
         // Nobody waiting and room: no lock, no clock read.
         if (admission_enter_fast(shm.admission, my_index, req, limits(),
                                  GetCurrentTransactionStartTimestamp())) {
@@ -516,6 +579,15 @@ void acquire(bool heavy, const PlannedStmt *plan)
         return;
     bool now_running = false;
     lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    // A pause came or went since the bits were computed: compute them again.
+    while (state == static_cast<uint32_t>(AdmState::None) && !xact_gated &&
+           pause_table_moved(pause_generation)) {
+        lock_release(shm.state->admission_lock);
+        req.paused = pause_bits(&pause_generation);
+        if (pause_only && req.paused == 0)
+            return;
+        lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
+    }
     if (state == static_cast<uint32_t>(AdmState::None)) {
         now_running = admission_enter(shm.admission, my_index, req, limits(),
                                       GetCurrentTimestamp());
@@ -585,6 +657,10 @@ void admission_reloaded()
     }
 }
 
+AdmissionLimits admission_limits() { return limits(); }
+
+void admission_wake(const int *granted, int n) { wake(granted, n); }
+
 void admission_install()
 {
     RegisterXactCallback(on_xact, nullptr);
@@ -593,19 +669,27 @@ void admission_install()
 void admission_top_statement(const PlannedStmt *plan)
 {
     rolled_back_to_savepoint = false;
-    if (!admission_on() || exempt())
+    if (shm.state == nullptr || exempt())
         return;
-    disarm_idle_timeout();
-    bool heavy = is_heavy(plan);
-    if (heavy || max_active() > 0)
-        acquire(heavy, plan);
+    bool heavy = admission_on() && is_heavy(plan);
+    if (admission_on())
+        disarm_idle_timeout();
+    if (admission_on() && (heavy || max_active() > 0))
+        acquire(heavy, plan, false);
+    else if (!xact_gated && pauses_in_force())
+        acquire(false, plan, true);
+    xact_gated = true;
 }
 
 void admission_block_statement()
 {
-    if (shm.state == nullptr || max_active() <= 0 || exempt() || awaits_safe_snapshot())
+    if (shm.state == nullptr || exempt() || awaits_safe_snapshot())
         return;
-    acquire(false, nullptr);
+    if (max_active() > 0)
+        acquire(false, nullptr, false);
+    else if (!xact_gated && pauses_in_force())
+        acquire(false, nullptr, true);
+    xact_gated = true;
 }
 
 void admission_utility_started()

@@ -2,6 +2,8 @@
 // wait, and where the slot is given back. The policy is poolgov/admission.hpp.
 #pragma once
 
+#include "poolgov/admission.hpp"
+
 extern "C" {
 struct PlannedStmt;
 }
@@ -9,6 +11,11 @@ struct PlannedStmt;
 namespace poolgov::pg {
 
 void admission_install();
+
+// The queue's limits as published in shared memory (pauses use them when
+// they release waiters), and waking the entries a grant returned.
+AdmissionLimits admission_limits();
+void admission_wake(const int *granted, int n);
 
 // The governor has reloaded the configuration: grant what a raised limit
 // allows and wake every waiter to look at the new settings.

@@ -29,6 +29,7 @@ extern "C" {
 #include <signal.h>
 
 #include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
 #include "pgstat.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
@@ -82,8 +83,9 @@ void rewrite_reclaim_fatal(ErrorData *edata)
     auto rule = static_cast<ReclaimRule>(ended.rule);
     ReclaimText t = describe_reclaim(rule, ended.idle_ms, ended.threshold_ms,
                                      ended.pressure_threshold);
-    edata->sqlerrcode =
-        rule == ReclaimRule::Manual ? ERRCODE_ADMIN_SHUTDOWN : ERRCODE_IDLE_SESSION_TIMEOUT;
+    edata->sqlerrcode = rule == ReclaimRule::Manual || rule == ReclaimRule::Budget
+                            ? ERRCODE_ADMIN_SHUTDOWN
+                            : ERRCODE_IDLE_SESSION_TIMEOUT;
     edata->message = pstrdup(t.message);
     edata->detail = pstrdup(t.detail);
     edata->hint = pstrdup(t.hint);
@@ -280,6 +282,36 @@ int64_t interval_ms(const Interval *iv)
     return static_cast<int64_t>(ms);
 }
 
+// Each victim answers from its signal handler at once; wait for the
+// answers (bounded), then for the accepted ones to be gone (bounded).
+// Returns how many accepted.
+int await_outcomes(const SlotCopy *live, const int *asked, int nasked)
+{
+    int accepted = 0;
+    for (int phase = 0; phase < 2; ++phase) {
+        TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+                                                           phase == 0 ? 2000 : 5000);
+        for (;;) {
+            int pending = 0;
+            accepted = 0;
+            for (int j = 0; j < nasked; ++j) {
+                const SlotCopy &c = live[asked[j]];
+                uint32_t o = outcome_of(c);
+                accepted += o == kAccepted;
+                pending += phase == 0 ? o == 0
+                                      : o == kAccepted && BackendPidGetProc(c.slot.pid) != nullptr;
+            }
+            if (pending == 0 || GetCurrentTimestamp() >= deadline)
+                break;
+            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                             terminate_idle_wait());
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+        }
+    }
+    return accepted;
+}
+
 }  // namespace
 
 void reclaim_backend_start()
@@ -397,29 +429,83 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
         if (send_request(c.index, c.slot.pid, ReclaimRule::Manual, threshold))
             asked[nasked++] = chosen[j];
     }
-    // Each victim answers from its signal handler at once; wait for the
-    // answers (bounded), then for the accepted ones to be gone (bounded).
-    int accepted = 0;
-    for (int phase = 0; phase < 2; ++phase) {
-        TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-                                                           phase == 0 ? 2000 : 5000);
-        for (;;) {
-            int pending = 0;
-            accepted = 0;
-            for (int j = 0; j < nasked; ++j) {
-                const SlotCopy &c = live[asked[j]];
-                uint32_t o = outcome_of(c);
-                accepted += o == kAccepted;
-                pending += phase == 0 ? o == 0
-                                      : o == kAccepted && BackendPidGetProc(c.slot.pid) != nullptr;
-            }
-            if (pending == 0 || GetCurrentTimestamp() >= deadline)
-                break;
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-                             terminate_idle_wait());
-            ResetLatch(MyLatch);
-            CHECK_FOR_INTERRUPTS();
-        }
-    }
-    PG_RETURN_INT32(accepted);
+    PG_RETURN_INT32(await_outcomes(live, asked, nasked));
 }
+
+// Ends idle sessions counted by the budget of `role` (in `database`, or the
+// budget for every database) until the budget is met: the longest idle
+// first, never an active session or one in a transaction. Superuser
+// sessions only when the caller is a superuser; never the caller's own.
+// Returns how many were ended; a NOTICE says how far over it still is.
+POOLGOV_SQL_FUNCTION(poolgov_enforce_budget)
+{
+    require_shmem();
+    require_admin("end sessions over a budget");
+    if (PG_ARGISNULL(0))
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("role must not be null"),
+                        errhint("Name the role whose budget to enforce.")));
+    const char *role_name = NameStr(*PG_GETARG_NAME(0));
+    Oid role = get_role_oid(role_name, false);
+    Oid db = PG_ARGISNULL(1) ? InvalidOid : get_database_oid(NameStr(*PG_GETARG_NAME(1)), false);
+    BudgetSet *budgets = copy_active_budgets();
+    int rule = find_rule(*budgets, role, db);
+    if (rule < 0)
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("role \"%s\" has no budget%s%s%s", role_name,
+                               OidIsValid(db) ? " in database \"" : "",
+                               OidIsValid(db) ? NameStr(*PG_GETARG_NAME(1)) : "",
+                               OidIsValid(db) ? "\"" : ""),
+                        errhint("poolgov.budgets lists the budgets; poolgov.set_budget() sets "
+                                "one.")));
+    int32_t limit = budgets->rules[rule].max_connections;
+    if (limit == kUnlimited)
+        PG_RETURN_INT32(0);
+    bool caller_superuser = superuser();
+
+    SlotCopy *live = nullptr;
+    int n = copy_slots(&live);
+    pgstat_clear_snapshot();
+    BackendIndex index;
+    index.build();
+    TimestampTz now = GetCurrentTimestamp();
+    auto *cands = static_cast<ReclaimCandidate *>(palloc(sizeof(ReclaimCandidate) * (n + 1)));
+    auto *orders = static_cast<ReclaimOrder *>(palloc(sizeof(ReclaimOrder) * (n + 1)));
+    auto *asked = static_cast<int *>(palloc(sizeof(int) * (n + 1)));
+    int counted = 0, nc = 0, nasked = 0;
+    for (int i = 0; i < n; ++i) {
+        const ConnSlot &s = live[i].slot;
+        if ((OidIsValid(db) && s.db_oid != db) || !copy_member_of(s, role))
+            continue;
+        if (s.reclaim_request != 0 || s.reclaim_outcome == kAccepted)
+            continue;  // leaving already
+        counted++;
+        if (s.pid == MyProcPid || (s.superuser && !caller_superuser))
+            continue;
+        const PgBackendStatus *be = index.find(s.pid);
+        ReclaimCandidate &c = cands[nc++];
+        c = ReclaimCandidate{i, be != nullptr && be->st_state == STATE_IDLE,
+                             be != nullptr ? be->st_state_start_timestamp : now,
+                             s.superuser != 0, s.priority != 0, Priority::Normal, -1};
+    }
+    int k = budget_plan(cands, nc, counted - limit, now, orders);
+    for (int j = 0; j < k; ++j) {
+        const SlotCopy &c = live[orders[j].index];
+        if (send_request(c.index, c.slot.pid, ReclaimRule::Budget, 0))
+            asked[nasked++] = orders[j].index;
+    }
+    int ended = await_outcomes(live, asked, nasked);
+    if (counted - ended > limit)
+        ereport(NOTICE,
+                (errcode(ERRCODE_WARNING),
+                 errmsg("role \"%s\" is still %d connections over its budget of %d",
+                        role_name, counted - ended - limit, limit),
+                 errdetail("%d sessions counted, %d ended; the others are active, in a "
+                           "transaction%s.",
+                           counted, ended,
+                           caller_superuser ? "" : ", or superusers'"),
+                 errhint("Call it again when they are idle, or end them with "
+                         "pg_terminate_backend().")));
+    PG_RETURN_INT32(ended);
+}
+

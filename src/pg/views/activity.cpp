@@ -46,7 +46,7 @@ void copy_admission_entries(LiveConnection *conns, int n)
 const char *admission_name(const AdmissionEntry &e)
 {
     if (e.state == static_cast<uint32_t>(AdmState::Queued))
-        return "queued";
+        return e.paused != 0 ? "paused" : "queued";
     if (e.state != static_cast<uint32_t>(AdmState::Running))
         return "none";
     if (e.heavy == static_cast<uint8_t>(HeavyState::Queued))

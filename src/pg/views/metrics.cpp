@@ -103,6 +103,12 @@ char *format(const MetricsInput &in, const char *const *role_labels,
     s.admission_waits = g.adm.waited;
     s.admission_wait_seconds = static_cast<double>(g.adm.wait_total_us) / 1e6;
     s.idle_terminated = l.idle_terminated;
+    s.pauses = g.pauses_in_force;
+    s.paused_transactions = g.paused_transactions;
+    s.pauses_total = g.pauses_total;
+    s.pause_timeouts = g.pause_timeouts;
+    s.pause_lock_admits = g.pause_lock_admits;
+    s.paused_admission_timeouts = g.paused_admission_timeouts;
     for (int i = 0; i < in.health->n; ++i) {
         const HealthCheck &c = in.health->checks[i];
         s.health.push_back({c.check, static_cast<int>(c.status)});

@@ -68,6 +68,16 @@ GlobalRead *read_global()
     lock_release(st->breaker_lock);
     lock_acquire(st->admission_lock, LW_SHARED);
     g->adm = *shm.admission.counters;
+    const PauseTable &p = st->pauses;
+    for (const PauseScope &s : p.scopes)
+        g->pauses_in_force += s.in_force != 0;
+    if (g->pauses_in_force > 0)
+        for (int i = 0; i < shm.admission.n; ++i)
+            g->paused_transactions += admission_paused(shm.admission.entries[i]);
+    g->pauses_total = atomic::load(p.pauses);
+    g->pause_timeouts = atomic::load(p.lifted_by_timeout);
+    g->pause_lock_admits = atomic::load(p.lock_admits);
+    g->paused_admission_timeouts = atomic::load(p.timeouts);
     lock_release(st->admission_lock);
     return g;
 }

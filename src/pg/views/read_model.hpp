@@ -30,6 +30,10 @@ struct GlobalRead {
     ConnTally tally;
     StmtCounters all;
     AdmissionCounters adm;
+    // Pauses (poolgov.pause): scopes paused and transactions held now, and
+    // the pause table's counters since start.
+    int64_t pauses_in_force, paused_transactions;
+    uint64_t pauses_total, pause_timeouts, pause_lock_admits, paused_admission_timeouts;
     uint64_t breaker_untracked;
     uint64_t breaker_evicted;
 };
