@@ -1,7 +1,7 @@
 -- Budgets per client address, per-budget timeouts and poolgov.check_login
 -- (1.2). Logins from real addresses, the randomized comparison of
 -- check_login with real logins and the timeouts firing live in
--- test/t/025_check_login.pl.
+-- test/t/027_check_login.pl.
 CREATE ROLE regress_web LOGIN;
 CREATE ROLE regress_batch LOGIN;
 CREATE ROLE regress_watch LOGIN;
