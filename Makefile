@@ -25,8 +25,26 @@ OBJS      = $(patsubst $(srcdir)/%.cpp,%.o,$(CORE_SRCS) $(PG_SRCS))
 POOLGOV_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/pg_poolgov.control)
 PG_CPPFLAGS = -I$(srcdir)/include -I$(srcdir)/src/pg -DFMT_HEADER_ONLY -DPOOLGOV_VERSION='"$(POOLGOV_VERSION)"'
 PG_CXXFLAGS = -std=c++17 -Wno-register -Wall -Wextra -Wno-unused-parameter \
-              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP
-SHLIB_LINK  = -lstdc++
+              -Wno-missing-field-initializers -fno-strict-aliasing -MMD -MP \
+              $(VISIBILITY_FLAGS) $(LTO_FLAGS)
+# Only what PostgreSQL looks up by name leaves the library: the SQL-callable
+# functions and their info records (PG_FUNCTION_INFO_V1), Pg_magic_func,
+# _PG_init and the governor's entry point, all declared PGDLLEXPORT. The
+# rest is hidden, so calls between our files are direct calls the compiler
+# may inline, not calls through the PLT (docs/performance.md). PostgreSQL
+# 16+ headers define PGDLLEXPORT so already; 15's leave it empty unless
+# defined before them.
+# Link-time optimisation: the statement path crosses files (executor hooks,
+# statement clock, the core's counters and histogram) and is inlined across
+# them. LTO=0 builds without it.
+LTO ?= 1
+LTO_FLAGS = $(if $(filter 1,$(LTO)),-flto=2 -fno-fat-lto-objects)
+# -fno-plt: calls into PostgreSQL (standard_ExecutorRun and the like) go
+# through the GOT directly, one jump less each (the library is linked with
+# -z now, so nothing is resolved lazily anyway).
+VISIBILITY_FLAGS = -fno-plt -fvisibility=hidden -fvisibility-inlines-hidden \
+                   '-DPGDLLEXPORT=__attribute__((visibility("default")))' 
+SHLIB_LINK  = -lstdc++ $(LTO_FLAGS)
 # scripts/test builds with POOLGOV_CHECK_LOCK_ORDER=1: the lock order of
 # src/pg/locks.hpp is then checked at every acquisition, as in a server
 # built with assertions.

@@ -3,20 +3,43 @@
 #
 # initdb runs as the postgres OS user (it refuses root) in a stage dir that
 # user owns: the clone may live where postgres cannot read. The server
-# listens only on a unix socket in that stage dir (listen_addresses = ''),
-# so the port number only names the socket file and cannot clash with
-# another cluster on the machine.
+# listens on a unix socket in that stage dir and on 127.0.0.1: most
+# scenarios use the socket; the overload scenario uses loopback TCP for
+# every configuration, as it must for PgBouncer (see tcp_conn). The port is
+# BENCH_PGPORT (default 55432) unless another process holds it on
+# 127.0.0.1, e.g. a second bench/run on the same machine.
 #
 # Needs: STAGE (from stage_dir), PG_BINDIR and as_pg (scripts/lib.sh).
 
-BENCH_PGPORT=${BENCH_PGPORT:-55432}
+# A free loopback port: the one asked for unless another process holds it.
+pick_port() {  # preferred port
+  python3 - "$1" <<'EOF'
+import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+EOF
+}
+
+BENCH_PGPORT=$(pick_port "${BENCH_PGPORT:-55432}")
 BENCH_DB=bench      # pgbench tables live here, owned by the bench role
 BENCH_ROLE=bench    # the LOGIN role every pgbench client uses
 BENCH_GROUP=bench_group
 
-# Connection options of a pgbench client that talks to PostgreSQL directly.
+# Connection options of a pgbench client that talks to PostgreSQL directly,
+# on the unix socket.
 direct_conn() {
   echo "-h $STAGE -p $BENCH_PGPORT -U $BENCH_ROLE $BENCH_DB"
+}
+
+# The same over loopback TCP: how an application reaches a server, and how
+# pgbench reaches PgBouncer (bouncer_conn), so that a comparison with
+# PgBouncer does not weigh a unix socket against TCP.
+tcp_conn() {
+  echo "-h 127.0.0.1 -p $BENCH_PGPORT -U $BENCH_ROLE $BENCH_DB"
 }
 
 cluster_psql() {  # database, SQL; prints unaligned tuples
@@ -35,7 +58,7 @@ cluster_init() {
   cat >>"$data/postgresql.conf" <<EOF
 
 # --- bench/run ---
-listen_addresses = ''
+listen_addresses = '127.0.0.1'
 unix_socket_directories = '$STAGE'
 port = $BENCH_PGPORT
 max_connections = 300

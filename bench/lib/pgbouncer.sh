@@ -8,18 +8,10 @@
 
 BOUNCER_POOL_SIZE=8
 
-# A free loopback port: BENCH_PGBOUNCER_PORT (default 56432) unless another
-# process holds it, e.g. a second bench/run on the same machine.
+# A free loopback port (pick_port, cluster.sh): BENCH_PGBOUNCER_PORT
+# (default 56432) unless another process holds it.
 pick_bouncer_port() {
-  python3 - "${BENCH_PGBOUNCER_PORT:-56432}" <<'EOF'
-import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-EOF
+  pick_port "${BENCH_PGBOUNCER_PORT:-56432}"
 }
 
 # Connection options of a pgbench client that goes through PgBouncer.

@@ -51,6 +51,13 @@ start_config_pgbouncer() {  # settings...
   CONN=$(bouncer_conn)
 }
 
+# Loopback TCP for the clients of every configuration: PgBouncer's
+# (bouncer_conn) and PostgreSQL's (tcp_conn).
+start_config_tcp() {  # preload, settings...
+  start_config "$@"
+  CONN=$(tcp_conn)
+}
+
 scenario_overhead() {
   local args="-n -S -M prepared -c 8 -j 2"
   echo "== overhead: pgbench $args"
@@ -121,10 +128,10 @@ scenario_overload() {
   [ "$SMOKE" -eq 1 ] && { clients_list="8 32"; prepared_clients=32; }
   echo "== overload: pgbench (TPC-B) $args -c {${clients_list// /,}}, and -M prepared at $prepared_clients"
   meta scenario overload direct \
-    "Many clients, few cores: TPC-B (\`pgbench $args\`, the default script) at ${clients_list// /, } clients, scale $SCALE, $conns, $ROUNDS round(s) × $RUN_SECONDS s per client count, the order of the configurations changing from round to round. Stream \`prepared\`: the same with \`-M prepared\` at $prepared_clients clients, which PgBouncer's transaction mode cannot run."
-  meta config overload direct "plain PostgreSQL, pgbench on the unix socket"
+    "Many clients, few cores: TPC-B (\`pgbench $args\`, the default script) at ${clients_list// /, } clients, scale $SCALE, $conns, $ROUNDS round(s) × $RUN_SECONDS s per client count, the order of the configurations changing from round to round. Stream \`prepared\`: the same with \`-M prepared\` at $prepared_clients clients, which PgBouncer's transaction mode cannot run. Every configuration's clients connect over loopback TCP (127.0.0.1), as an application reaches a server or a pooler over the network; PgBouncer reaches PostgreSQL on the unix socket, as deployed."
+  meta config overload direct "plain PostgreSQL, pgbench on 127.0.0.1 TCP"
   meta config overload pgbouncer "plain PostgreSQL behind PgBouncer (pool_mode = transaction, default_pool_size = $BOUNCER_POOL_SIZE), pgbench on 127.0.0.1 TCP, PgBouncer to PostgreSQL on the unix socket"
-  meta config overload pg_poolgov "pg_poolgov admission control, poolgov.max_active_transactions = $BOUNCER_POOL_SIZE, pgbench on the unix socket"
+  meta config overload pg_poolgov "pg_poolgov admission control, poolgov.max_active_transactions = $BOUNCER_POOL_SIZE, pgbench on 127.0.0.1 TCP"
 
   local configs=(direct pgbouncer) round config clients
   if [ "$FEATURE_ADMISSION" -eq 1 ]; then
@@ -135,9 +142,9 @@ scenario_overload() {
   for round in $(seq "$ROUNDS"); do
     for config in $(round_order "$round" "${configs[@]}"); do
       case $config in
-        direct) start_config "" "$conns" ;;
+        direct) start_config_tcp "" "$conns" ;;
         pgbouncer) start_config_pgbouncer "$conns" ;;
-        pg_poolgov) start_config pg_poolgov "$conns" \
+        pg_poolgov) start_config_tcp pg_poolgov "$conns" \
           "poolgov.max_active_transactions = $BOUNCER_POOL_SIZE" ;;
       esac
       warmup $args -c 8 $CONN

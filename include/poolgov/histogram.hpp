@@ -18,6 +18,8 @@
 // backend's first touch of a shared page is a page fault.
 #pragma once
 
+#include "poolgov/atomics.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -36,14 +38,36 @@ struct Histogram {
 };
 static_assert(std::is_trivially_copyable_v<Histogram>);  // in shared memory
 
-// Bucket index of a value (nanoseconds).
-int histogram_bucket(uint64_t value);
+// Bucket index of a value (nanoseconds). Inline, with histogram_add: both
+// run once per statement.
+inline int histogram_bucket(uint64_t value)
+{
+    constexpr int kSub = Histogram::kSub, kSubBits = Histogram::kSubBits;
+    if (value < static_cast<uint64_t>(kSub))
+        return static_cast<int>(value);
+    int exp = 63 - __builtin_clzll(value);
+    if (exp > Histogram::kMaxExp)
+        return Histogram::kBuckets - 1;
+    int sub = static_cast<int>((value >> (exp - kSubBits)) & (kSub - 1));
+    return kSub + (exp - kSubBits) * kSub + sub;
+}
 // Inclusive lower and exclusive upper bound of a bucket.
 uint64_t histogram_bucket_lower(int bucket);
 uint64_t histogram_bucket_upper(int bucket);
 
-// Owner-side increment; safe against concurrent readers.
-void histogram_add(Histogram &h, uint64_t value);
+// Widens the buckets in use, [lo, hi), to cover [from, to); owner side.
+void histogram_widen(Histogram &h, uint32_t from, uint32_t to);
+
+// Owner-side increment; safe against concurrent readers. The bucket is
+// usually in use already: the range is widened only when it is not.
+inline void histogram_add(Histogram &h, uint64_t value)
+{
+    auto b = static_cast<uint32_t>(histogram_bucket(value));
+    uint32_t hi = atomic::load(h.hi);
+    if (b >= hi || b < atomic::load(h.lo)) [[unlikely]]  // also when empty (hi = 0)
+        histogram_widen(h, b, b + 1);
+    atomic::owner_add(h.counts[b], uint64_t{1});
+}
 // Owner-side reset to empty, writing only the buckets in use.
 void histogram_clear(Histogram &h);
 // dst += src, reading src with atomic loads.

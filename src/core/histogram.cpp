@@ -13,17 +13,6 @@ constexpr int kSub = Histogram::kSub;
 constexpr int kSubBits = Histogram::kSubBits;
 }  // namespace
 
-int histogram_bucket(uint64_t value)
-{
-    if (value < static_cast<uint64_t>(kSub))
-        return static_cast<int>(value);
-    int exp = 63 - __builtin_clzll(value);
-    if (exp > Histogram::kMaxExp)
-        return Histogram::kBuckets - 1;
-    int sub = static_cast<int>((value >> (exp - kSubBits)) & (kSub - 1));
-    return kSub + (exp - kSubBits) * kSub + sub;
-}
-
 uint64_t histogram_bucket_lower(int bucket)
 {
     if (bucket < kSub)
@@ -76,11 +65,9 @@ void widen(Histogram &h, uint32_t from, uint32_t to)
 
 }  // namespace
 
-void histogram_add(Histogram &h, uint64_t value)
+void histogram_widen(Histogram &h, uint32_t from, uint32_t to)
 {
-    auto b = static_cast<uint32_t>(histogram_bucket(value));
-    widen(h, b, b + 1);
-    atomic::owner_add(h.counts[b], uint64_t{1});
+    widen(h, from, to);
 }
 
 void histogram_clear(Histogram &h)

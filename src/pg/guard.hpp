@@ -54,7 +54,7 @@ void run_guarded(Fn &&fn)
     extern "C" {                                                              \
     PG_FUNCTION_INFO_V1(name);                                                \
     }                                                                         \
-    extern "C" Datum name(PG_FUNCTION_ARGS)                                   \
+    extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS)                       \
     {                                                                         \
         Datum result = (Datum) 0;                                             \
         poolgov::pg::run_guarded([&] { result = name##_body(fcinfo); });      \

@@ -13,6 +13,7 @@
 #include "session/install_checks.hpp"
 #include "shmem.hpp"
 #include "session/termination.hpp"
+#include "session/xact_events.hpp"
 
 // POOLGOV_VERSION: default_version of pg_poolgov.control (the Makefile
 // passes it). From 18 on, pg_get_loaded_modules() shows it with the name.
@@ -42,8 +43,7 @@ void _PG_init(void)
     poolgov::pg::auth_hook_install();           // breaker, budgets, slot claim at login
     poolgov::pg::membership_cache_install();    // role closures shared across logins
     poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
-    poolgov::pg::budgets_sync_install();        // poolgov.budgets -> shared memory at commit
-    poolgov::pg::admission_install();           // slots released at commit, abort, prepare
+    poolgov::pg::xact_events_install();         // one transaction callback: slots back, budgets installed
     poolgov::pg::termination_install();         // FATALs that say why pg_poolgov ended a session
     poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload, idle reclamation
 }

@@ -82,6 +82,7 @@ extern "C" {
 
 #include "poolgov/atomics.hpp"
 #include "session/termination.hpp"
+#include "session/xact_events.hpp"
 
 #include "poolgov/format.hpp"
 #include <algorithm>
@@ -100,6 +101,15 @@ bool rolled_back_to_savepoint = false;
 bool idle_timeout_registered = false;
 // This transaction passed the gate once already: no pause holds it now.
 bool xact_gated = false;
+
+// The transaction passed the gate. Its end opens the gate again
+// (admission_xact_event): the one transaction callback must reach us.
+void gate_transaction()
+{
+    xact_gated = true;
+    xact_work_flag(kXactWorkAdmission);
+}
+
 uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
 TimeoutId idle_timeout_id;
 
@@ -210,20 +220,6 @@ void leave(int, Datum)
         return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
                                kGrantBatch);
     });
-}
-
-void on_xact(XactEvent event, void *)
-{
-    switch (event) {
-    case XACT_EVENT_COMMIT:
-    case XACT_EVENT_ABORT:
-    case XACT_EVENT_PREPARE:
-        xact_gated = false;
-        leave(0, 0);
-        break;
-    default:
-        break;
-    }
 }
 
 // Priority class and max_active caps of this connection's budgets.
@@ -553,6 +549,7 @@ bool rescue_statement(const PlannedStmt *plan)
 void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
 {
     register_backend();
+    xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
     uint32_t state = entry_state(me());
     if (state == static_cast<uint32_t>(AdmState::Running) &&
         (!heavy || me().heavy != static_cast<uint8_t>(HeavyState::None)))
@@ -661,9 +658,20 @@ AdmissionLimits admission_limits() { return limits(); }
 
 void admission_wake(const int *granted, int n) { wake(granted, n); }
 
-void admission_install()
+// The slot goes back, and the gate opens again for the next transaction, at
+// COMMIT, ABORT and PREPARE (xact_events.hpp).
+void admission_xact_event(XactEvent event)
 {
-    RegisterXactCallback(on_xact, nullptr);
+    switch (event) {
+    case XACT_EVENT_COMMIT:
+    case XACT_EVENT_ABORT:
+    case XACT_EVENT_PREPARE:
+        xact_gated = false;
+        leave(0, 0);
+        break;
+    default:
+        break;
+    }
 }
 
 void admission_top_statement(const PlannedStmt *plan)
@@ -678,7 +686,7 @@ void admission_top_statement(const PlannedStmt *plan)
         acquire(heavy, plan, false);
     else if (!xact_gated && pauses_in_force())
         acquire(false, plan, true);
-    xact_gated = true;
+    gate_transaction();
 }
 
 void admission_block_statement()
@@ -689,7 +697,7 @@ void admission_block_statement()
         acquire(false, nullptr, false);
     else if (!xact_gated && pauses_in_force())
         acquire(false, nullptr, true);
-    xact_gated = true;
+    gate_transaction();
 }
 
 void admission_utility_started()

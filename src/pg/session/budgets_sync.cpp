@@ -12,7 +12,6 @@ extern "C" {
 #endif
 #include "commands/extension.h"
 #include "commands/trigger.h"
-#include "catalog/objectaccess.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "executor/spi.h"
@@ -31,6 +30,7 @@ extern "C" {
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
+#include "session/xact_events.hpp"
 
 #include "poolgov/atomics.hpp"
 
@@ -206,7 +206,9 @@ BudgetSet *pending_set()
 // under LWLocks. Either way the commit wakes the governor to re-read the
 // committed table, which also brings in rows that concurrent transactions
 // committed meanwhile.
-void on_xact(XactEvent event, void *)
+}  // namespace
+
+void budgets_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_PRE_COMMIT:
@@ -270,36 +272,16 @@ void on_xact(XactEvent event, void *)
     }
 }
 
+namespace {
+
 void mark_dirty()
 {
+    xact_work_flag(kXactWorkBudgets);  // PRE_COMMIT reads the table, COMMIT installs it
     pending_dirty = true;
     pending_valid = false;
     copy_text(pending_by, GetUserNameFromId(GetUserId(), true));
 }
 
-object_access_hook_type prev_object_access_hook = nullptr;
-
-// DROP EXTENSION pg_poolgov (also through DROP SCHEMA ... CASCADE) in the
-// governed database: the table goes, so do the budgets. A change like any
-// other: PRE_COMMIT reads what the transaction leaves (no extension: no
-// budgets; a savepoint that dropped it rolled back, or a later CREATE
-// EXTENSION and INSERT: that table), COMMIT installs it, abort forgets it.
-void drop_extension_body(Oid extension)
-{
-    if (shm.state == nullptr || extension != get_extension_oid("pg_poolgov", true) ||
-        !in_governed_database())
-        return;
-    mark_dirty();
-}
-
-void on_object_access(ObjectAccessType access, Oid class_id, Oid object_id, int sub_id,
-                      void *arg)
-{
-    if (prev_object_access_hook)
-        prev_object_access_hook(access, class_id, object_id, sub_id, arg);
-    if (access == OAT_DROP && class_id == ExtensionRelationId)
-        run_guarded([object_id] { drop_extension_body(object_id); });
-}
 
 [[noreturn]] void too_many_budgets(uint64 rows, uint32_t capacity)
 {
@@ -515,11 +497,26 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
     return true;
 }
 
-void budgets_sync_install()
+// DROP EXTENSION pg_poolgov (also through DROP SCHEMA ... CASCADE or DROP
+// OWNED) in the governed database: the table goes, so do the budgets. A
+// change like any other: PRE_COMMIT reads what the transaction leaves (no
+// extension: no budgets; a savepoint that dropped it rolled back, or a later
+// CREATE EXTENSION and INSERT: that table), COMMIT installs it, abort
+// forgets it. Seen around the DROP command itself (the utility hook), not
+// through object_access_hook, which PostgreSQL would call at every function
+// call of every statement.
+Oid budgets_extension_before_drop()
 {
-    RegisterXactCallback(on_xact, nullptr);
-    prev_object_access_hook = object_access_hook;
-    object_access_hook = on_object_access;
+    if (shm.state == nullptr || !in_governed_database())
+        return InvalidOid;
+    return get_extension_oid("pg_poolgov", true);
+}
+
+void budgets_extension_after_drop(Oid extension)
+{
+    // A deletion makes itself visible (CommandCounterIncrement) as it goes.
+    if (OidIsValid(extension) && get_extension_oid("pg_poolgov", true) != extension)
+        mark_dirty();
 }
 
 }  // namespace poolgov::pg

@@ -13,7 +13,8 @@
 //   every sample on a hot standby (where replication changes the table
 //   without triggers). Where the extension is absent it installs no budgets.
 // - DROP EXTENSION pg_poolgov in the governed database clears the set at
-//   commit, as a change of the table would (object access hook).
+//   commit, as a change of the table would (seen around DROP commands by
+//   the utility hook: budgets_extension_before_drop / _after_drop).
 // - Every read runs as pg_monitor (SELECT on the table, nothing more), in a
 //   security-restricted operation, with search_path = pg_catalog, and names
 //   pg_catalog's operators and functions explicitly.
@@ -25,7 +26,11 @@
 
 namespace poolgov::pg {
 
-void budgets_sync_install();
+// Around a command that may drop pg_poolgov's extension (DROP of any kind,
+// DROP OWNED): before it, the extension's oid when it exists in the governed
+// database (else InvalidOid); after it, that oid, to notice it is gone.
+Oid budgets_extension_before_drop();
+void budgets_extension_after_drop(Oid extension);
 
 // Reads the table (inside a transaction, with a snapshot) into out and
 // indexes it. Returns false when the extension or table is missing in this

@@ -49,15 +49,27 @@ extern "C" {
 
 #include "session/admission.hpp"
 #include "session/budget_timeouts.hpp"
+#include "session/budgets_sync.hpp"
 #include "locks.hpp"
 #include "compat.hpp"
 #include "session/connection.hpp"
 #include "session/statement_clock.hpp"
+#include "session/xact_events.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 
 #include "poolgov/events.hpp"
+
+// GCC 11+ and clang: a function without a stack canary (see ExecutorRun).
+#if defined(__has_attribute)
+#if __has_attribute(no_stack_protector)
+#define POOLGOV_NO_STACK_PROTECTOR __attribute__((no_stack_protector))
+#endif
+#endif
+#ifndef POOLGOV_NO_STACK_PROTECTOR
+#define POOLGOV_NO_STACK_PROTECTOR
+#endif
 
 namespace poolgov::pg {
 
@@ -151,16 +163,41 @@ void add_slow_query(const Finished &f)
                       errhidestmt(true)));
 }
 
-void record_finished(const Finished &f)
+// This backend's counters: my_slot's, found once (my_slot is set at login
+// and stays).
+SlotStats *my_stats = nullptr;
+const ConnSlot *my_stats_slot = nullptr;
+
+SlotStats &mine()
+{
+    if (my_stats_slot != my_slot) [[unlikely]] {
+        my_stats = &stats_of(my_slot);
+        my_stats_slot = my_slot;
+    }
+    return *my_stats;
+}
+
+bool is_slow(uint64_t duration_ns)
 {
     int threshold = settings::slow_query_threshold;
-    bool slow = threshold >= 0 && f.duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
-    SlotStats &mine = stats_of(my_slot);
+    return threshold >= 0 && duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
+}
+
+__attribute__((always_inline)) inline void count_finished(uint64_t duration_ns, uint64_t rows,
+                                                          bool slow)
+{
+    SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
-    write_begin(mine.cc);
-    slot_sync_epoch(mine, epoch);
-    stmt_record(mine.stmts, f.duration_ns, f.rows, slow);
-    write_end(mine.cc);
+    write_begin(stats.cc);
+    slot_sync_epoch(stats, epoch);
+    stmt_record(stats.stmts, duration_ns, rows, slow);
+    write_end(stats.cc);
+}
+
+void record_finished(const Finished &f)
+{
+    bool slow = is_slow(f.duration_ns);
+    count_finished(f.duration_ns, f.rows, slow);
     if (slow)
         add_slow_query(f);
 }
@@ -169,12 +206,12 @@ void record_error(int level)
 {
     if (!tracking(level))
         return;
-    SlotStats &mine = stats_of(my_slot);
+    SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
-    write_begin(mine.cc);
-    slot_sync_epoch(mine, epoch);
-    stmt_record_error(mine.stmts);
-    write_end(mine.cc);
+    write_begin(stats.cc);
+    slot_sync_epoch(stats, epoch);
+    stmt_record_error(stats.stmts);
+    write_end(stats.cc);
 }
 
 // Calls `call` (the previous hook or the standard function). If it raises an
@@ -232,25 +269,32 @@ void call_prev_executor_start(QueryDesc *queryDesc, int eflags)
         standard_ExecutorStart(queryDesc, eflags);
 }
 
+// A statement inside another (a function's, a utility command's): counted
+// errors, and the executor's timer when tracked (track = all).
+__attribute__((noinline, cold)) void nested_executor_start(QueryDesc *queryDesc, int eflags)
+{
+    call_counting_errors(false, [&] { call_prev_executor_start(queryDesc, eflags); });
+    if (tracking(nesting_level) && compat::query_timer(queryDesc) == nullptr)
+        compat::add_query_timer(queryDesc);
+}
+
 void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
-    int level = nesting_level;
-    if (level > 0) {
-        call_counting_errors(false, [&] { call_prev_executor_start(queryDesc, eflags); });
-    } else {
-        bool saved = top_statement_active;
-        top_statement_active = true;
-        budget_idle_statement_started();
-        if (untracked_utility_depth == 0)
-            admission_top_statement(queryDesc->plannedstmt);
-        call_prev_executor_start(queryDesc, eflags);
-        top_statement_active = saved;
+    if (nesting_level > 0) [[unlikely]] {
+        nested_executor_start(queryDesc, eflags);
+        return;
     }
-    if (!tracking(level) || compat::query_timer(queryDesc) != nullptr)
+    bool saved = top_statement_active;
+    top_statement_active = true;
+    budget_idle_statement_started();
+    if (untracked_utility_depth == 0)
+        admission_top_statement(queryDesc->plannedstmt);
+    call_prev_executor_start(queryDesc, eflags);
+    top_statement_active = saved;
+    if (!tracking(0) || compat::query_timer(queryDesc) != nullptr)
         return;
-    if (level == 0 && statement_clock_start(queryDesc))
-        return;
-    compat::add_query_timer(queryDesc);
+    if (!statement_clock_start(queryDesc)) [[unlikely]]
+        compat::add_query_timer(queryDesc);
 }
 
 // Runs an executor phase one nesting level down, timing it when this
@@ -262,20 +306,15 @@ void call_nested(const QueryDesc *queryDesc, Call call)
         call_counting_errors(true, call);
         return;
     }
-    double *total = statement_clock_of(queryDesc);
-    instr_time start, duration;
-    if (total != nullptr)
-        INSTR_TIME_SET_CURRENT(start);
+    int64_t *total = statement_clock_of(queryDesc);
+    int64_t start = total != nullptr ? clock_ns() : 0;
     nesting_level = 1;
     top_statement_active = true;
     call();  // on error: see on_xact_abort and on_subxact_event
     top_statement_active = false;
     nesting_level = 0;
-    if (total != nullptr) {
-        INSTR_TIME_SET_CURRENT(duration);
-        INSTR_TIME_SUBTRACT(duration, start);
-        *total += INSTR_TIME_GET_DOUBLE(duration);
-    }
+    if (total != nullptr)
+        *total += clock_ns() - start;
 }
 
 // ExecutorFinish of a plain SELECT runs no statements of its own: its
@@ -287,45 +326,89 @@ bool finish_runs_nothing(const QueryDesc *queryDesc)
     return queryDesc->operation == CMD_SELECT && !queryDesc->plannedstmt->hasModifyingCTE;
 }
 
-void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+void call_prev_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
-    call_nested(queryDesc, [&] {
-        if (prev_ExecutorRun)
-            prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
-        else
-            standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
-    });
+    if (prev_ExecutorRun)
+        prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+    else
+        standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+}
+
+__attribute__((noinline, cold)) void nested_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    call_counting_errors(true, [&] { call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS); });
+}
+
+// A top-level statement's run, written out (not call_nested's lambda) so
+// that no local has its address taken: no stack canary on the hot path.
+// The only address taken is the timespec clock_gettime fills in, inside
+// clock_ns.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    if (nesting_level > 0) [[unlikely]] {
+        nested_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);
+        return;
+    }
+    int64_t *total = statement_clock_of(queryDesc);
+    int64_t start = total != nullptr ? clock_ns() : 0;
+    nesting_level = 1;
+    top_statement_active = true;
+    call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);  // on error: see on_xact_abort
+    top_statement_active = false;
+    nesting_level = 0;
+    if (total != nullptr)
+        *total += clock_ns() - start;
+}
+
+void call_prev_executor_finish(QueryDesc *queryDesc)
+{
+    if (prev_ExecutorFinish)
+        prev_ExecutorFinish(queryDesc);
+    else
+        standard_ExecutorFinish(queryDesc);
+}
+
+__attribute__((noinline)) void executor_finish_nested(QueryDesc *queryDesc)
+{
+    call_nested(queryDesc, [&] { call_prev_executor_finish(queryDesc); });
 }
 
 void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 {
-    auto finish = [&] {
-        if (prev_ExecutorFinish)
-            prev_ExecutorFinish(queryDesc);
-        else
-            standard_ExecutorFinish(queryDesc);
-    };
     if (finish_runs_nothing(queryDesc))
-        finish();
+        call_prev_executor_finish(queryDesc);
     else
-        call_nested(queryDesc, finish);
+        executor_finish_nested(queryDesc);
+}
+
+// A slow statement: its record for the ring (and the log).
+__attribute__((noinline, cold)) void record_slow(const QueryDesc *queryDesc,
+                                                 uint64_t duration_ns)
+{
+    const PlannedStmt *ps = queryDesc->plannedstmt;
+    Finished f{duration_ns,
+               queryDesc->estate->es_processed,
+               ps->planTree ? ps->planTree->total_cost : -1.0,
+               static_cast<uint64_t>(ps->queryId),  // int64 from 18 on
+               queryDesc->sourceText,
+               ps->stmt_location,
+               ps->stmt_len};
+    run_guarded([&] { add_slow_query(f); });
 }
 
 void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
-    double own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1.0;
+    int64_t own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1;
     Instrumentation *timer = compat::query_timer(queryDesc);
-    if (tracking(nesting_level) && (timer != nullptr || own >= 0)) {
-        double seconds = timer != nullptr ? compat::query_timer_seconds(timer) : own;
-        const PlannedStmt *ps = queryDesc->plannedstmt;
-        Finished f{static_cast<uint64_t>(seconds * 1e9),
-                   queryDesc->estate->es_processed,
-                   ps->planTree ? ps->planTree->total_cost : -1.0,
-                   static_cast<uint64_t>(ps->queryId),  // int64 from 18 on
-                   queryDesc->sourceText,
-                   ps->stmt_location,
-                   ps->stmt_len};
-        run_guarded([&] { record_finished(f); });
+    if ((timer != nullptr || own >= 0) && tracking(nesting_level)) {
+        uint64_t ns = timer != nullptr
+                          ? static_cast<uint64_t>(compat::query_timer_seconds(timer) * 1e9)
+                          : static_cast<uint64_t>(own);
+        bool slow = is_slow(ns);
+        uint64_t rows = queryDesc->estate->es_processed;
+        run_guarded([&] { count_finished(ns, rows, slow); });
+        if (slow) [[unlikely]]
+            record_slow(queryDesc, ns);
     }
     if (prev_ExecutorEnd)
         prev_ExecutorEnd(queryDesc);
@@ -403,9 +486,9 @@ void after_top_utility(const Node *parsetree)
     budget_idle_statement_done();
 }
 
-void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-                            ProcessUtilityContext context, ParamListInfo params,
-                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+void process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                     ProcessUtilityContext context, ParamListInfo params,
+                     QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
     Node *parsetree = pstmt->utilityStmt;
     bool handled = !IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt);
@@ -432,15 +515,13 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
         return;
     }
 
-    instr_time start, duration;
-    INSTR_TIME_SET_CURRENT(start);
+    int64_t start = clock_ns();
     call_counting_errors(true, [&] {
         call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
     });
-    INSTR_TIME_SET_CURRENT(duration);
-    INSTR_TIME_SUBTRACT(duration, start);
+    int64_t duration = clock_ns() - start;
 
-    Finished f{static_cast<uint64_t>(INSTR_TIME_GET_DOUBLE(duration) * 1e9),
+    Finished f{static_cast<uint64_t>(duration),
                counts_rows(qc) ? qc->nprocessed : 0,
                -1.0,
                static_cast<uint64_t>(pstmt->queryId),
@@ -450,6 +531,21 @@ void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool re
     run_guarded([&] { record_finished(f); });
     if (top)
         after_top_utility(parsetree);
+}
+
+// A DROP may take pg_poolgov's extension with it (budgets_sync.hpp).
+void poolgov_ProcessUtility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+                            ProcessUtilityContext context, ParamListInfo params,
+                            QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+    const Node *parsetree = pstmt->utilityStmt;
+    if (!IsA(parsetree, DropStmt) && !IsA(parsetree, DropOwnedStmt)) {
+        process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+        return;
+    }
+    Oid extension = budgets_extension_before_drop();
+    process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+    budgets_extension_after_drop(extension);
 }
 
 // The top-level statement under way failed: count it, and put the level
@@ -462,7 +558,9 @@ void top_statement_failed()
     nesting_level = 0;
 }
 
-void on_xact_event(XactEvent event, void *)
+}  // namespace
+
+void statements_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_ABORT:
@@ -485,6 +583,8 @@ void on_xact_event(XactEvent event, void *)
     }
 }
 
+namespace {
+
 void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
 {
     switch (event) {
@@ -500,6 +600,7 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
             cap_level0_subxacts = cap;
         }
         level0_subxacts[n_level0_subxacts++] = mySubid;
+        xact_work_flag(kXactWorkStatements);  // forgotten at commit
         break;
     case SUBXACT_EVENT_COMMIT_SUB:
     case SUBXACT_EVENT_ABORT_SUB: {
@@ -524,7 +625,6 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 
 void executor_hooks_install()
 {
-    RegisterXactCallback(on_xact_event, nullptr);
     RegisterSubXactCallback(on_subxact_event, nullptr);
     prev_planner = planner_hook;
     planner_hook = poolgov_planner;

@@ -4,55 +4,52 @@
 
 namespace poolgov::pg {
 
-namespace {
+StatementTimer *statement_clock_current = nullptr;
 
-struct Timer {
-    const QueryDesc *qd;
-    SubTransactionId subxact;  // where the statement started
-    double seconds;
-};
+namespace {
 
 // Top-level statements open at once: usually one, a few with portals.
 constexpr int kTimers = 8;
-Timer timers[kTimers];
+StatementTimer timers[kTimers];
 int n_timers = 0;
-
-Timer *find(const QueryDesc *qd)
-{
-    for (int i = 0; i < n_timers; ++i)
-        if (timers[i].qd == qd)
-            return &timers[i];
-    return nullptr;
-}
 
 }  // namespace
 
+StatementTimer *statement_clock_find(const QueryDesc *qd)
+{
+    for (int i = 0; i < n_timers; ++i)
+        if (timers[i].qd == qd)
+            return statement_clock_current = &timers[i];
+    return nullptr;
+}
+
 bool statement_clock_start(const QueryDesc *qd)
 {
-    if (Timer *t = find(qd)) {
-        t->seconds = 0;
-        return true;
+    if (n_timers > 0) {
+        if (StatementTimer *t = statement_clock_find(qd)) {
+            t->ns = 0;
+            return true;
+        }
+        if (n_timers == kTimers)
+            return false;
     }
-    if (n_timers == kTimers)
-        return false;
-    timers[n_timers++] = Timer{qd, GetCurrentSubTransactionId(), 0.0};
+    StatementTimer *t = &timers[n_timers++];
+    *t = StatementTimer{qd, GetCurrentSubTransactionId(), 0};
+    statement_clock_current = t;
     return true;
 }
 
-double *statement_clock_of(const QueryDesc *qd)
+int64_t statement_clock_stop(const QueryDesc *qd)
 {
-    Timer *t = n_timers > 0 ? find(qd) : nullptr;
-    return t ? &t->seconds : nullptr;
-}
-
-double statement_clock_stop(const QueryDesc *qd)
-{
-    Timer *t = find(qd);
+    StatementTimer *t = statement_clock_current;
+    if (t == nullptr || t->qd != qd)
+        t = statement_clock_find(qd);
     if (t == nullptr)
-        return -1.0;
-    double seconds = t->seconds;
+        return -1;
+    int64_t ns = t->ns;
     *t = timers[--n_timers];
-    return seconds;
+    statement_clock_current = nullptr;
+    return ns;
 }
 
 // Subtransaction ids grow within a transaction: the ones at or after `from`
@@ -64,6 +61,7 @@ void statement_clock_forget(SubTransactionId from)
         if (from != InvalidSubTransactionId && timers[i].subxact < from)
             timers[kept++] = timers[i];
     n_timers = kept;
+    statement_clock_current = nullptr;
 }
 
 }  // namespace poolgov::pg

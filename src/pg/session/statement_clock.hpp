@@ -8,6 +8,12 @@
 // pg_stat_statements), ExecutorEnd reads that one instead, so both report
 // the same time.
 //
+// Time is int64 nanoseconds of CLOCK_MONOTONIC (the clock PostgreSQL's
+// instr_time reads). The timer of the statement under way is found through
+// a pointer (statement_clock_current), not by searching the table: the
+// search is left for portals interleaving (several top-level statements
+// open at once, e.g. cursors fetched in turn).
+//
 // A statement that fails never reaches ExecutorEnd: an abort forgets the
 // timers of the (sub)transaction that aborted.
 #pragma once
@@ -19,16 +25,44 @@ extern "C" {
 #include "executor/execdesc.h"
 }
 
+#include <cstdint>
+#include <ctime>
+
 namespace poolgov::pg {
+
+struct StatementTimer {
+    const QueryDesc *qd;
+    SubTransactionId subxact;  // where the statement started
+    int64_t ns;
+};
+
+// The timer last started or found; null after a stop or a forget.
+extern StatementTimer *statement_clock_current;
+
+inline int64_t clock_ns()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
 
 // Starts timing; false when all timers are in use (then use totaltime).
 bool statement_clock_start(const QueryDesc *qd);
-// The running total of qd, or null. Valid until the next start, stop or
+
+StatementTimer *statement_clock_find(const QueryDesc *qd);  // the search; sets current
+// The running total of qd (ns), or null. Valid until the next start, stop or
 // forget: only top-level statements have timers, and none starts or stops
 // while a top-level statement's ExecutorRun is under way.
-double *statement_clock_of(const QueryDesc *qd);
-// Seconds measured, and forgets the timer; negative if there was none.
-double statement_clock_stop(const QueryDesc *qd);
+inline int64_t *statement_clock_of(const QueryDesc *qd)
+{
+    StatementTimer *t = statement_clock_current;
+    if (t == nullptr || t->qd != qd)
+        t = statement_clock_find(qd);
+    return t ? &t->ns : nullptr;
+}
+
+// Nanoseconds measured, and forgets the timer; negative if there was none.
+int64_t statement_clock_stop(const QueryDesc *qd);
 void statement_clock_forget(SubTransactionId from);  // InvalidSubTransactionId: all
 
 }  // namespace poolgov::pg

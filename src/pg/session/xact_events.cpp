@@ -1,0 +1,51 @@
+// The one transaction callback (see xact_events.hpp).
+#include "postgres.hpp"
+
+#include "session/xact_events.hpp"
+
+namespace poolgov::pg {
+
+uint32_t xact_work = 0;
+
+namespace {
+
+void dispatch(XactEvent event)
+{
+    admission_xact_event(event);
+    budgets_xact_event(event);
+    statements_xact_event(event);
+}
+
+__attribute__((noinline)) void on_xact_work(XactEvent event)
+{
+    if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) {
+        uint32_t work = xact_work;
+        if (work & kXactWorkAdmission)
+            admission_xact_event(event);
+        if (work & kXactWorkBudgets)
+            budgets_xact_event(event);
+        if (work & kXactWorkStatements)
+            statements_xact_event(event);
+    } else {
+        dispatch(event);
+    }
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+        xact_work = 0;
+}
+
+// The statement path's case first: a commit with nothing flagged.
+void on_xact(XactEvent event, void *)
+{
+    if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) && xact_work == 0)
+        return;
+    on_xact_work(event);
+}
+
+}  // namespace
+
+void xact_events_install()
+{
+    RegisterXactCallback(on_xact, nullptr);
+}
+
+}  // namespace poolgov::pg

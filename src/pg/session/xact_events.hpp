@@ -1,0 +1,41 @@
+// The one transaction callback of pg_poolgov. Three parts of the session
+// have work at the end of a transaction: the statement path (level-0
+// savepoints, a failed top-level statement), admission control (the slot
+// goes back) and the budget table (re-read and installed at commit). One
+// callback instead of three: PostgreSQL calls it twice per transaction
+// (PRE_COMMIT, COMMIT) on the statement path, and at those two events it
+// returns at once unless a part flagged work in xact_work. Every other event
+// (ABORT, PREPARE, the parallel ones, ...) reaches every part, flagged or
+// not: those are rare, and an error's cleanup must not depend on a flag.
+#pragma once
+
+#include "postgres.hpp"
+
+extern "C" {
+#include "access/xact.h"
+}
+
+#include <cstdint>
+
+namespace poolgov::pg {
+
+enum XactWork : uint32_t {
+    kXactWorkStatements = 1,  // level-0 savepoints to forget at commit
+    kXactWorkAdmission = 2,   // this transaction took part in admission control
+    kXactWorkBudgets = 4,     // this transaction changed poolgov.budgets
+};
+
+// What the parts flagged in this transaction; cleared at its end (COMMIT,
+// ABORT, PREPARE), when every part has done its work.
+extern uint32_t xact_work;
+
+inline void xact_work_flag(XactWork part) { xact_work |= part; }
+
+// The parts, in the order they are called.
+void admission_xact_event(XactEvent event);
+void budgets_xact_event(XactEvent event);
+void statements_xact_event(XactEvent event);
+
+void xact_events_install();
+
+}  // namespace poolgov::pg
