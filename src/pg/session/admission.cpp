@@ -371,7 +371,7 @@ bool take_overdraft(long waited_ms)
     lock_acquire(shm.state->admission_lock, LW_SHARED);
     for (int k = 0; k < kMaxPauses; ++k)
         if ((held >> k & 1u) && shm.state->pauses.scopes[k].in_force) {
-            describe_pause_scope(shm.state->pauses.scopes[k], scope, sizeof(scope));
+            describe_pause_scope(shm.state->pauses.scopes[k], scope);
             break;
         }
     lock_release(shm.state->admission_lock);

@@ -57,7 +57,7 @@ extern "C" {
 #include "settings.hpp"
 #include "shmem.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/format.hpp"
 
 namespace poolgov::pg {
 
@@ -141,7 +141,7 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     if (policy.limit <= 0 || !guessable_secret(port))
         return;
     SharedState *st = shm.state;
-    const char *key_addr = client_addr[0] ? client_addr : "local";
+    const char *key_addr = client_addr[0] ? client_addr : kBreakerLocalAddr;
     TimestampTz now = GetCurrentTimestamp();
     int64_t open_until = 0;
     BreakerEntry open{};
@@ -165,13 +165,12 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     EventFields who{role, port->database_name, MyProcPid, client_addr};
     if (failure.outcome == FailureOutcome::Opened) {
         char detail[kDetailLen];
-        auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                    "{} failed logins from {} within {} s; refused for {} s",
-                                    failure.failures, key_addr, settings::auth_failure_window,
-                                    settings::auth_lockout);
-        *out.out = '\0';
+        format_into(detail, "{} failed logins from {} within {} s; refused for {} s",
+                    failure.failures, key_addr, settings::auth_failure_window,
+                    settings::auth_lockout);
         log_event(EventKind::BreakerOpen, who, detail);
-        ereport(LOG, (errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role,
+        ereport(LOG, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+                      errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role,
                              key_addr),
                       errdetail("%s.", detail)));
     }
@@ -199,7 +198,9 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
                                               t.sqlstate[3], t.sqlstate[4])),
                         errmsg("%s", t.message), errdetail("%s", t.detail),
                         errhint("%s", t.hint)));
-    ereport(LOG, (errmsg("pg_poolgov would refuse this login: %s", t.message),
+    ereport(LOG, (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2],
+                                        t.sqlstate[3], t.sqlstate[4])),
+                  errmsg("pg_poolgov would refuse this login: %s", t.message),
                   errdetail("%s", t.detail),
                   errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
@@ -214,8 +215,8 @@ void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const Logi
     log_event(EventKind::SuperuserOverdraft,
               EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
               t.detail);
-    ereport(LOG, (errmsg("pg_poolgov: %s", t.message), errdetail("%s", t.detail),
-                  errhint("%s", t.hint)));
+    ereport(LOG, (errcode(ERRCODE_WARNING), errmsg("pg_poolgov: %s", t.message),
+                  errdetail("%s", t.detail), errhint("%s", t.hint)));
 }
 
 // The login decision: budgets, the reserve, then the claim of a connection

@@ -16,6 +16,8 @@ extern "C" {
 #include "locks.hpp"
 #include "shmem.hpp"
 
+#include "poolgov/atomics.hpp"
+
 #include "poolgov/format.hpp"
 
 #include <algorithm>
@@ -38,8 +40,8 @@ IdleProfile idle = {~uint64_t{0}, 0, {}};
 void refresh()
 {
     const BudgetState &b = shm.state->budget;
-    uint64_t gen = std::max(__atomic_load_n(&b.banks[0].generation, __ATOMIC_ACQUIRE),
-                            __atomic_load_n(&b.banks[1].generation, __ATOMIC_ACQUIRE));
+    uint64_t gen = std::max(atomic::load_acquire(b.banks[0].generation),
+                            atomic::load_acquire(b.banks[1].generation));
     if (gen == idle.generation)
         return;
     // Our own slot and pool chain change only when we exit: read unlocked.
