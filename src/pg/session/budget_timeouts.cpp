@@ -102,8 +102,11 @@ void on_timeout()
 
 }  // namespace
 
-void budget_idle_statement_started()
+bool budget_idle_armed = false;
+
+void budget_idle_disarm()
 {
+    budget_idle_armed = false;
     if (registered && get_timeout_active(timeout_id))
         disable_timeout(timeout_id, false);
 }
@@ -121,6 +124,7 @@ void budget_idle_statement_done()
     }
     enable_timeout_after(timeout_id, static_cast<int>(std::min<int64_t>(idle.timeout_ms,
                                                                         INT32_MAX)));
+    budget_idle_armed = true;
 }
 
 }  // namespace poolgov::pg

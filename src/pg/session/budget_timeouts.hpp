@@ -11,8 +11,15 @@
 
 namespace poolgov::pg {
 
+extern bool budget_idle_armed;  // this backend's timer may be running
+void budget_idle_disarm();
+
 // A top-level statement starts: the session is not idle.
-void budget_idle_statement_started();
+inline void budget_idle_statement_started()
+{
+    if (budget_idle_armed)
+        budget_idle_disarm();
+}
 // A top-level statement ended: arm the timer if the session stays in a
 // transaction block and its budget sets a timeout.
 void budget_idle_statement_done();
