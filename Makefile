@@ -58,7 +58,7 @@ endif
 # the existing database "postgres", the default poolgov.database, whose
 # budgets the governor enforces; pgxs.mk appends --dbname=$(CONTRIB_TESTDB)
 # after REGRESS_OPTS, so that is where the database is named.
-REGRESS      = setup connections reset budgets timing slow_queries security breakers admission idle pause health metrics capacity install
+REGRESS      = setup connections reset budgets address_budgets timing slow_queries security breakers admission idle pause health metrics capacity install
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=./tmp_check \
                --use-existing
 override CONTRIB_TESTDB = postgres

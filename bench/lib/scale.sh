@@ -14,6 +14,15 @@
 #   callgrind like the instructions scenario; and login TPS (`pgbench -C
 #   -S -c 8`, rounds alternated like the other scenarios).
 #
+# The address case (1.2, budgets per client address): the same
+# instructions per login and per statement with N address rules besides
+# the bench role's two budgets: one per /32 and one per /24 of 10.0.0.0/8,
+# none of which holds the clients' address, plus two that do (the bench
+# role at most 500 from any one address, at most 500 from 127.0.0.0/8).
+# The clients connect over TCP to 127.0.0.1 for this case (listen_addresses
+# = '127.0.0.1' on BENCH_PGPORT: pick a free port), so every login looks
+# its address up in the prefix lengths in use (8, 24, 32) of N rules.
+#
 # More than 256 budgets need poolgov.max_budgets (issue 12): when
 # the built library does not define it, the counts are capped at 256 and
 # results.md says so.
@@ -36,6 +45,22 @@ scale_set_budgets() {  # n
   local have
   have=$(cluster_psql postgres "SELECT count(*) FROM poolgov.budget_usage")
   [ "$have" -eq "$1" ] || { echo "  FAILED: $have budgets in force, wanted $1" >&2; return 1; }
+}
+
+# n address rules (see the top of this file); the bench role's two budgets
+# stay.
+scale_set_address_budgets() {  # n
+  cluster_psql postgres "BEGIN;
+    DELETE FROM poolgov.budgets WHERE role_name LIKE 'tenant\\_%' OR client_addr IS NOT NULL;
+    INSERT INTO poolgov.budgets (role_name, client_addr, per_address, max_connections)
+      VALUES ('$BENCH_ROLE', 'all', true, 500), (NULL, '127.0.0.0/8', false, 500);
+    INSERT INTO poolgov.budgets (client_addr, max_connections)
+      SELECT CASE WHEN g % 2 = 0
+                  THEN '10.' || (g / 65536) % 256 || '.' || (g / 256) % 256 || '.' || g % 256
+                  ELSE '10.' || (g / 256) % 256 || '.' || g % 256 || '.0/24' END, 5
+        FROM generate_series(1, $1 - 2) g
+      ON CONFLICT DO NOTHING;
+    COMMIT;" >/dev/null
 }
 
 # After a restart the governor loads poolgov.budgets into shared memory
@@ -144,6 +169,54 @@ scenario_scale() {
       'BEGIN { printf "| %d | %d | %+.2f %% | %d | %+.2f %% |\n", n, l, 100 * (l - bl) / bl, s, 100 * (s - bs) / bs }' >>"$out"
   done
   echo >>"$out"
+
+  # The address case: N address rules, clients over TCP (see the top).
+  start_config "${settings[@]}"  # the last callgrind run stopped the server
+  if [ "$(cluster_psql postgres "SELECT count(*) FROM pg_attribute
+        WHERE attrelid = 'poolgov.budgets'::regclass AND attname = 'client_addr'")" -eq 1 ]; then
+    local tcp_settings=("${settings[@]}" "listen_addresses = '127.0.0.1'")
+    local tcp_conn="-h 127.0.0.1 -p $BENCH_PGPORT -U $BENCH_ROLE $BENCH_DB"
+    {
+      echo "### scale: instructions with N address rules"
+      echo
+      echo "The same measures with N rules on client addresses (one per /32 and per /24 of 10.0.0.0/8; two that hold the clients' address: the bench role at most 500 from any one address, at most 500 from 127.0.0.0/8) besides the bench role's two budgets; clients connect over TCP to 127.0.0.1, so every login looks its address up among the N rules."
+      echo
+      echo "| address rules | instructions per login | vs ${counts[0]} | instructions per statement | vs ${counts[0]} |"
+      echo "|---|---|---|---|---|"
+    } >>"$out"
+    for n in "${counts[@]}"; do
+      start_config "${tcp_settings[@]}"
+      scale_set_address_budgets "$n"  # also takes the tenants' budgets out
+      local rows=$((n + 2))
+      cg_start "${tcp_settings[@]}"
+      scale_wait_budgets "$rows"
+      "$PG_BINDIR/pgbench" -n -S -M prepared -c 1 -t "$short" $tcp_conn >/dev/null 2>&1
+      cg_stop
+      ir_short=$(cg_busiest)
+      cg_start "${tcp_settings[@]}"
+      scale_wait_budgets "$rows"
+      "$PG_BINDIR/pgbench" -n -S -M prepared -c 1 -t "$long" $tcp_conn >/dev/null 2>&1
+      cg_stop
+      ir_long=$(cg_busiest)
+      per_stmt=$(((ir_long - ir_short) / (long - short)))
+      cg_start "${tcp_settings[@]}"
+      scale_wait_budgets "$rows"
+      rm -f "$STAGE"/cg/cg.*
+      "$PG_BINDIR/pgbench" -n -C -S -c 1 -t "$logins" $tcp_conn >/dev/null 2>&1
+      cg_stop
+      per_login=$(cg_median)
+      if [ "$n" = "${counts[0]}" ]; then base_stmt=$per_stmt base_login=$per_login; fi
+      printf '  %6s address rules: %10s instructions per login, %8s per statement\n' "$n" "$per_login" "$per_stmt"
+      awk -v n="$n" -v s="$per_stmt" -v l="$per_login" -v bs="$base_stmt" -v bl="$base_login" \
+        'BEGIN { printf "| %d | %d | %+.2f %% | %d | %+.2f %% |\n", n, l, 100 * (l - bl) / bl, s, 100 * (s - bs) / bs }' >>"$out"
+    done
+    echo >>"$out"
+    start_config "${settings[@]}"
+    cluster_psql postgres "DELETE FROM poolgov.budgets WHERE client_addr IS NOT NULL" >/dev/null
+  else
+    skip scale addresses "this version has no budgets per client address"
+  fi
+
   # The next scenario starts from a cluster without tenant budgets.
   start_config "${settings[@]}"
   scale_set_budgets 2

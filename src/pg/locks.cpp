@@ -24,6 +24,7 @@ constexpr RankedLock kOrder[] = {
     {&SharedState::events_lock, "events_lock"},
     {&SharedState::slowlog_lock, "slowlog_lock"},
     {&SharedState::history_lock, "history_lock"},
+    {&SharedState::closure_lock, "closure_lock"},
 };
 constexpr int kLocks = sizeof(kOrder) / sizeof(kOrder[0]);
 

@@ -6,12 +6,15 @@
 // ereport or a wait:
 //   budget_install_lock  (an installer of a budget set, governor or a
 //                         budgets trigger, around its swap under main_lock)
-//   main_lock            (slots, counter tables, budget set, closure cache)
+//   main_lock            (slots, counter tables, budget set)
 //   breaker_lock         (the login breaker table)
 //   admission_lock       (the admission queue)
 //   events_lock          (the events ring)
 //   slowlog_lock         (the slow-query ring)
 //   history_lock         (the history ring)
+//   closure_lock         (the closure cache: a login looks its closure up
+//                         before it takes main_lock, and takes nothing while
+//                         holding it)
 // Builds with assertions (USE_ASSERT_CHECKING, or POOLGOV_CHECK_LOCK_ORDER,
 // which scripts/test sets) check the order at every acquisition and PANIC
 // on a violation, naming both locks; other builds take the lock directly.

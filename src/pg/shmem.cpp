@@ -18,7 +18,7 @@ Shmem shm = {};
 namespace {
 
 constexpr const char *kTranche = "pg_poolgov";
-constexpr int kLocks = 7;
+constexpr int kLocks = 8;
 
 shmem_request_hook_type prev_shmem_request_hook = nullptr;
 shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
@@ -67,8 +67,8 @@ Layout layout()
     l.admission_entries = take(sizeof(AdmissionEntry) * nslots);
     l.admission_latches = take(sizeof(Latch *) * nslots);
     auto budgets = static_cast<uint32_t>(settings::max_budgets);
-    l.bank0 = take(budget_set_bytes(budgets));
-    l.bank1 = take(budget_set_bytes(budgets));
+    l.bank0 = take(budget_set_bytes(budgets, budget_pair_slots()));
+    l.bank1 = take(budget_set_bytes(budgets, budget_pair_slots()));
     l.live_by_role = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
     l.live_by_db = take(sizeof(OidMapEntry) * oid_map_capacity_for(nslots));
     l.member_chunks = take(sizeof(MemberChunk) * nslots * kMemberChunksPerSlot);
@@ -97,14 +97,15 @@ void init_state(SharedState *s, const Layout &l, char *base)
     s->history_lock = &locks[4].lock;
     s->admission_lock = &locks[5].lock;
     s->budget_install_lock = &locks[6].lock;
+    s->closure_lock = &locks[7].lock;
     s->stats_epoch = 1;
     s->membership_generation = 1;
     s->stats_reset = GetCurrentTimestamp();
     s->nslots = static_cast<uint32_t>(MaxBackends);
     BudgetState &b = s->budget;
     auto budgets = static_cast<uint32_t>(settings::max_budgets);
-    budget_set_attach(b.banks[0], base + l.bank0, budgets);
-    budget_set_attach(b.banks[1], base + l.bank1, budgets);
+    budget_set_attach(b.banks[0], base + l.bank0, budgets, budget_pair_slots());
+    budget_set_attach(b.banks[1], base + l.bank1, budgets, budget_pair_slots());
     b.active = 0;
     // Generations count from 1: install_budgets() takes an expected
     // generation of 0 to mean "install whatever is in force", so a governor

@@ -18,6 +18,9 @@
 //   budget_install_lock  serialises installers of a budget set:
 //                 they fill the inactive bank without the main lock, then
 //                 swap under it.
+//   closure_lock  the shared cache of membership closures, looked up by a
+//                 login before it takes the main lock (so a login takes the
+//                 main lock once); never held together with another lock.
 //   admission_lock the admission queue: counters, entries and latches;
 //                 the pause table (poolgov.pause) changes under it too.
 //                 Taken only while admission control is on, at most twice
@@ -41,6 +44,15 @@ namespace poolgov::pg {
 
 // Chunks of the member pool (closures beyond kMaxMemberOf roles) per slot.
 constexpr size_t kMemberChunksPerSlot = 4;
+
+// Per-address budget counts ((rule, address) pairs) per connection slot:
+// a connection takes one for each per-address rule that counts it; more
+// than this many on average overflow (counted in BudgetSet::pairs_overflowed).
+constexpr uint32_t kAddrPairsPerSlot = 4;
+inline uint32_t budget_pair_slots()
+{
+    return static_cast<uint32_t>(MaxBackends) * kAddrPairsPerSlot;
+}
 
 // The budget set and the live counts the login decision reads.
 // Two banks: an installer fills and indexes the inactive one outside the
@@ -78,6 +90,7 @@ struct SharedState {
     LWLock *history_lock;
     LWLock *admission_lock;
     LWLock *budget_install_lock;
+    LWLock *closure_lock;
 
     // Governor: its latch (to wake it) and a request to reload budgets.
     Latch *governor_latch;
@@ -106,7 +119,7 @@ struct SharedState {
     uint32_t nslots;
     EntryTableHeader roles;
     EntryTableHeader databases;
-    OidMap closure_index;  // the closure cache: role -> entry (under main_lock)
+    OidMap closure_index;  // the closure cache: role -> entry (under closure_lock)
     RingHeader events;
     RingHeader slowlog;
     RingHeader history;
@@ -129,7 +142,7 @@ struct Shmem {
     EntryTable roles;
     EntryTable databases;
     StmtCounters *retired;   // exited backends, all roles (under main_lock)
-    ClosureCache closures;   // under main_lock
+    ClosureCache closures;   // under closure_lock
     BreakerTable *breaker;   // under breaker_lock
     char *events;
     char *slowlog;

@@ -118,8 +118,12 @@ struct Profile {
     uint8_t n_caps;
     uint32_t cap_role[kMaxAdmissionCaps];
     int32_t cap_limit[kMaxAdmissionCaps];
+    // The budget's admission_timeout (the most specific applying rule that
+    // sets one, by the core's govern_login); 0: poolgov.admission_timeout.
+    int64_t admission_timeout_ms;
+    char timeout_budget[kDetailLen];  // which rule, for the message
 };
-Profile profile = {~uint64_t{0}, 1, 0, {}, {}};
+Profile profile = {~uint64_t{0}, 1, 0, {}, {}, 0, {}};
 
 AdmissionSettings &published() { return shm.state->admission_settings; }
 int max_active() { return atomic::load(published().max_active); }
@@ -237,6 +241,13 @@ void refresh_profile()
         return;
     Profile p{};
     bool low = false;
+    // This connection's closure: its own slot and pool chain, which only it
+    // changes (at exit), so they are read before the lock.
+    int n = slot_closure_length(*my_slot, b.members);
+    auto *closure = static_cast<uint32_t *>(palloc(sizeof(uint32_t) * (n + 1)));
+    slot_closure(*my_slot, b.members, closure);
+    ClientAddr addr;
+    (void) parse_login_addr(my_slot->client_addr, addr);
     lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
     p.generation = set.generation;
@@ -264,9 +275,28 @@ void refresh_profile()
         }
       });
     });
+    // Which rule's admission_timeout holds: the one function that says
+    // which rules govern this connection (closure, database, address).
+    Governance g = govern_login(set, my_slot->role_oid, closure, n, my_slot->db_oid, addr);
+    low |= g.low_priority;  // address rules too
+    if (g.admission_timeout_rule >= 0) {
+        const BudgetRule &r = set.rules[g.admission_timeout_rule];
+        p.admission_timeout_ms = g.admission_timeout_ms;
+        format_into(p.timeout_budget, "{}{}{}{}{}{}", r.role_oid ? "role " : "", r.role_name,
+                    r.db_oid ? " in database " : "", r.db_name,
+                    r.addr.family != AddrFamily::None ? " from client_addr " : "", r.addr_text);
+    }
     lock_release(shm.state->main_lock);
+    pfree(closure);
     p.priority = my_slot->priority ? 2 : low ? 0 : 1;
     profile = p;
+}
+
+// The admission timeout of this connection: its budget's, else the setting.
+long admission_timeout_ms()
+{
+    return profile.admission_timeout_ms > 0 ? static_cast<long>(profile.admission_timeout_ms)
+                                            : timeout_ms();
 }
 
 // Does another backend wait for a lock this one holds?
@@ -351,7 +381,7 @@ bool take_overdraft(long waited_ms)
     lock_acquire(shm.state->admission_lock, LW_SHARED);
     for (int k = 0; k < kMaxPauses; ++k)
         if ((held >> k & 1u) && shm.state->pauses.scopes[k].in_force) {
-            describe_pause_scope(shm.state->pauses.scopes[k], scope, sizeof(scope));
+            describe_pause_scope(shm.state->pauses.scopes[k], scope);
             break;
         }
     lock_release(shm.state->admission_lock);
@@ -376,6 +406,17 @@ bool take_overdraft(long waited_ms)
     format_into(detail, "waited {} ms; {} running, {} queued, limit {}", waited_ms,
                                 running, queued, limit);
     report(EventKind::AdmissionTimeout, detail);
+    if (profile.admission_timeout_ms > 0)
+        ereport(ERROR,
+                (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+                 errmsg("pg_poolgov admission timeout: no transaction slot within %ld ms",
+                        admission_timeout_ms()),
+                 errdetail("Waited %ld ms; %u transactions running, %u queued, "
+                           "poolgov.max_active_transactions = %d; the admission_timeout of the "
+                           "budget for %s.",
+                           waited_ms, running, queued, limit, profile.timeout_budget),
+                 errhint("Look for long or idle transactions in poolgov.connections, or raise "
+                         "the budget's admission_timeout with poolgov.set_budget_rule().")));
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
              errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
@@ -441,7 +482,7 @@ void wait_for_grant()
             leave(0, 0);
             return;
         }
-        long timeout = timeout_ms();
+        long timeout = admission_timeout_ms();
         if (timeout > 0 && waited >= timeout)
             leave_at_timeout(waited);  // returns only if the grant arrived
         // Past the limit only if a slot holder waits for us (lock_graph.hpp);

@@ -57,7 +57,7 @@ extern "C" {
 #include "settings.hpp"
 #include "shmem.hpp"
 
-#include <fmt/format.h>
+#include "poolgov/format.hpp"
 
 namespace poolgov::pg {
 
@@ -79,53 +79,6 @@ void client_addr_of(const Port *port, char (&out)[kAddrLen])
         return;
     clean_ipv6_addr(port->raddr.addr.ss_family, host);
     copy_text(out, host);
-}
-
-// OIDs of the roles named in poolgov.priority_roles (names that match no
-// role are ignored, as a list setting must be valid before roles exist).
-int priority_role_oids(Oid **out)
-{
-    *out = nullptr;
-    if (settings::priority_roles == nullptr || settings::priority_roles[0] == '\0')
-        return 0;
-    char *raw = pstrdup(settings::priority_roles);
-    List *names = NIL;
-    int n = 0;
-    if (SplitIdentifierString(raw, ',', &names) && names != NIL) {
-        *out = static_cast<Oid *>(palloc(sizeof(Oid) * list_length(names)));
-        ListCell *lc;
-        foreach (lc, names) {
-            Oid r = get_role_oid(static_cast<const char *>(lfirst(lc)), true);
-            if (OidIsValid(r))
-                (*out)[n++] = r;
-        }
-    }
-    list_free(names);
-    pfree(raw);
-    return n;
-}
-
-// Only the reserved slots (PostgreSQL's reserves plus ours) are free:
-// superuser_reserved_connections, from 16 on PostgreSQL's own
-// reserved_connections above it, and poolgov.reserved_connections above
-// both. The reserves stack as PostgreSQL's own do: a class of roles may use
-// the reserves of the classes below it, so members of
-// pg_use_reserved_connections (16+), who may use PostgreSQL's
-// reserved_connections, are not held back by ours (PostgreSQL still keeps
-// the superusers' slots from them). has_privs_of_role reads
-// pg_auth_members through the syscache, as PostgreSQL's own check of that
-// role does at this point of the login.
-bool reserve_exhausted(Oid role)
-{
-    if (settings::reserved_connections <= 0 ||
-        compat::have_n_free_procs(compat::reserved_by_postgres() + settings::reserved_connections))
-        return false;
-#if PG_VERSION_NUM >= 160000
-    if (compat::postgres_reserved_connections() > 0 &&
-        has_privs_of_role(role, ROLE_PG_USE_RESERVED_CONNECTIONS))
-        return false;
-#endif
-    return true;
 }
 
 [[noreturn]] void refuse_breaker(const char *role, const char *addr, const BreakerEntry &e,
@@ -188,7 +141,7 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     if (policy.limit <= 0 || !guessable_secret(port))
         return;
     SharedState *st = shm.state;
-    const char *key_addr = client_addr[0] ? client_addr : "local";
+    const char *key_addr = client_addr[0] ? client_addr : kBreakerLocalAddr;
     TimestampTz now = GetCurrentTimestamp();
     int64_t open_until = 0;
     BreakerEntry open{};
@@ -212,13 +165,12 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     EventFields who{role, port->database_name, MyProcPid, client_addr};
     if (failure.outcome == FailureOutcome::Opened) {
         char detail[kDetailLen];
-        auto out = fmt::format_to_n(detail, sizeof(detail) - 1,
-                                    "{} failed logins from {} within {} s; refused for {} s",
-                                    failure.failures, key_addr, settings::auth_failure_window,
-                                    settings::auth_lockout);
-        *out.out = '\0';
+        format_into(detail, "{} failed logins from {} within {} s; refused for {} s",
+                    failure.failures, key_addr, settings::auth_failure_window,
+                    settings::auth_lockout);
         log_event(EventKind::BreakerOpen, who, detail);
-        ereport(LOG, (errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role,
+        ereport(LOG, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+                      errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role,
                              key_addr),
                       errdetail("%s.", detail)));
     }
@@ -229,19 +181,26 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
     }
 }
 
+// The decision and its description come from the core; this only logs
+// and raises what it described.
 void report_decision(const LoginDecision &d, const BudgetRule &rule, const LoginInfo &login)
 {
     bool reserve = d.kind == LimitKind::Reserve;
     bool refuse = d.verdict == Verdict::Refuse;
-    RefusalText t = describe_refusal(d, &rule, login.role_name);
+    RefusalText t = describe_refusal(d, &rule,
+                                     LoginNames{login.role_name, login.db_name, login.client_addr});
     EventKind kind = reserve ? (refuse ? EventKind::RejectReserve : EventKind::WarnReserve)
                              : (refuse ? EventKind::RejectBudget : EventKind::WarnBudget);
     log_event(kind, EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
               t.detail);
     if (refuse)
-        ereport(FATAL, (errcode(ERRCODE_TOO_MANY_CONNECTIONS), errmsg("%s", t.message),
-                        errdetail("%s", t.detail), errhint("%s", t.hint)));
-    ereport(LOG, (errmsg("pg_poolgov would refuse this login: %s", t.message),
+        ereport(FATAL, (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2],
+                                              t.sqlstate[3], t.sqlstate[4])),
+                        errmsg("%s", t.message), errdetail("%s", t.detail),
+                        errhint("%s", t.hint)));
+    ereport(LOG, (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2],
+                                        t.sqlstate[3], t.sqlstate[4])),
+                  errmsg("pg_poolgov would refuse this login: %s", t.message),
                   errdetail("%s", t.detail),
                   errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
@@ -256,12 +215,14 @@ void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const Logi
     log_event(EventKind::SuperuserOverdraft,
               EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
               t.detail);
-    ereport(LOG, (errmsg("pg_poolgov: %s", t.message), errdetail("%s", t.detail),
-                  errhint("%s", t.hint)));
+    ereport(LOG, (errcode(ERRCODE_WARNING), errmsg("pg_poolgov: %s", t.message),
+                  errdetail("%s", t.detail), errhint("%s", t.hint)));
 }
 
 // The login decision: budgets, the reserve, then the claim of a connection
 // slot. (Named apart from admission control, which admits transactions.)
+// One pass: the closure (shared cache, else the catalog), then one trip
+// under the main lock that decides and claims.
 void decide_login(const Port *port, Oid role, const char *client_addr)
 {
     // Not get_database_oid(): no database is selected yet (catalog_safe.hpp).
@@ -271,6 +232,8 @@ void decide_login(const Port *port, Oid role, const char *client_addr)
 
     Oid *priority = nullptr;
     int n_priority = priority_role_oids(&priority);
+    Oid *closure = nullptr;
+    int n_closure = login_closure(role, &closure);
     LoginInfo login{role,
                     db,
                     superuser_arg(role),
@@ -280,28 +243,15 @@ void decide_login(const Port *port, Oid role, const char *client_addr)
                     port->application_name,
                     priority,
                     n_priority,
-                    nullptr,
-                    0,
-                    0};
-    LoginPolicy policy{static_cast<EnforceMode>(settings::enforce), settings::exempt_superusers,
-                       settings::default_budget, reserve_exhausted(role),
-                       MaxConnections - compat::reserved_by_postgres() -
-                           settings::reserved_connections,
-                       compat::superuser_reserved_connections()};
+                    closure,
+                    n_closure};
+    LoginPolicy policy = login_policy(role, 0);
     BudgetRule rule{};
-    ClaimResult claim = claim_connection(login, policy, &rule);
-    if (claim.needs_closure) {
-        // Not in the shared cache: walk pg_auth_members, then claim again.
-        Oid *closure = nullptr;
-        login.closure_generation = membership_generation();
-        login.n_closure = role_closure(role, &closure);
-        login.closure = closure;
-        claim = claim_connection(login, policy, &rule);
-    }
-    if (claim.decision.overdraft)
-        report_overdraft(claim.decision, rule, login);
-    else if (claim.decision.kind != LimitKind::None)
-        report_decision(claim.decision, rule, login);
+    LoginDecision d = claim_connection(login, policy, &rule);
+    if (d.overdraft)
+        report_overdraft(d, rule, login);
+    else if (d.kind != LimitKind::None)
+        report_decision(d, rule, login);
 }
 
 void auth_body(Port *port, int status)

@@ -36,6 +36,7 @@ extern "C" {
 
 #include "poolgov/format.hpp"
 
+
 #include <cstdlib>
 #include <string_view>
 
@@ -66,13 +67,25 @@ constexpr int kMaxChangeEvents = 100;
 // idle_timeout is rounded up to whole milliseconds: a positive interval
 // under 1 ms must not become 0, which means "none". ORDER BY
 // and the casts do not look names up. read_budget_table() also pins
-// search_path to pg_catalog while it runs.
+// search_path to pg_catalog while it runs. The columns 1.2 added
+// (client_addr, per_address, the timeouts) are read through the row's
+// jsonb, which yields NULL for a column an older extension version lacks,
+// so one query serves 1.0, 1.1 and 1.2.
+#define POOLGOV_MS(expr)                                                                   \
+    "pg_catalog.ceil(pg_catalog.extract('epoch'::pg_catalog.text, " expr                   \
+    ") OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8"
 const char *kSelect =
     "SELECT b.role_name, b.database_name, b.max_connections, b.max_active, "
-    "       pg_catalog.ceil(pg_catalog.extract('epoch'::pg_catalog.text, b.idle_timeout) "
-    "          OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8, "
-    "       b.priority "
-    "FROM poolgov.budgets b ORDER BY b.role_name, b.database_name NULLS FIRST";
+    "       " POOLGOV_MS("b.idle_timeout") ", "
+    "       b.priority, "
+    "       j.j OPERATOR(pg_catalog.->>) 'client_addr', "
+    "       (j.j OPERATOR(pg_catalog.->>) 'per_address') OPERATOR(pg_catalog.=) 'true', "
+    "       " POOLGOV_MS("(j.j OPERATOR(pg_catalog.->>) 'admission_timeout')::pg_catalog.interval") ", "
+    "       " POOLGOV_MS("(j.j OPERATOR(pg_catalog.->>) 'idle_in_transaction_timeout')"
+                         "::pg_catalog.interval") " "
+    "FROM poolgov.budgets b, LATERAL (SELECT pg_catalog.to_jsonb(b) AS j) j "
+    "ORDER BY b.role_name, b.database_name NULLS FIRST, 7 NULLS FIRST, 8";
+#undef POOLGOV_MS
 
 // The role that reads the table: it has SELECT on poolgov.budgets (granted
 // by the install script) and USAGE on schema poolgov (PUBLIC), and nothing
@@ -98,12 +111,14 @@ void request_governor_reload()
 bool same_rule(const BudgetRule &a, const BudgetRule &b)
 {
     return a.max_connections == b.max_connections && a.max_active == b.max_active &&
-           a.idle_timeout_ms == b.idle_timeout_ms && a.priority == b.priority;
+           a.idle_timeout_ms == b.idle_timeout_ms && a.priority == b.priority &&
+           a.admission_timeout_ms == b.admission_timeout_ms &&
+           a.idle_in_transaction_timeout_ms == b.idle_in_transaction_timeout_ms;
 }
 
 const BudgetRule *rule_like(const BudgetSet &set, const BudgetRule &key)
 {
-    int i = find_rule(set, key.role_oid, key.db_oid);
+    int i = find_same_rule(set, key);
     return i < 0 ? nullptr : &set.rules[i];
 }
 
@@ -128,6 +143,14 @@ void log_change(const BudgetRule *before, const BudgetRule *after, const char *b
         format_into(detail, "budget changed: max_connections {} -> {}, priority {} by {}",
                     limit_text(before->max_connections, b), limit_text(after->max_connections, a),
                     priority_name(after->priority), by);
+    // An address rule says which one (the event's client_addr column holds
+    // a connection's address, not a range).
+    if (r.addr.family != AddrFamily::None) {
+        char with_addr[kDetailLen];
+        format_into(with_addr, "client_addr {}{}: {}", r.addr_text,
+                    r.addr_scope == AddrScope::EachAddress ? " per address" : "", detail);
+        copy_text(detail, with_addr);
+    }
     log_event(EventKind::BudgetChanged, EventFields{r.role_name, r.db_name, MyProcPid, nullptr},
               detail);
 }
@@ -343,15 +366,28 @@ bool read_budget_table(BudgetSet *out)
         HeapTuple tup = SPI_tuptable->vals[i];
         const char *role = SPI_getvalue(tup, desc, 1);
         const char *db = SPI_getvalue(tup, desc, 2);
-        Oid role_oid = get_role_oid(role, true);
+        const char *addr = SPI_getvalue(tup, desc, 7);
+        Oid role_oid = role ? get_role_oid(role, true) : InvalidOid;
         Oid db_oid = db ? get_database_oid(db, true) : InvalidOid;
+        ClientAddr range = kNoAddr;
         // A rule for a role or database that does not exist (any more)
         // governs nobody; it stays in the table and applies again if the
-        // name comes back.
-        if (!OidIsValid(role_oid) || (db != nullptr && !OidIsValid(db_oid)))
+        // name comes back. (A malformed address cannot pass the table's
+        // check; if one did, the rule is left out the same way.)
+        if ((role != nullptr && !OidIsValid(role_oid)) || (db != nullptr && !OidIsValid(db_oid)) ||
+            (addr != nullptr && !parse_rule_addr(addr, range)) ||
+            (role == nullptr && addr == nullptr))
             continue;
         BudgetRule &r = out->rules[out->count++];
         memset(&r, 0, sizeof(r));
+        r.addr = range;
+        const char *each = SPI_getvalue(tup, desc, 8);
+        r.addr_scope = addr != nullptr && each != nullptr && strcmp(each, "t") == 0
+                           ? AddrScope::EachAddress
+                           : AddrScope::Range;
+        copy_text(r.addr_text, addr ? addr : "");
+        r.admission_timeout_ms = int_or(tup, desc, 9, 0);
+        r.idle_in_transaction_timeout_ms = int_or(tup, desc, 10, 0);
         r.role_oid = role_oid;
         r.db_oid = db_oid;
         r.max_connections = static_cast<int32_t>(int_or(tup, desc, 3, kUnlimited));
@@ -359,7 +395,7 @@ bool read_budget_table(BudgetSet *out)
         r.idle_timeout_ms = int_or(tup, desc, 5, -1);
         r.priority = Priority::Normal;
         parse_priority(SPI_getvalue(tup, desc, 6), r.priority);
-        copy_text(r.role_name, role);
+        copy_text(r.role_name, role ? role : "");
         copy_text(r.db_name, db ? db : "");
     }
     end_pinned_read(pinned);
@@ -371,8 +407,9 @@ BudgetSet *new_budget_set()
 {
     uint32_t capacity = shm.state->budget.capacity;
     auto *set = static_cast<BudgetSet *>(palloc0(sizeof(BudgetSet)));
-    void *block = MemoryContextAllocHuge(CurrentMemoryContext, budget_set_bytes(capacity));
-    budget_set_attach(*set, block, capacity);
+    void *block = MemoryContextAllocHuge(CurrentMemoryContext,
+                                         budget_set_bytes(capacity, budget_pair_slots()));
+    budget_set_attach(*set, block, capacity, budget_pair_slots());
     return set;
 }
 
@@ -437,8 +474,7 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
     INSTR_TIME_SET_CURRENT(start);
     BudgetSet &next = b.banks[1 - active];
     budget_set_copy(next, fresh);
-    for (uint32_t i = 0; i < next.count; ++i)
-        next.live[i] = 0;
+    budget_set_zero_counts(next);
 
     lock_acquire(st->main_lock, LW_EXCLUSIVE);
     INSTR_TIME_SET_CURRENT(locked);

@@ -5,7 +5,12 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_auth_members.h"
+#include "catalog/pg_authid.h"
+#include "postmaster/postmaster.h"
 #include "storage/ipc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "utils/catcache.h"
 #include "utils/inval.h"
 #include "utils/syscache.h"
@@ -14,6 +19,7 @@ extern "C" {
 #include "locks.hpp"
 #include "compat.hpp"
 #include "session/idle_reclaim.hpp"
+#include "settings.hpp"
 #include "shmem.hpp"
 
 #include "poolgov/atomics.hpp"
@@ -265,42 +271,142 @@ bool database_has_connections(uint32_t oid, const void *)
     return oid_map_count(shm.state->budget.live_by_db, oid) > 0;
 }
 
-ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
-                             BudgetRule *rule_copy)
+// OIDs of the roles named in poolgov.priority_roles (names that match no
+// role are ignored, as a list setting must be valid before roles exist).
+int priority_role_oids(Oid **out)
+{
+    *out = nullptr;
+    if (settings::priority_roles == nullptr || settings::priority_roles[0] == '\0')
+        return 0;
+    char *raw = pstrdup(settings::priority_roles);
+    List *names = NIL;
+    int n = 0;
+    if (SplitIdentifierString(raw, ',', &names) && names != NIL) {
+        *out = static_cast<Oid *>(palloc(sizeof(Oid) * list_length(names)));
+        ListCell *lc;
+        foreach (lc, names) {
+            Oid r = get_role_oid(static_cast<const char *>(lfirst(lc)), true);
+            if (OidIsValid(r))
+                (*out)[n++] = r;
+        }
+    }
+    list_free(names);
+    pfree(raw);
+    return n;
+}
+
+namespace {
+
+// Only the reserved slots (PostgreSQL's reserves plus ours) are free:
+// superuser_reserved_connections, from 16 on PostgreSQL's own
+// reserved_connections above it, and poolgov.reserved_connections above
+// both. The reserves stack as PostgreSQL's own do: a class of roles may use
+// the reserves of the classes below it, so members of
+// pg_use_reserved_connections (16+), who may use PostgreSQL's
+// reserved_connections, are not held back by ours (PostgreSQL still keeps
+// the superusers' slots from them). has_privs_of_role reads
+// pg_auth_members through the syscache, as PostgreSQL's own check of that
+// role does at this point of the login.
+bool reserve_exhausted(Oid role, int extra_procs)
+{
+    if (settings::reserved_connections <= 0 ||
+        compat::have_n_free_procs(compat::reserved_by_postgres() + settings::reserved_connections +
+                                  extra_procs))
+        return false;
+#if PG_VERSION_NUM >= 160000
+    if (compat::postgres_reserved_connections() > 0 &&
+        has_privs_of_role(role, ROLE_PG_USE_RESERVED_CONNECTIONS))
+        return false;
+#endif
+    return true;
+}
+
+}  // namespace
+
+LoginPolicy login_policy(Oid role, int extra_procs)
+{
+    return LoginPolicy{static_cast<EnforceMode>(settings::enforce), settings::exempt_superusers,
+                       settings::default_budget, reserve_exhausted(role, extra_procs),
+                       MaxConnections - compat::reserved_by_postgres() -
+                           settings::reserved_connections,
+                       compat::superuser_reserved_connections()};
+}
+
+int login_closure(Oid role, Oid **out)
 {
     SharedState *st = shm.state;
     TimestampTz now = GetCurrentTimestamp();
-    Oid cached[kMaxMemberOf];
-    const Oid *closure = login.closure;
-    int n_closure = login.n_closure;
-
-    lock_acquire(st->main_lock, LW_EXCLUSIVE);
-    if (closure == nullptr) {
-        n_closure = closure_lookup(shm.closures, login.role_oid,
-                                   atomic::load(st->membership_generation), now, cached);
-        if (n_closure < 0) {
-            lock_release(st->main_lock);
-            return ClaimResult{LoginDecision{}, true};
-        }
-        closure = cached;
-    } else {
-        closure_store(shm.closures, login.role_oid, login.closure_generation, now, closure,
-                      n_closure);
+    Oid *closure = static_cast<Oid *>(palloc(sizeof(Oid) * kMaxMemberOf));
+    lock_acquire(st->closure_lock, LW_EXCLUSIVE);  // the lookup stamps last_used
+    int n = closure_lookup(shm.closures, role, atomic::load(st->membership_generation), now,
+                           closure);
+    lock_release(st->closure_lock);
+    if (n >= 0) {
+        *out = closure;
+        return n;
     }
+    pfree(closure);
+    // Not cached: walk pg_auth_members (the generation first, so that a
+    // change during the walk makes what we store stale at once).
+    uint64_t generation = membership_generation();
+    n = role_closure(role, out);
+    lock_acquire(st->closure_lock, LW_EXCLUSIVE);
+    closure_store(shm.closures, role, generation, now, *out, n);
+    lock_release(st->closure_lock);
+    return n;
+}
+
+namespace {
+
+// Under the main lock (exclusive, exits drained): the decision for this
+// login from the live counts, by the core's decide_login.
+LoginDecision decide_locked(const LoginInfo &login, const LoginPolicy &policy,
+                            const BudgetSet &budgets)
+{
+    const BudgetState &b = shm.state->budget;
     bool listed = false;
     for (int i = 0; i < login.n_priority_roles && !listed; ++i)
-        for (int j = 0; j < n_closure && !listed; ++j)
-            listed = closure[j] == login.priority_roles[i];
-    drain_exits();
-    BudgetSet &budgets = active_budgets();
-    const BudgetState &b = st->budget;
-    LoginRequest req{login.role_oid, login.db_oid, login.superuser, listed, closure, n_closure};
+        for (int j = 0; j < login.n_closure && !listed; ++j)
+            listed = login.closure[j] == login.priority_roles[i];
+    LoginRequest req{login.role_oid, login.db_oid, login.superuser, listed, login.closure,
+                     login.n_closure};
+    (void) parse_login_addr(login.client_addr, req.addr);
     LiveCounts live{b.live_total, static_cast<int>(oid_map_count(b.live_by_role, login.role_oid)),
                     b.live_overdrafts};
-    LoginDecision d = decide_login(req, budgets, live, policy);
+    return decide_login(req, budgets, live, policy);
+}
+
+}  // namespace
+
+LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy,
+                         BudgetRule *rule_copy)
+{
+    SharedState *st = shm.state;
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
+    drain_exits();  // the counts a login would see
+    const BudgetSet &budgets = active_budgets();
+    LoginDecision d = decide_locked(login, policy, budgets);
+    if (d.kind == LimitKind::Budget)
+        *rule_copy = budgets.rules[d.rule];
+    lock_release(st->main_lock);
+    return d;
+}
+
+LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
+                               BudgetRule *rule_copy)
+{
+    SharedState *st = shm.state;
+    TimestampTz now = GetCurrentTimestamp();
+
+    // One pass: the closure is known (login_closure), so the decision and
+    // the claim take the main lock once.
+    lock_acquire(st->main_lock, LW_EXCLUSIVE);
+    drain_exits();
+    BudgetSet &budgets = active_budgets();
+    LoginDecision d = decide_locked(login, policy, budgets);
     ConnSlot *slot = d.verdict == Verdict::Refuse ? nullptr : find_free_slot();
     if (slot != nullptr) {
-        fill_slot(*slot, login, closure, n_closure, budgets, d);
+        fill_slot(*slot, login, login.closure, login.n_closure, budgets, d);
         count_live(*slot, +1);
     }
     count_login(login, d, now);
@@ -321,7 +427,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
                                "(those with budgets first) because the shared member pool of %u "
                                "chunks is full. A budget put later on another of its groups does "
                                "not count this connection.",
-                               login.role_name, n_closure - 1, kMaxMemberOf - 1,
+                               login.role_name, login.n_closure - 1, kMaxMemberOf - 1,
                                st->budget.members.capacity),
                      errhint("The pool holds %zu chunks of %d roles per connection slot "
                              "(max_connections); fewer concurrent sessions of roles in more than "
@@ -332,7 +438,7 @@ ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
                   errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
     }
-    return ClaimResult{d, false};
+    return d;
 }
 
 // Does this pg_auth_members row make its member count as the role? Up to

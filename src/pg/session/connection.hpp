@@ -23,24 +23,34 @@ struct LoginInfo {
     const char *application_name;
     const Oid *priority_roles;  // roles named in poolgov.priority_roles
     int n_priority_roles;
-    // role_oid first, then every role it belongs to; null: take it from the
-    // shared closure cache.
+    // role_oid first, then every role it belongs to (login_closure).
     const Oid *closure;
     int n_closure;
-    uint64_t closure_generation;  // membership generation it was computed under
 };
 
-struct ClaimResult {
-    LoginDecision decision;
-    bool needs_closure;  // not cached: compute it and call again
-};
+// The membership closure of role: from the shared cache (under
+// closure_lock, not the main lock), else walked through the syscache and
+// remembered. palloc'd.
+int login_closure(Oid role, Oid **out);
 
 // Decides and, unless refused, claims this backend's slot and registers the
-// exit callbacks that release it. Refusals are counted here; the caller
-// reports them. Never errors while holding the lock.
-// rule_copy receives the refusing rule (LimitKind::Budget), for the message.
-ClaimResult claim_connection(const LoginInfo &login, const LoginPolicy &policy,
-                             BudgetRule *rule_copy);
+// exit callbacks that release it, under the main lock taken once. Refusals
+// are counted here; the caller reports them. Never errors while holding the
+// lock. rule_copy receives the refusing rule (LimitKind::Budget), for the
+// message.
+LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy,
+                               BudgetRule *rule_copy);
+
+// The same decision with no claim and no count (poolgov.check_login).
+LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy,
+                         BudgetRule *rule_copy);
+
+// What a login decision needs besides the login itself, as the auth hook
+// builds it. extra_procs: process slots the login does not hold yet (1 for
+// check_login, whose login would take one; 0 at authentication).
+LoginPolicy login_policy(Oid role, int extra_procs);
+// OIDs of the roles named in poolgov.priority_roles (palloc'd).
+int priority_role_oids(Oid **out);
 
 // Under the main lock held exclusively: takes connections whose owners
 // exited out of the live counts (see connection.cpp).

@@ -48,6 +48,7 @@ extern "C" {
 }
 
 #include "session/admission.hpp"
+#include "session/budget_timeouts.hpp"
 #include "session/budgets_sync.hpp"
 #include "locks.hpp"
 #include "compat.hpp"
@@ -285,6 +286,7 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
     }
     bool saved = top_statement_active;
     top_statement_active = true;
+    budget_idle_statement_started();
     if (untracked_utility_depth == 0)
         admission_top_statement(queryDesc->plannedstmt);
     call_prev_executor_start(queryDesc, eflags);
@@ -412,8 +414,10 @@ void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
-    if (top_level())
+    if (top_level()) {
         admission_statement_done();
+        budget_idle_statement_done();
+    }
 }
 
 bool counts_rows(const QueryCompletion *qc)
@@ -467,6 +471,7 @@ bool takes_block_slot(const Node *parsetree)
 void before_top_utility(const Node *parsetree)
 {
     admission_utility_started();
+    budget_idle_statement_started();
     if (takes_block_slot(parsetree) && IsTransactionBlock())
         admission_block_statement();
 }
@@ -478,6 +483,7 @@ void after_top_utility(const Node *parsetree)
         reinterpret_cast<const TransactionStmt *>(parsetree)->kind == TRANS_STMT_ROLLBACK_TO)
         admission_rolled_back_to_savepoint();
     admission_statement_done();
+    budget_idle_statement_done();
 }
 
 void process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,

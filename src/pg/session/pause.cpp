@@ -90,7 +90,7 @@ bool lift(int k, uint32_t db, uint32_t role, int64_t expired_by, const char *why
     if (!l.done)
         return false;
     char scope[kDetailLen], detail[kDetailLen];
-    describe_pause_scope(l.scope, scope, sizeof(scope));
+    describe_pause_scope(l.scope, scope);
     format_into(detail, "{} resumed: {}", scope, why);
     log_event(EventKind::Resume,
               EventFields{l.scope.role_name, l.scope.db_name, my_slot != nullptr ? MyProcPid : 0,
@@ -157,19 +157,16 @@ bool pause_table_moved(uint64_t generation)
     return atomic::load(table().generation) != generation;
 }
 
-void describe_pause_scope(const PauseScope &s, char *out, size_t len)
+void describe_pause_scope(const PauseScope &s, char (&out)[kDetailLen])
 {
-    fmt::format_to_n_result<char *> r{};
     if (s.db_oid != 0 && s.role_oid != 0)
-        r = fmt::format_to_n(out, len - 1, "role \"{}\" in database \"{}\"", s.role_name,
-                             s.db_name);
+        format_into(out, "role \"{}\" in database \"{}\"", s.role_name, s.db_name);
     else if (s.role_oid != 0)
-        r = fmt::format_to_n(out, len - 1, "role \"{}\"", s.role_name);
+        format_into(out, "role \"{}\"", s.role_name);
     else if (s.db_oid != 0)
-        r = fmt::format_to_n(out, len - 1, "database \"{}\"", s.db_name);
+        format_into(out, "database \"{}\"", s.db_name);
     else
-        r = fmt::format_to_n(out, len - 1, "every session");
-    *r.out = '\0';
+        format_into(out, "every session");
 }
 
 bool lift_pause(int k, uint32_t db_oid, uint32_t role_oid, const char *why)
@@ -199,7 +196,7 @@ void lift_expired_pauses(bool from_governor)
             continue;  // resumed, renewed or lifted by someone else meanwhile
         atomic::fetch_add(table().lifted_by_timeout, uint64_t{1});
         char scope[kDetailLen];
-        describe_pause_scope(was, scope, sizeof(scope));
+        describe_pause_scope(was, scope);
         ereport(WARNING,
                 (errcode(ERRCODE_WARNING),
                  errmsg("pg_poolgov: the pause of %s was lifted by poolgov.pause_timeout",

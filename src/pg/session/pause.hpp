@@ -31,7 +31,7 @@ bool pause_table_moved(uint64_t generation);
 // "role \"batch\"", "database \"app\"", "role \"batch\" in database
 // \"app\"" or "every session": the scope in messages (a copy made under
 // the admission lock: the names are read there).
-void describe_pause_scope(const PauseScope &s, char *out, size_t len);
+void describe_pause_scope(const PauseScope &s, char (&out)[kDetailLen]);
 
 // Lifts pause `k` if it is still the scope (db_oid, role_oid) (the
 // admission lock not held) and lets its waiters in; false if it was not in

@@ -70,7 +70,7 @@ POOLGOV_SQL_FUNCTION(poolgov_capacity)
     // dropped: evictions is NULL.
     BudgetState &b = st->budget;
     rows[n++] = {"budgets", b.banks[b.active].count, b.capacity, -1, -1,
-                 static_cast<int64>(2 * budget_set_bytes(b.capacity) / b.capacity),
+                 static_cast<int64>(2 * budget_set_bytes(b.capacity, budget_pair_slots()) / b.capacity),
                  "poolgov.max_budgets"};
     // Membership closures longer than a slot holds: chunks of the shared
     // pool in use; a login whose closure did not fit at all is untracked

@@ -183,7 +183,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
                         errhint("Resume one with poolgov.resume(), or pause a wider scope "
                                 "(see poolgov.pauses).")));
     char scope[kDetailLen], detail[kDetailLen];
-    describe_pause_scope(copy, scope, sizeof(scope));
+    describe_pause_scope(copy, scope);
     if (added)
         format_into(detail, "{} paused by role \"{}\"; {} queued transactions held", scope,
                     by_name, held);
@@ -290,7 +290,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pauses)
     for (int i = 0; i < n; ++i) {
         const PauseScope &s = scopes[i];
         char scope[kDetailLen];
-        describe_pause_scope(s, scope, sizeof(scope));
+        describe_pause_scope(s, scope);
         row.name(s.db_oid != 0 ? s.db_name : nullptr)
             .name(s.role_oid != 0 ? s.role_name : nullptr)
             .text(scope)

@@ -33,34 +33,26 @@ struct EffectiveBudget {
     const char *role;    // whose rule
 };
 
-// The tightest rule for every database that governs this role: its own, or
-// one of a group it belongs to; else poolgov.default_budget.
+// The rule that governs this role wherever it logs in, as the login
+// decision sees it (the core's govern_login over the rules for every
+// database and without an address): the rule that refuses it now, else the
+// tightest; poolgov.default_budget when no rule names the role itself and
+// the default is tighter.
 EffectiveBudget effective_budget(Oid role, const BudgetSet &budgets)
 {
     Oid *closure = nullptr;
-    int n = role_closure(role, &closure);
-    EffectiveBudget best{kUnlimited, nullptr, nullptr};
-    bool own = false;
-    // Only the rules on the closure's roles (index), in table order as
-    // before: ties keep the first.
-    int best_rule = -1;
-    for_each_applying_rule(budgets, closure, n, 0, [&](uint32_t i) {
-        const BudgetRule &r = budgets.rules[i];
-        if (r.db_oid != 0)
-            return;
-        own = own || r.role_oid == role;
-        bool tighter = best.source == nullptr ||
-                       (r.max_connections != kUnlimited &&
-                        (best.limit == kUnlimited || r.max_connections < best.limit)) ||
-                       (r.max_connections == best.limit && static_cast<int>(i) < best_rule);
-        if (tighter) {
-            best = {r.max_connections, r.role_oid == role ? "role" : "group", r.role_name};
-            best_rule = static_cast<int>(i);
-        }
-    });
+    int n = login_closure(role, &closure);  // the shared cache, as logins use
+    Governance g = govern_login(budgets, role, closure, n, 0, kNoAddr);
     pfree(closure);
-    if (!own && settings::default_budget >= 0 &&
-        (best.source == nullptr || best.limit == kUnlimited || settings::default_budget < best.limit))
+    EffectiveBudget best{kUnlimited, nullptr, nullptr};
+    int rule = g.governing();
+    if (rule >= 0) {
+        const BudgetRule &r = budgets.rules[rule];
+        best = {r.max_connections, r.role_oid == role ? "role" : "group", r.role_name};
+    }
+    if (!g.own_rule && settings::default_budget >= 0 && g.refusing < 0 &&
+        (best.source == nullptr || best.limit == kUnlimited ||
+         settings::default_budget < best.limit))
         best = {settings::default_budget, "default", nullptr};
     return best;
 }
@@ -125,11 +117,30 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
     lock_release(st->main_lock);
     BudgetSet *budgets = copy_active_budgets();
 
+    // Per-address rules: the address with the most connections (one pass
+    // over the per-address counts, not one per rule).
+    auto *busiest = static_cast<int32_t *>(palloc0(sizeof(int32_t) * (budgets->count + 1)));
+    auto *busiest_at = static_cast<ClientAddr *>(palloc0(sizeof(ClientAddr) * (budgets->count + 1)));
+    for (uint32_t p = 0; p < budgets->pair_capacity; ++p) {
+        const AddrCountEntry &e = budgets->pairs[p];
+        if (e.rule_plus1 == 0 || e.rule_plus1 > budgets->count)
+            continue;
+        uint32_t r = e.rule_plus1 - 1;
+        if (e.count > busiest[r] ||
+            (e.count == busiest[r] && addr_compare(e.addr, busiest_at[r]) < 0)) {
+            busiest[r] = e.count;
+            busiest_at[r] = e.addr;
+        }
+    }
+
     RowBuilder row(fcinfo);
     for (uint32_t i = 0; i < budgets->count; ++i) {
         const BudgetRule &b = budgets->rules[i];
         int count = budgets->live[i];
-        row.name(b.role_name).name(b.db_oid ? b.db_name : nullptr);
+        bool each = b.addr.family != AddrFamily::None && b.addr_scope == AddrScope::EachAddress;
+        // A per-address rule's headroom is that of its busiest address.
+        int against = each ? busiest[i] : count;
+        row.name(b.role_oid ? b.role_name : nullptr).name(b.db_oid ? b.db_name : nullptr);
         if (b.max_connections == kUnlimited)
             row.null();
         else
@@ -138,8 +149,18 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
         if (b.max_connections == kUnlimited)
             row.null();
         else
-            row.int4(b.max_connections - count);
+            row.int4(b.max_connections - against);
         row.text(priority_name(b.priority));
+        // 1.2: the address, its scope, the busiest address, the timeouts.
+        row.text_or_null(b.addr_text).boolean(each);
+        if (each && busiest[i] > 0) {
+            char text[kAddrLen];
+            format_addr(busiest_at[i], text);
+            row.text(text);
+        } else {
+            row.null();
+        }
+        row.interval_ms(b.admission_timeout_ms).interval_ms(b.idle_in_transaction_timeout_ms);
         row.emit();
     }
     return (Datum) 0;

@@ -7,7 +7,9 @@
 extern "C" {
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "datatype/timestamp.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 }
 
@@ -38,6 +40,16 @@ public:
     }
     RowBuilder &int8(int64 v) { return datum(Int64GetDatum(v)); }
     RowBuilder &int4(int32 v) { return datum(Int32GetDatum(v)); }
+    RowBuilder &boolean(bool v) { return datum(BoolGetDatum(v)); }
+    // Milliseconds as an interval; 0 or less: NULL (not set).
+    RowBuilder &interval_ms(int64 ms)
+    {
+        if (ms <= 0)
+            return null();
+        auto *iv = static_cast<Interval *>(palloc0(sizeof(Interval)));
+        iv->time = ms * 1000;
+        return datum(IntervalPGetDatum(iv));
+    }
     RowBuilder &float8(double v) { return datum(Float8GetDatum(v)); }
     // Negative means "no value" for latencies and costs.
     RowBuilder &float8_or_null(double v) { return v < 0 ? null() : float8(v); }
