@@ -18,6 +18,15 @@
 // A newcomer runs at once only if no eligible waiter outranks it, so nobody
 // barges past the queue.
 //
+// Within the best-ranked class, a freed slot goes to the most recently
+// queued eligible waiter (its backend and its client have just run, so
+// their memory is still in the CPU's caches and the scheduler's run queue),
+// unless the class's oldest waiter has waited longer than the fairness bound
+// (`fairness_us`): then the oldest goes first, so nobody is passed over
+// by a later waiter of its class once it has waited longer than the bound.
+// Bound 0 is strict FIFO. Waiters raised by aging, heavy-lane waiters and
+// waiters that a pause held are always served oldest first.
+//
 // The queue is three FIFO lists of waiters, one per priority class, linked
 // through the entries in ticket order. Within a list, an earlier waiter has
 // waited at least as long, so it outranks every later one: the best waiter
@@ -70,7 +79,9 @@ struct AdmissionEntry {
     // Queued for a slot and held by these pauses (bits of the pause table,
     // poolgov/pause.hpp): not eligible while any is set.
     uint32_t paused;
-    uint32_t unused;
+    // Was held by a pause while it waited: keeps its FIFO turn (the
+    // fairness bound's newest-first order does not apply to it).
+    uint32_t was_held;
 };
 static_assert(std::is_trivially_copyable_v<AdmissionEntry>);  // in shared memory
 
@@ -108,6 +119,7 @@ struct AdmissionSettings {
     int32_t timeout_ms;         // 0: wait for ever
     int32_t aging_ms;           // 0: strict priority
     uint32_t exempt_superusers;
+    int32_t fairness_bound_ms;  // 0: strict FIFO within a class
 };
 static_assert(std::is_trivially_copyable_v<AdmissionSettings>);  // in shared memory
 
@@ -115,6 +127,7 @@ struct AdmissionLimits {
     int max_active;    // > 0 (admission is off at 0 and nothing here is called)
     int max_heavy;     // 0: no heavy lane
     int64_t aging_us;  // <= 0: strict priority
+    int64_t fairness_us = 0;  // <= 0: strict FIFO within a class (see above)
 };
 
 struct AdmissionTable {
@@ -134,7 +147,8 @@ struct AdmissionRequest {
 };
 
 // Lock-free: entry `i` (state None) takes a slot if nobody waits, the
-// limit has room, and it needs no heavy slot and has no caps. Returns false
+// limit has room, and it needs no heavy slot and has no caps. Of `lim` it
+// reads max_active only. Returns false
 // (nothing changed) otherwise; then call admission_enter under the lock.
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
                           const AdmissionLimits &lim, int64_t now);
@@ -154,7 +168,8 @@ bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,
 // holds it now; otherwise it is queued for it.
 bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now);
 
-// Hands free slots to eligible waiters, best rank first. Writes the indexes
+// Hands free slots to eligible waiters, best-ranked class first (within
+// it, as the fairness bound says). Writes the indexes
 // granted to `granted` (at most `max`) and returns how many.
 int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int *granted,
                     int max);

@@ -165,6 +165,7 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
         set_heavy(e, lane ? kHeavyRunning : kHeavyNone);
     e.queued_since = 0;
     atomic::store(e.paused, uint32_t{0});
+    e.was_held = 0;
     return true;
 }
 
@@ -187,6 +188,33 @@ int best_eligible(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int
     return best;
 }
 
+// The waiter the next free slot goes to. FIFO's choice is the best-ranked
+// waiter, the oldest of its class. Unless that one has waited longer than
+// the fairness bound, the most recently queued eligible waiter of the same
+// class goes instead: every older waiter of the class has then waited no
+// longer than the bound. Aged waiters (queued in a lower class's list),
+// heavy-lane waiters and waiters a pause held keep their FIFO turn.
+int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
+{
+    int best = best_eligible(t, lim, now, -1);
+    if (best < 0 || lim.fairness_us <= 0)
+        return best;
+    const AdmissionEntry &b = t.entries[best];
+    if (now - b.queued_since > lim.fairness_us || heavy_of(b) != kHeavyNone ||
+        b.was_held != 0 || effective_priority(b, lim, now) != b.list)
+        return best;
+    for (uint32_t link = t.counters->tail[b.list]; link != 0; link = t.entries[link - 1].prev) {
+        int i = static_cast<int>(link - 1);
+        if (i == best)
+            break;
+        const AdmissionEntry &e = t.entries[i];
+        if (state_of(e) == kQueued && heavy_of(e) == kHeavyNone && e.was_held == 0 &&
+            eligible(t, e, lim))
+            return i;
+    }
+    return best;
+}
+
 // Would a newcomer with this rank be served before every eligible waiter?
 bool first_in_line(AdmissionTable t, int self, const AdmissionLimits &lim, int64_t now)
 {
@@ -205,6 +233,7 @@ void fill_request(AdmissionEntry &e, const AdmissionRequest &req)
     }
     e.queued_since = 0;
     atomic::store(e.paused, req.paused);
+    e.was_held = req.paused != 0;
 }
 
 }  // namespace
@@ -292,7 +321,7 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
 {
     int n = 0;
     while (n < max && load_seq(t.counters->queued) > 0) {
-        int best = best_eligible(t, lim, now, -1);
+        int best = next_to_serve(t, lim, now);
         if (best < 0 || !grant(t, best, lim, now, false))
             break;
         granted[n++] = best;
@@ -337,6 +366,7 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
     e.queued_since = 0;
     e.running_since = 0;
     atomic::store(e.paused, uint32_t{0});
+    e.was_held = 0;
     if (state == kRunning)  // after the entry is clean: the slot is free now
         add_seq(c.running, -1);
     return admission_grant(t, lim, now, granted, max);
@@ -348,6 +378,7 @@ bool admission_hold(AdmissionTable t, int i, uint64_t ticket, int bit)
     if (state_of(e) != kQueued || e.ticket != ticket || bit < 0 || bit >= 32)
         return false;
     atomic::store(e.paused, atomic::load(e.paused) | (uint32_t{1} << bit));
+    e.was_held = 1;
     return true;
 }
 
@@ -378,7 +409,7 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now)
     AdmissionEntry &e = t.entries[i];
     if (!admission_waiting(e))
         return false;
-    AdmissionLimits unused{0, 0, 0};
+    AdmissionLimits unused{0, 0, 0, 0};
     grant(t, i, unused, now, true);
     e.overdraft = 1;
     atomic::fetch_add(t.counters->overdrafts, uint64_t{1});

@@ -50,6 +50,7 @@ double heavy_cost = 100000.0;
 int max_heavy_transactions = 0;
 int admission_idle_timeout = 60000;
 int admission_aging = 5000;
+int admission_fairness_bound = 100;
 int pause_timeout = 600000;
 
 int idle_timeout = 0;
@@ -387,6 +388,14 @@ void define_admission_settings()
                             "0: strict priority.", &admission_aging, admission_aging, 0, INT_MAX,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             assign_published<&AdmissionSettings::aging_ms>, nullptr);
+    DefineCustomIntVariable("poolgov.admission_fairness_bound",
+                            "Longest a waiter can be passed over by later waiters of its "
+                            "priority class.",
+                            "A freed slot goes to the most recently queued waiter unless the "
+                            "oldest has waited this long. 0: strict FIFO.",
+                            &admission_fairness_bound, admission_fairness_bound, 0, INT_MAX,
+                            PGC_SIGHUP, GUC_UNIT_MS, nullptr,
+                            assign_published<&AdmissionSettings::fairness_bound_ms>, nullptr);
     DefineCustomIntVariable("poolgov.pause_timeout",
                             "Lifts a pause (poolgov.pause) this long after it was last "
                             "requested.",
@@ -522,6 +531,7 @@ void publish_admission_settings()
     atomic::store(s.max_heavy, static_cast<int32_t>(max_heavy_transactions));
     atomic::store(s.timeout_ms, static_cast<int32_t>(admission_timeout));
     atomic::store(s.aging_ms, static_cast<int32_t>(admission_aging));
+    atomic::store(s.fairness_bound_ms, static_cast<int32_t>(admission_fairness_bound));
     atomic::store(s.exempt_superusers, static_cast<uint32_t>(exempt_superusers));
     atomic::store(shm.state->pauses.timeout_ms, static_cast<int32_t>(pause_timeout));
 }

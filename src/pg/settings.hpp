@@ -6,7 +6,8 @@
 // tunables PGC_SIGHUP, per-session tracking PGC_SUSET.
 //
 // The queue's settings (max_active_transactions, max_heavy_transactions,
-// admission_timeout, admission_aging, exempt_superusers) are also published
+// admission_timeout, admission_aging, admission_fairness_bound,
+// exempt_superusers) are also published
 // in shared memory by their assign hooks, because a waiter must see the
 // value of the latest reload, not its own (AdmissionSettings in
 // poolgov/admission.hpp); read those through shared memory, not from here.
@@ -47,6 +48,7 @@ extern double heavy_cost;            // plan cost units
 extern int max_heavy_transactions;   // 0: no heavy lane
 extern int admission_idle_timeout;   // ms; 0: off
 extern int admission_aging;          // ms; 0: strict priority
+extern int admission_fairness_bound; // ms; 0: strict FIFO within a class
 extern int pause_timeout;            // ms; a pause older than this is lifted
 
 // Idle reclamation.

@@ -322,7 +322,10 @@ void expect_lists_consistent(const Fixture &f)
 }
 
 // The rule of the header, by brute force over every entry: the eligible
-// waiter with the highest aged priority class, then the lowest ticket.
+// waiter with the highest aged priority class, then the lowest ticket;
+// with a fairness bound, unless that one waited longer than the bound, is
+// aged or waits for the heavy lane, the newest eligible plain slot waiter
+// of its class.
 int reference_best(const Fixture &f)
 {
     auto aged = [&](const AdmissionEntry &e) {
@@ -361,7 +364,21 @@ int reference_best(const Fixture &f)
             (aged(e) == aged(f.entries[best]) && e.ticket < f.entries[best].ticket))
             best = static_cast<int>(i);
     }
-    return best;
+    if (best < 0 || f.lim.fairness_us <= 0)
+        return best;
+    const AdmissionEntry &b = f.entries[best];
+    if (f.now - b.queued_since > f.lim.fairness_us ||
+        b.heavy != static_cast<uint8_t>(HeavyState::None) || aged(b) != b.priority)
+        return best;
+    int newest = best;
+    for (size_t i = 0; i < f.entries.size(); ++i) {
+        const AdmissionEntry &e = f.entries[i];
+        if (e.state == static_cast<uint32_t>(AdmState::Queued) &&
+            e.heavy == static_cast<uint8_t>(HeavyState::None) && e.priority == b.priority &&
+            eligible(e) && e.ticket > f.entries[newest].ticket)
+            newest = static_cast<int>(i);
+    }
+    return newest;
 }
 
 }  // namespace
@@ -369,10 +386,12 @@ int reference_best(const Fixture &f)
 // Many waiters, three classes, aging, caps, the heavy lane, cancels and
 // overdrafts: the lists stay exact, and every grant goes to the waiter the
 // brute-force rule picks.
-TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan)
+namespace {
+
+void grant_in_the_order_of_the_full_scan(int64_t fairness_us)
 {
     Fixture f(48);
-    f.lim = {4, 1, 50};
+    f.lim = {4, 1, 50, fairness_us};
     uint64_t seed = 987654321;
     auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
     int checked_grants = 0;
@@ -414,10 +433,180 @@ TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan)
             f.leave(i);
         }
         expect_lists_consistent(f);
-        if (HasFatalFailure())
+        if (::testing::Test::HasFatalFailure())
             return;
     }
     EXPECT_GT(checked_grants, 500);
+}
+
+}  // namespace
+
+TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan)
+{
+    grant_in_the_order_of_the_full_scan(0);
+}
+
+// The same with a fairness bound short enough that both of its branches
+// (the newest waiter, the oldest past the bound) are taken often.
+TEST(AdmissionFairness, GrantsInTheOrderOfTheFullScan)
+{
+    grant_in_the_order_of_the_full_scan(120);
+}
+
+TEST(AdmissionFairness, BoundZeroIsFifo)
+{
+    Fixture f(10);
+    f.lim = {1, 0, 0, 0};
+    f.enter(0);
+    for (int i = 1; i < 10; ++i)
+        f.enter(i);
+    int running = 0;
+    for (int i = 1; i < 10; ++i) {
+        EXPECT_EQ(f.leave(running), V{i});
+        running = i;
+    }
+}
+
+TEST(AdmissionFairness, WithinTheBoundTheNewestWaiterGoesFirst)
+{
+    Fixture f(5);
+    f.lim = {1, 0, 0, 10 * kSec};
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    f.enter(3);
+    EXPECT_EQ(f.leave(0), V{3});
+    f.enter(4);
+    EXPECT_EQ(f.leave(3), V{4});
+    EXPECT_EQ(f.leave(4), V{2});
+    EXPECT_EQ(f.leave(2), V{1});
+    EXPECT_EQ(f.counters.queued, 0u);
+}
+
+TEST(AdmissionFairness, PastTheBoundTheOldestGoesFirst)
+{
+    Fixture f(5);
+    f.lim = {1, 0, 0, 1 * kSec};
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    f.now += 1 * kSec;  // 1 and 2 have now waited just over the bound
+    f.enter(3);
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_EQ(f.leave(1), V{2});  // over the bound by now as well
+    f.enter(0);
+    EXPECT_EQ(f.leave(2), V{0});  // 3 waited a few us: the newest goes first again
+    EXPECT_EQ(f.leave(0), V{3});
+}
+
+// A closed loop (every transaction that ends queues again at once), as
+// pgbench drives the server: many more clients than slots, the bound
+// shorter than a FIFO turn. Nobody is ever passed over by a later waiter of
+// its class once it has waited longer than the bound, so no wait exceeds
+// the bound by more than the time the waiters older than it take; and the
+// bound is really used (some grants go to the newest waiter).
+TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
+{
+    constexpr int kClients = 40, kLimit = 4;
+    constexpr int64_t kBound = 2000;  // us; a transaction lasts 100-299 us
+    Fixture f(kClients);
+    f.lim = {kLimit, 0, 0, kBound};
+    for (int i = 0; i < kClients; ++i)
+        f.enter(i);
+    uint64_t seed = 42;
+    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    int newest_first = 0, oldest_first = 0;
+    int64_t max_wait = 0;
+    for (int step = 0; step < 20000; ++step) {
+        f.now += 25 + static_cast<int64_t>(next() % 50);
+        std::vector<int> running;
+        for (int i = 0; i < kClients; ++i)
+            if (f.running(i))
+                running.push_back(i);
+        ASSERT_EQ(running.size(), static_cast<size_t>(kLimit));
+        int leaver = running[next() % running.size()];
+        // What the queue looks like just before the grant the leave makes.
+        std::vector<AdmissionEntry> before = f.entries;
+        int64_t at = f.now + 1;
+        V got = f.leave(leaver);
+        ASSERT_EQ(got.size(), 1u);
+        const AdmissionEntry &g = before[got[0]];
+        bool passed_someone = false;
+        for (int i = 0; i < kClients; ++i) {
+            const AdmissionEntry &e = before[i];
+            if (i == got[0] || e.state != static_cast<uint32_t>(AdmState::Queued))
+                continue;
+            if (e.ticket < g.ticket) {
+                passed_someone = true;
+                ASSERT_LE(at - e.queued_since, kBound) << "step " << step << ": " << i
+                                                       << " passed over by " << got[0];
+            }
+        }
+        (passed_someone ? newest_first : oldest_first)++;
+        max_wait = std::max(max_wait, at - g.queued_since);
+        f.enter(leaver);
+    }
+    EXPECT_GT(newest_first, 1000);
+    EXPECT_GT(oldest_first, 1000);
+    // Past the bound, the waiters go in FIFO order: at most all the others
+    // (kClients - kLimit - 1 of them) are served first, each within one
+    // transaction's share of the slots.
+    EXPECT_LE(max_wait, kBound + (kClients - kLimit) * 300);
+}
+
+TEST(AdmissionFairness, PriorityClassesAndAgingStillHold)
+{
+    Fixture f(6);
+    f.lim = {1, 0, 0, 10 * kSec};
+    f.enter(0);
+    f.enter(1, 2);  // high
+    f.enter(2, 1);  // normal
+    f.enter(3, 1);  // normal, newer
+    f.enter(4, 0);  // low, newest
+    EXPECT_EQ(f.leave(0), V{1});  // the class first
+    EXPECT_EQ(f.leave(1), V{3});  // then the newest of the class
+    EXPECT_EQ(f.leave(3), V{2});
+    EXPECT_EQ(f.leave(2), V{4});
+
+    // A low waiter aged to high goes before newer high waiters, and a newer
+    // low waiter of its list does not take its aged turn: aging is not
+    // undone by the newest-first order.
+    Fixture g(5);
+    g.lim = {1, 0, 1 * kSec, 10 * kSec};
+    g.enter(0);
+    g.enter(1, 0);
+    g.now += 3 * kSec;
+    g.enter(4, 0);
+    g.enter(2, 2);
+    g.enter(3, 2);
+    EXPECT_EQ(g.leave(0), V{1});
+    EXPECT_EQ(g.leave(1), V{3});
+    EXPECT_EQ(g.leave(3), V{2});
+    EXPECT_EQ(g.leave(2), V{4});
+}
+
+TEST(AdmissionFairness, HeavyLaneWaitersKeepTheirFifoTurn)
+{
+    Fixture f(6);
+    f.lim = {4, 1, 0, 10 * kSec};
+    EXPECT_TRUE(f.enter(0, 1, true));
+    EXPECT_FALSE(f.enter(1, 1, true));
+    EXPECT_FALSE(f.enter(2, 1, true));
+    EXPECT_FALSE(f.enter(3, 1, true));
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_EQ(f.leave(1), V{2});
+    EXPECT_EQ(f.leave(2), V{3});
+
+    // Slots full, a heavy waiter at the front: it is not passed over by the
+    // plain waiters that queued after it.
+    Fixture g(6);
+    g.lim = {1, 1, 0, 10 * kSec};
+    g.enter(0);
+    g.enter(1, 1, true);
+    g.enter(2);
+    g.enter(3);
+    EXPECT_EQ(g.leave(0), V{1});
+    EXPECT_EQ(g.leave(1), V{3});
 }
 
 TEST(AdmissionFast, TakesAndGivesBackWithoutTheQueueWhenNobodyWaits)

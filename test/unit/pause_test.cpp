@@ -306,3 +306,32 @@ TEST(PauseQueue, NoFastPathForAHeldTransaction)
     EXPECT_FALSE(admission_enter_fast(f.table(), 0, r, f.lim, f.now));
     EXPECT_EQ(f.counters.running, 0u);
 }
+
+// The newest-first order of the fairness bound (admission.hpp) never picks a
+// waiter a pause holds, and when the pause is lifted the waiters it held are
+// let in oldest first, also those that waited less than the bound.
+TEST(PauseQueue, NewestFirstSkipsTheHeldAndTheReleasedGoOldestFirst)
+{
+    Fixture f(6, 1);
+    f.lim.fairness_us = 10 * kSec;
+    EXPECT_TRUE(f.enter(0, app_a));
+    EXPECT_FALSE(f.enter(1, app_a));
+    f.pause(0, kBatch);
+    EXPECT_FALSE(f.enter(2, batch_a));  // the newest waiter, but held
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_TRUE(f.held(2));
+
+    Fixture g(7, 1);
+    g.lim.fairness_us = 10 * kSec;
+    EXPECT_TRUE(g.enter(5, app_a));
+    EXPECT_FALSE(g.enter(6, app_a));  // an ordinary waiter
+    int p = g.pause(0, kBatch);
+    EXPECT_FALSE(g.enter(2, batch_a));
+    EXPECT_FALSE(g.enter(0, batch_b));
+    EXPECT_FALSE(g.enter(1, member_a));
+    EXPECT_EQ(g.resume(p), V{});       // the slot is taken
+    EXPECT_EQ(g.leave(5), V{6});       // the oldest, not a released one
+    EXPECT_EQ(g.leave(6), V{2});       // then the released, in queue order
+    EXPECT_EQ(g.leave(2), V{0});
+    EXPECT_EQ(g.leave(0), V{1});
+}

@@ -136,7 +136,17 @@ AdmissionLimits limits()
 {
     int active = max_active();
     return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
-                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000};
+                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
+                           static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) *
+                               1000};
+}
+
+// All that admission_enter_fast reads: the limit. (The statement path;
+// the queue's other settings are loaded only when it queues.)
+AdmissionLimits fast_limits()
+{
+    int active = max_active();
+    return AdmissionLimits{active > 0 ? active : INT_MAX, 0, 0, 0};
 }
 
 bool exempt()
@@ -564,7 +574,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         if (pause_only && req.paused == 0)
             return;
         // Nobody waiting and room: no lock, no clock read.
-        if (admission_enter_fast(shm.admission, my_index, req, limits(),
+        if (admission_enter_fast(shm.admission, my_index, req, fast_limits(),
                                  GetCurrentTransactionStartTimestamp())) {
             count_admission(false);
             return;
