@@ -64,15 +64,15 @@ constexpr int kMaxAdmissionCaps = 4;
 constexpr int kPriorityClasses = 3;
 
 struct AdmissionEntry {
-    uint32_t state;        // AdmState
-    uint8_t heavy;         // HeavyState
-    uint8_t priority;      // 0 low, 1 normal, 2 high
-    uint8_t overdraft;     // admitted past the limit to break a lock wait
+    uint32_t state;     // AdmState
+    uint8_t heavy;      // HeavyState
+    uint8_t priority;   // 0 low, 1 normal, 2 high
+    uint8_t overdraft;  // admitted past the limit to break a lock wait
     uint8_t n_caps;
     uint32_t cap_role[kMaxAdmissionCaps];
     int32_t cap_limit[kMaxAdmissionCaps];
-    uint8_t list;           // priority class of the list it waits in
-    uint32_t prev, next;    // neighbours in that list: index + 1, 0 = none
+    uint8_t list;         // priority class of the list it waits in
+    uint32_t prev, next;  // neighbours in that list: index + 1, 0 = none
     uint64_t ticket;
     int64_t queued_since;   // microseconds; 0 unless waiting
     int64_t running_since;  // microseconds; 0 unless running
@@ -97,11 +97,11 @@ struct AdmissionCounters {
     uint32_t head[kPriorityClasses];
     uint32_t tail[kPriorityClasses];
     // Since the last reset (atomics).
-    uint64_t admitted;       // transactions that got a slot (at once or after waiting)
-    uint64_t waited;         // of those, how many waited
+    uint64_t admitted;  // transactions that got a slot (at once or after waiting)
+    uint64_t waited;    // of those, how many waited
     uint64_t timeouts;
     uint64_t overdrafts;
-    uint64_t idle_ended;     // transactions ended for idling with a slot
+    uint64_t idle_ended;  // transactions ended for idling with a slot
     uint64_t wait_total_us;
     uint64_t wait_max_us;
 };
@@ -114,19 +114,19 @@ static_assert(std::is_trivially_copyable_v<AdmissionCounters>);  // in shared me
 // whichever backend or the governor reloads first; all read the same file)
 // and read from here by everyone on the queue's path. Atomics.
 struct AdmissionSettings {
-    int32_t max_active;         // 0: off
-    int32_t max_heavy;          // 0: no heavy lane
-    int32_t timeout_ms;         // 0: wait for ever
-    int32_t aging_ms;           // 0: strict priority
+    int32_t max_active;  // 0: off
+    int32_t max_heavy;   // 0: no heavy lane
+    int32_t timeout_ms;  // 0: wait for ever
+    int32_t aging_ms;    // 0: strict priority
     uint32_t exempt_superusers;
     int32_t fairness_bound_ms;  // 0: strict FIFO within a class
 };
 static_assert(std::is_trivially_copyable_v<AdmissionSettings>);  // in shared memory
 
 struct AdmissionLimits {
-    int max_active;    // > 0 (admission is off at 0 and nothing here is called)
-    int max_heavy;     // 0: no heavy lane
-    int64_t aging_us;  // <= 0: strict priority
+    int max_active;           // > 0 (admission is off at 0 and nothing here is called)
+    int max_heavy;            // 0: no heavy lane
+    int64_t aging_us;         // <= 0: strict priority
     int64_t fairness_us = 0;  // <= 0: strict FIFO within a class (see above)
 };
 
@@ -177,8 +177,8 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
 // Entry `i` leaves: a running one releases its slots, a queued one leaves
 // the queue (a grant that raced in is released, so never lost). Then grants
 // as admission_grant does. Returns the number granted.
-int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now,
-                    int *granted, int max);
+int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, int *granted,
+                    int max);
 
 // The heavy slot alone is given back (or its wait abandoned); the entry
 // keeps running. Returns the number granted.

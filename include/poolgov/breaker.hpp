@@ -81,7 +81,7 @@ struct BreakerTable {
 static_assert(std::is_trivially_copyable_v<BreakerTable>);  // in shared memory
 
 struct BreakerPolicy {
-    int limit;          // failures allowed per window; <= 0 disables
+    int limit;  // failures allowed per window; <= 0 disables
     int64_t window_us;
     int64_t lockout_us;
 };
@@ -103,8 +103,8 @@ int64_t breaker_open_until(const BreakerEntry &e, const BreakerPolicy &p);
 
 // open_until of the pair when its breaker is open at `now`, else 0; with
 // `out`, copies the open entry there.
-int64_t breaker_open_until(const BreakerTable &t, const char *role, const char *addr,
-                           int64_t now, const BreakerPolicy &p, BreakerEntry *out = nullptr);
+int64_t breaker_open_until(const BreakerTable &t, const char *role, const char *addr, int64_t now,
+                           const BreakerPolicy &p, BreakerEntry *out = nullptr);
 
 // Removes the entries of `role` (nullptr: any) from `addr` (nullptr: any);
 // returns how many, and in *open how many of them were open.

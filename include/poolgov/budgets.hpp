@@ -48,11 +48,11 @@ enum class AddrScope : uint8_t {
 };
 
 struct BudgetRule {
-    uint32_t role_oid;         // 0: every role (only with an address)
-    uint32_t db_oid;           // 0: every database
-    int32_t max_connections;   // kUnlimited: no cap
-    int32_t max_active;        // kUnlimited: no cap (stored for admission control)
-    int64_t idle_timeout_ms;   // -1: none (stored for the governor)
+    uint32_t role_oid;        // 0: every role (only with an address)
+    uint32_t db_oid;          // 0: every database
+    int32_t max_connections;  // kUnlimited: no cap
+    int32_t max_active;       // kUnlimited: no cap (stored for admission control)
+    int64_t idle_timeout_ms;  // -1: none (stored for the governor)
     // Per-budget timeouts, milliseconds; 0: not set (the global setting
     // holds). The most specific applying rule that sets one wins.
     int64_t admission_timeout_ms;
@@ -95,20 +95,20 @@ static_assert(std::is_trivially_copyable_v<AddrCountEntry>);  // in shared memor
 struct BudgetSet {
     uint64_t generation;  // bumped on every install
     uint32_t count;
-    uint32_t capacity;    // poolgov.max_budgets
-    BudgetRule *rules;    // [capacity]
-    uint32_t *by_role;    // [capacity] rules without address, those of one role adjacent
-    int32_t *live;        // [capacity] connections each rule counts now (a
-                          // per-address rule: the sum over its addresses)
-    OidMap index;         // role OID -> first position in by_role
-    uint32_t n_role;      // rules in by_role
-    uint32_t n_addr;      // rules in by_addr
-    uint32_t *by_addr;    // [capacity] rules with an address, sorted (see above)
+    uint32_t capacity;        // poolgov.max_budgets
+    BudgetRule *rules;        // [capacity]
+    uint32_t *by_role;        // [capacity] rules without address, those of one role adjacent
+    int32_t *live;            // [capacity] connections each rule counts now (a
+                              // per-address rule: the sum over its addresses)
+    OidMap index;             // role OID -> first position in by_role
+    uint32_t n_role;          // rules in by_role
+    uint32_t n_addr;          // rules in by_addr
+    uint32_t *by_addr;        // [capacity] rules with an address, sorted (see above)
     uint64_t prefixes_v4[1];  // bit p: an IPv4 rule of prefix length p
     uint64_t prefixes_v6[3];  // bit p: an IPv6 rule of prefix length p
-    uint8_t has_local;    // some rule names 'local'
-    uint8_t has_all;      // some rule names 'all'
-    uint32_t pair_capacity;     // a power of two
+    uint8_t has_local;        // some rule names 'local'
+    uint8_t has_all;          // some rule names 'all'
+    uint32_t pair_capacity;   // a power of two
     uint32_t pairs_used;
     uint64_t pairs_overflowed;  // connections a per-address rule could not count (table full)
     AddrCountEntry *pairs;      // [pair_capacity] per-address live counts
@@ -253,7 +253,7 @@ struct LoginRequest {
     uint32_t role_oid;
     uint32_t db_oid;
     bool superuser;
-    bool listed_priority;  // named (directly or via membership) in poolgov.priority_roles
+    bool listed_priority;       // named (directly or via membership) in poolgov.priority_roles
     const uint32_t *member_of;  // the whole closure, role_oid first, no duplicates
     int n_member_of;
     ClientAddr addr = kLocalAddr;  // the client's address (Local: a unix socket)
@@ -273,15 +273,15 @@ int rule_specificity(const BudgetRule &r, uint32_t login_role);
 // function that everything asks, so a view, a check and a refusal can never
 // disagree.
 struct Governance {
-    int applying;        // rules that count this login
-    int refusing;        // the tightest rule without room (the one a refusal names), or -1
+    int applying;  // rules that count this login
+    int refusing;  // the tightest rule without room (the one a refusal names), or -1
     int refusing_current;
-    int tightest;        // the tightest capped rule, room or not (ties: specificity,
-                         // order); the most specific rule when none is capped; -1 when none apply
+    int tightest;  // the tightest capped rule, room or not (ties: specificity,
+                   // order); the most specific rule when none is capped; -1 when none apply
     int tightest_current;
-    bool own_rule;       // an applying rule names the login role itself
-    bool high_priority;  // an applying rule has priority high
-    bool low_priority;   // an applying rule has priority low
+    bool own_rule;                         // an applying rule names the login role itself
+    bool high_priority;                    // an applying rule has priority high
+    bool low_priority;                     // an applying rule has priority low
     int admission_timeout_rule;            // the most specific rule that sets it, or -1
     int idle_in_transaction_timeout_rule;  // likewise
     int64_t admission_timeout_ms;          // 0: not set (the global setting holds)
@@ -329,7 +329,7 @@ struct LoginDecision {
     int rule;        // index into BudgetSet::rules for LimitKind::Budget
     int current;     // connections already counted against the limit
     int limit;
-    bool priority;   // may use the reserved slots
+    bool priority;  // may use the reserved slots
     // A superuser admitted over the budget (kind, current, limit) from the
     // superuser reserve; overdrafts_in_use counts the others, before this one.
     bool overdraft;
@@ -370,8 +370,7 @@ struct LoginNames {
 // `rule` is the rule d.rule points at (LimitKind::Budget), copied by the caller.
 RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                              const LoginNames &login);
-RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
-                             const char *role_name);
+RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule, const char *role_name);
 
 // The LOG text when a superuser is admitted on an overdraft.
 RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,

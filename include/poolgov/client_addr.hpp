@@ -28,8 +28,8 @@ enum class AddrFamily : uint8_t { None = 0, Local = 1, V4 = 2, V6 = 3, All = 4 }
 // at addresses), Local, All (prefix 0) or a masked V4/V6 range.
 struct ClientAddr {
     AddrFamily family;
-    uint8_t prefix;      // bits of bytes that count: 32 (V4), 128 (V6), 0 otherwise
-    uint8_t bytes[16];   // network order; V4 uses bytes[0..4); zero beyond the prefix
+    uint8_t prefix;     // bits of bytes that count: 32 (V4), 128 (V6), 0 otherwise
+    uint8_t bytes[16];  // network order; V4 uses bytes[0..4); zero beyond the prefix
 };
 static_assert(std::is_trivially_copyable_v<ClientAddr>);  // in shared memory
 

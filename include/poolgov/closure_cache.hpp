@@ -33,8 +33,8 @@ static_assert(std::is_trivially_copyable_v<ClosureEntry>);  // in shared memory
 // entry's role (0: free; to unindex it when the entry is reused) and the
 // entries.
 struct ClosureCache {
-    OidMap *by_role;  // capacity: closure_index_capacity()
-    uint32_t *role_of;    // [kClosureEntries]
+    OidMap *by_role;        // capacity: closure_index_capacity()
+    uint32_t *role_of;      // [kClosureEntries]
     ClosureEntry *entries;  // [kClosureEntries]
 };
 

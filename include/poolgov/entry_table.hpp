@@ -44,16 +44,16 @@ struct CounterEntry {
     int64_t last_seen;
     uint64_t accepted;
     uint64_t peak_connections;
-    uint64_t rejected;       // refused by budget, reserve or breaker
-    uint64_t warned;         // would have been refused (poolgov.enforce = warn)
+    uint64_t rejected;  // refused by budget, reserve or breaker
+    uint64_t warned;    // would have been refused (poolgov.enforce = warn)
     uint64_t auth_failures;
 };
 
 struct EntryTableHeader {
-    OidMap index;         // OID -> entry number
+    OidMap index;  // OID -> entry number
     uint32_t capacity;
-    uint32_t used;        // entries[0 .. used) hold keys
-    uint32_t hand;        // clock hand: next eviction candidate
+    uint32_t used;  // entries[0 .. used) hold keys
+    uint32_t hand;  // clock hand: next eviction candidate
     uint64_t evicted;
     uint64_t untracked;  // entry_get calls that found no entry to take
 };

@@ -69,7 +69,7 @@ constexpr size_t kHealthDetailLen = 400;
 struct HealthCheck {
     const char *check;  // static name
     HealthStatus status;
-    bool has_value;     // false: value is NULL (nothing to measure)
+    bool has_value;  // false: value is NULL (nothing to measure)
     double value;
     double warning_at;
     double critical_at;

@@ -43,7 +43,7 @@ struct HistorySample {
     int64_t sampled_at;  // PostgreSQL timestamp
     ConnTally tally;
     double statements_per_s;
-    double p95_ms;  // negative: no statement finished in the interval
+    double p95_ms;      // negative: no statement finished in the interval
     uint64_t rejected;  // logins refused in the interval
     // Counts in the interval, for poolgov.health() and the recommendations
     // (not columns of poolgov.history).
@@ -58,7 +58,7 @@ static_assert(std::is_trivially_copyable_v<HistorySample>);  // in shared memory
 
 // Cumulative counters as the governor reads them at one instant.
 struct Totals {
-    int64_t at;  // microseconds
+    int64_t at;      // microseconds
     uint64_t epoch;  // poolgov.reset() generation
     uint64_t statements;
     uint64_t rejected;

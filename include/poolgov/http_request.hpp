@@ -15,14 +15,14 @@
 namespace poolgov::http {
 
 enum class Verdict {
-    Incomplete,    // wait for more bytes
-    Metrics,       // 200: GET /metrics (or /metrics?...)
-    MetricsHead,   // 200 without a body: HEAD /metrics
-    NotFound,      // 404: GET or HEAD of another path
-    NotAllowed,    // 405: another method (with Allow: GET, HEAD)
-    BadRequest,    // 400: not an HTTP/1.x request
-    TooLarge,      // 431: no end of headers within max bytes
-    ServerError,   // 500: never from decide(); the server could not read the metrics
+    Incomplete,   // wait for more bytes
+    Metrics,      // 200: GET /metrics (or /metrics?...)
+    MetricsHead,  // 200 without a body: HEAD /metrics
+    NotFound,     // 404: GET or HEAD of another path
+    NotAllowed,   // 405: another method (with Allow: GET, HEAD)
+    BadRequest,   // 400: not an HTTP/1.x request
+    TooLarge,     // 431: no end of headers within max bytes
+    ServerError,  // 500: never from decide(); the server could not read the metrics
 };
 
 // Looks at buf[0, len). `max` is the size of the receive buffer: a request

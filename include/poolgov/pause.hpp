@@ -34,14 +34,14 @@ namespace poolgov {
 constexpr int kMaxPauses = 16;  // bits of AdmissionEntry::paused
 
 struct PauseScope {
-    uint32_t in_force;    // 0: free
-    uint32_t db_oid;      // 0: every database
-    uint32_t role_oid;    // 0: every role
-    uint32_t by_role;     // who paused (role oid)
-    int32_t by_pid;       // its session, never held by this pause
+    uint32_t in_force;  // 0: free
+    uint32_t db_oid;    // 0: every database
+    uint32_t role_oid;  // 0: every role
+    uint32_t by_role;   // who paused (role oid)
+    int32_t by_pid;     // its session, never held by this pause
     uint32_t unused;
-    int64_t since_us;     // when the scope was paused
-    int64_t renewed_us;   // last pause() of the scope; pause_timeout counts from here
+    int64_t since_us;    // when the scope was paused
+    int64_t renewed_us;  // last pause() of the scope; pause_timeout counts from here
     // For messages and views, written by pause() after pause_add() and read
     // under the admission lock only (not part of a snapshot).
     char db_name[kNameLen];
@@ -51,12 +51,12 @@ struct PauseScope {
 static_assert(std::is_trivially_copyable_v<PauseScope>);  // in shared memory
 
 struct PauseTable {
-    ChangeCount cc;        // written under the admission lock
-    uint32_t n_in_force;   // atomic: 0 means no scope is paused (the cheap test)
-    int32_t timeout_ms;    // poolgov.pause_timeout, published on reload (atomic)
+    ChangeCount cc;       // written under the admission lock
+    uint32_t n_in_force;  // atomic: 0 means no scope is paused (the cheap test)
+    int32_t timeout_ms;   // poolgov.pause_timeout, published on reload (atomic)
     uint32_t unused;
-    uint64_t generation;   // every change; read inside cc or under the lock
-    uint64_t pauses;       // counters since start (atomics)
+    uint64_t generation;  // every change; read inside cc or under the lock
+    uint64_t pauses;      // counters since start (atomics)
     uint64_t resumes;
     uint64_t lifted_by_timeout;
     uint64_t lock_admits;  // held transactions let in because someone waited for their lock
@@ -80,8 +80,8 @@ int pause_find(const PauseTable &t, uint32_t db_oid, uint32_t role_oid);
 // Pauses the scope (under the admission lock). A scope already paused is
 // renewed (its timeout counts anew; since and by stay). Returns its index,
 // or -1 when the table is full. *added tells whether it is new.
-int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_role,
-              int32_t by_pid, int64_t now, bool *added);
+int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_role, int32_t by_pid,
+              int64_t now, bool *added);
 
 // Lifts scope `k` (under the admission lock). False if it was not in force.
 bool pause_remove(PauseTable &t, int k);

@@ -32,8 +32,8 @@ namespace poolgov::prom {
 
 constexpr int kBounds = 18;  // finite bounds; +Inf is bucket kBounds
 struct BucketBound {
-    const char *le;   // as printed
-    uint64_t ns;      // the same bound in nanoseconds
+    const char *le;  // as printed
+    uint64_t ns;     // the same bound in nanoseconds
 };
 extern const BucketBound kBucketBounds[kBounds];
 

@@ -31,7 +31,12 @@
 namespace poolgov {
 
 enum class ReclaimRule : uint8_t {
-    None = 0, Role = 1, Global = 2, Pressure = 3, Manual = 4, Budget = 5
+    None = 0,
+    Role = 1,
+    Global = 2,
+    Pressure = 3,
+    Manual = 4,
+    Budget = 5
 };
 
 const char *reclaim_rule_name(ReclaimRule r);
@@ -41,18 +46,18 @@ struct ReclaimCandidate {
     bool idle;              // state "idle" (not in a transaction, not running)
     int64_t idle_since_us;  // when it became idle (PostgreSQL microseconds)
     bool superuser;
-    bool priority;          // may use the reserved slots (never ended under pressure)
+    bool priority;            // may use the reserved slots (never ended under pressure)
     Priority priority_class;  // from its budgets: low, normal, high
     int64_t role_timeout_ms;  // tightest budget idle_timeout, -1: none
 };
 
 struct ReclaimSettings {
-    int64_t global_timeout_ms;        // 0: off
-    int pressure_threshold_pct;       // 0: off
+    int64_t global_timeout_ms;   // 0: off
+    int pressure_threshold_pct;  // 0: off
     int64_t pressure_idle_timeout_ms;
-    int usable_connections;           // max_connections - superuser and priority reserves
-    int connections;                  // client connections now
-    bool exempt_superusers;           // superusers are never ended by the timeouts
+    int usable_connections;  // max_connections - superuser and priority reserves
+    int connections;         // client connections now
+    bool exempt_superusers;  // superusers are never ended by the timeouts
 };
 
 struct ReclaimOrder {
@@ -84,8 +89,8 @@ int budget_plan(const ReclaimCandidate *c, int n, int over, int64_t now_us, Recl
 int64_t role_idle_timeout(const BudgetSet &budgets, const uint32_t *member_of, int n_member_of,
                           uint32_t db_oid);
 // The lowest priority class among the rules that apply (Normal when none).
-Priority role_priority_class(const BudgetSet &budgets, const uint32_t *member_of,
-                             int n_member_of, uint32_t db_oid);
+Priority role_priority_class(const BudgetSet &budgets, const uint32_t *member_of, int n_member_of,
+                             uint32_t db_oid);
 
 // The text of the FATAL the client sees, and of the LOG line / event.
 struct ReclaimText {

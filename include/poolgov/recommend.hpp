@@ -13,25 +13,25 @@
 namespace poolgov {
 
 struct RecommendSettings {
-    int cores;                 // CPU cores used by the formula (> 0)
-    bool cores_from_setting;   // poolgov.cpu_cores > 0, else the OS count
-    int spindles;              // poolgov.effective_spindles
-    int64_t min_history_us;    // poolgov.recommend_min_history
+    int cores;                // CPU cores used by the formula (> 0)
+    bool cores_from_setting;  // poolgov.cpu_cores > 0, else the OS count
+    int spindles;             // poolgov.effective_spindles
+    int64_t min_history_us;   // poolgov.recommend_min_history
 };
 
 // Rule constants (documented in docs/reference.md).
-constexpr double kConnectionHeadroom = 0.25;    // max_connections: peak + 25 %
-constexpr double kBudgetNearShare = 0.90;       // a role's peak >= 90 % of its budget
-constexpr double kIdleShareHigh = 50.0;         // percent of client connections idle
-constexpr int kIdleMinConnections = 5;          // mean connections to judge the idle share
-constexpr double kSlowShareHigh = 5.0;          // percent of statements slow
-constexpr uint64_t kSlowMinStatements = 1000;   // statements to judge the slow share
+constexpr double kConnectionHeadroom = 0.25;   // max_connections: peak + 25 %
+constexpr double kBudgetNearShare = 0.90;      // a role's peak >= 90 % of its budget
+constexpr double kIdleShareHigh = 50.0;        // percent of client connections idle
+constexpr int kIdleMinConnections = 5;         // mean connections to judge the idle share
+constexpr double kSlowShareHigh = 5.0;         // percent of statements slow
+constexpr uint64_t kSlowMinStatements = 1000;  // statements to judge the slow share
 
 struct RecommendInputs {
     int64_t now;
     int max_connections;
     int superuser_reserved_connections;
-    int max_active_transactions;  // 0: off
+    int max_active_transactions;   // 0: off
     const HistorySample *samples;  // oldest first
     size_t nsamples;
     int reserved_connections = 0;  // PostgreSQL's reserved_connections (16+)
@@ -65,8 +65,8 @@ constexpr int kGlobalRecommendations = 4;
 // max_active_transactions and max_connections always; the idle-share and
 // slow-share rows when they apply or when there is not enough history to
 // tell. Returns the number written to out (room >= kGlobalRecommendations).
-int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
-                      Recommendation *out, int room);
+int recommend_globals(const RecommendSettings &s, const RecommendInputs &in, Recommendation *out,
+                      int room);
 
 struct RoleUsage {
     const char *role;

@@ -61,10 +61,7 @@ public:
     }
 
     // Record with sequence number seq (oldest() <= seq < written()).
-    char *at(uint64_t seq) const
-    {
-        return data_ + (seq % header_->capacity) * header_->stride;
-    }
+    char *at(uint64_t seq) const { return data_ + (seq % header_->capacity) * header_->stride; }
 
     void clear() { header_->written = 0; }
 

@@ -87,7 +87,7 @@ struct ConnSlot {
     // its SIGUSR2 handler. request = pid << 8 | ReclaimRule; 0 = none.
     int64_t reclaim_threshold_ms;  // written before request
     uint64_t reclaim_request;
-    uint32_t reclaim_outcome;      // set by the owner: 1 accepted, 2 declined
+    uint32_t reclaim_outcome;  // set by the owner: 1 accepted, 2 declined
 };
 static_assert(std::is_trivially_copyable_v<ConnSlot>);  // in shared memory
 
@@ -162,9 +162,9 @@ inline bool slot_member_of(const ConnSlot &s, uint32_t role)
 
 // Which connections a count includes.
 struct SlotFilter {
-    uint32_t role = 0;             // 0: any role
-    uint32_t db = 0;               // 0: any database
-    bool via_membership = false;   // role matches members of `role` too
+    uint32_t role = 0;            // 0: any role
+    uint32_t db = 0;              // 0: any database
+    bool via_membership = false;  // role matches members of `role` too
 };
 
 int count_slots(const SlotsView &v, const SlotFilter &f);

@@ -200,8 +200,8 @@ int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
     if (best < 0 || lim.fairness_us <= 0)
         return best;
     const AdmissionEntry &b = t.entries[best];
-    if (now - b.queued_since > lim.fairness_us || heavy_of(b) != kHeavyNone ||
-        b.was_held != 0 || effective_priority(b, lim, now) != b.list)
+    if (now - b.queued_since > lim.fairness_us || heavy_of(b) != kHeavyNone || b.was_held != 0 ||
+        effective_priority(b, lim, now) != b.list)
         return best;
     for (uint32_t link = t.counters->tail[b.list]; link != 0; link = t.entries[link - 1].prev) {
         int i = static_cast<int>(link - 1);
@@ -308,8 +308,7 @@ bool admission_enter_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, 
         return heavy_of(e) == kHeavyRunning;
     set_heavy(e, kHeavyQueued);
     enqueue(t, i, now);
-    if (heavy_has_room(t, lim) && first_in_line(t, i, lim, now) &&
-        grant(t, i, lim, now, false)) {
+    if (heavy_has_room(t, lim) && first_in_line(t, i, lim, now) && grant(t, i, lim, now, false)) {
         atomic::fetch_add(t.counters->waited, uint64_t{0} - 1);
         return true;
     }
@@ -344,8 +343,8 @@ int admission_leave_heavy(AdmissionTable t, int i, const AdmissionLimits &lim, i
     return admission_grant(t, lim, now, granted, max);
 }
 
-int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now,
-                    int *granted, int max)
+int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, int *granted,
+                    int max)
 {
     AdmissionEntry &e = t.entries[i];
     AdmissionCounters &c = *t.counters;

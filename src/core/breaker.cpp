@@ -166,8 +166,8 @@ FailureResult breaker_record_failure(BreakerTable &t, const char *role, const ch
     return {FailureOutcome::Counted, e->failures, 0};
 }
 
-int64_t breaker_open_until(const BreakerTable &t, const char *role, const char *addr,
-                           int64_t now, const BreakerPolicy &p, BreakerEntry *out)
+int64_t breaker_open_until(const BreakerTable &t, const char *role, const char *addr, int64_t now,
+                           const BreakerPolicy &p, BreakerEntry *out)
 {
     if (t.used == 0 || p.limit <= 0)
         return 0;

@@ -265,7 +265,7 @@ void addr_rules_at(const BudgetSet &s, const ClientAddr &range, uint32_t role, u
 void budget_set_count(BudgetSet &s, const ConnSlot &slot, const MemberPool &pool, int delta)
 {
     ClientAddr addr;
-    (void) parse_login_addr(slot.client_addr, addr);
+    (void)parse_login_addr(slot.client_addr, addr);
     for_each_rule_counting(
         s, [&](auto g) { for_each_member(slot, pool, g); }, slot.db_oid, addr,
         [&](uint32_t r) {
@@ -388,8 +388,8 @@ LoginDecision decide_login(const LoginRequest &req, const BudgetSet &budgets,
 
     // The one answer to "which rules govern": every applying rule must
     // have room; the tightest without room refuses.
-    Governance g = govern_login(budgets, req.role_oid, req.member_of, req.n_member_of,
-                                req.db_oid, req.addr);
+    Governance g =
+        govern_login(budgets, req.role_oid, req.member_of, req.n_member_of, req.db_oid, req.addr);
     d.priority = d.priority || g.high_priority;
     if (g.refusing >= 0) {
         d.kind = LimitKind::Budget;
@@ -457,9 +457,8 @@ namespace {
 void describe_address_rule(RefusalText &t, const LoginDecision &d, const BudgetRule &r,
                            const LoginNames &login)
 {
-    const char *addr = login.client_addr != nullptr && login.client_addr[0] != '\0'
-                           ? login.client_addr
-                           : "local";
+    const char *addr =
+        login.client_addr != nullptr && login.client_addr[0] != '\0' ? login.client_addr : "local";
     char whose[kNameLen + 32] = "";
     if (r.role_oid != 0)
         format_into(whose, " of role \"{}\"", r.role_name);
@@ -505,8 +504,7 @@ void describe_address_rule(RefusalText &t, const LoginDecision &d, const BudgetR
 
 }  // namespace
 
-RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
-                             const char *role_name)
+RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule, const char *role_name)
 {
     return describe_refusal(d, rule, LoginNames{role_name, "", ""});
 }
@@ -534,8 +532,7 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                         "budget there allows {}.",
                         r.role_name, d.current, r.db_name, whose, d.limit);
         else
-            format_into(t.detail,
-                        "Role \"{}\" has {} connections; {} pg_poolgov budget allows {}.",
+            format_into(t.detail, "Role \"{}\" has {} connections; {} pg_poolgov budget allows {}.",
                         r.role_name, d.current, whose, d.limit);
         format_into(t.hint,
                     "Close idle connections, or raise the budget with "
@@ -583,8 +580,9 @@ RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,
                 "superuser \"{}\" admitted over its connection budget from the superuser "
                 "reserve",
                 role_name);
-    format_into(t.detail, "{} Superuser connections over budget: {} of {} "
-                          "(superuser_reserved_connections).",
+    format_into(t.detail,
+                "{} Superuser connections over budget: {} of {} "
+                "(superuser_reserved_connections).",
                 budget, d.overdrafts_in_use + 1, superuser_reserve);
     format_into(t.hint,
                 "Raise the budget with poolgov.set_budget({}, ...), or set "

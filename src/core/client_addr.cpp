@@ -159,8 +159,8 @@ void format_addr(const ClientAddr &a, char (&out)[kAddrLen])
         break;
     }
     char host[kAddrLen];
-    if (inet_ntop(a.family == AddrFamily::V4 ? AF_INET : AF_INET6, a.bytes, host,
-                  sizeof(host)) == nullptr)
+    if (inet_ntop(a.family == AddrFamily::V4 ? AF_INET : AF_INET6, a.bytes, host, sizeof(host)) ==
+        nullptr)
         return;
     if (a.prefix == addr_bits(a.family))
         copy_text(out, host);

@@ -60,8 +60,9 @@ void p95_latency(const HealthSettings &s, const WindowSummary &w, HealthReport &
 {
     HealthCheck &c = start(r, "p95_latency", s.p95_latency);
     if (w.max_p95_ms < 0) {
-        format_into(c.detail, "no statement finished in the last minute ({} samples in "
-                              "poolgov.history)",
+        format_into(c.detail,
+                    "no statement finished in the last minute ({} samples in "
+                    "poolgov.history)",
                     w.samples);
         return;
     }
@@ -83,8 +84,9 @@ void error_ratio(const HealthSettings &s, const WindowSummary &w, HealthReport &
     HealthCheck &c = start(r, "error_ratio", s.error_ratio);
     uint64_t all = w.statements + w.errors;
     if (all == 0) {
-        format_into(c.detail, "no statement finished in the last minute ({} samples in "
-                              "poolgov.history)",
+        format_into(c.detail,
+                    "no statement finished in the last minute ({} samples in "
+                    "poolgov.history)",
                     w.samples);
         return;
     }
@@ -113,8 +115,9 @@ void slow_per_minute(const HealthSettings &s, const WindowSummary &w, HealthRepo
 {
     HealthCheck &c = start(r, "slow_per_minute", s.slow_per_minute);
     if (w.covered_us <= 0) {
-        format_into(c.detail, "no history in the last minute (is the governor running? see "
-                              "poolgov.history)");
+        format_into(c.detail,
+                    "no history in the last minute (is the governor running? see "
+                    "poolgov.history)");
         return;
     }
     double seconds = static_cast<double>(w.covered_us) / 1e6;

@@ -65,10 +65,7 @@ void widen(Histogram &h, uint32_t from, uint32_t to)
 
 }  // namespace
 
-void histogram_widen(Histogram &h, uint32_t from, uint32_t to)
-{
-    widen(h, from, to);
-}
+void histogram_widen(Histogram &h, uint32_t from, uint32_t to) { widen(h, from, to); }
 
 void histogram_clear(Histogram &h)
 {

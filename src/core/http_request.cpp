@@ -130,32 +130,42 @@ Verdict decide(const char *buf, size_t len, size_t max) noexcept
 int status_of(Verdict v) noexcept
 {
     switch (v) {
-    case Verdict::Incomplete: return 0;
+    case Verdict::Incomplete:
+        return 0;
     case Verdict::Metrics:
-    case Verdict::MetricsHead: return 200;
-    case Verdict::NotFound: return 404;
-    case Verdict::NotAllowed: return 405;
-    case Verdict::BadRequest: return 400;
-    case Verdict::TooLarge: return 431;
-    case Verdict::ServerError: return 500;
+    case Verdict::MetricsHead:
+        return 200;
+    case Verdict::NotFound:
+        return 404;
+    case Verdict::NotAllowed:
+        return 405;
+    case Verdict::BadRequest:
+        return 400;
+    case Verdict::TooLarge:
+        return 431;
+    case Verdict::ServerError:
+        return 500;
     }
     return 500;
 }
 
-bool has_body(Verdict v) noexcept
-{
-    return v != Verdict::MetricsHead && v != Verdict::Incomplete;
-}
+bool has_body(Verdict v) noexcept { return v != Verdict::MetricsHead && v != Verdict::Incomplete; }
 
 const char *error_body(Verdict v) noexcept
 {
     switch (v) {
-    case Verdict::NotFound: return "not found: pg_poolgov serves only /metrics\n";
-    case Verdict::NotAllowed: return "method not allowed: use GET or HEAD\n";
-    case Verdict::BadRequest: return "bad request\n";
-    case Verdict::TooLarge: return "request header fields too large\n";
-    case Verdict::ServerError: return "could not read the metrics: see the server log\n";
-    default: return "";
+    case Verdict::NotFound:
+        return "not found: pg_poolgov serves only /metrics\n";
+    case Verdict::NotAllowed:
+        return "method not allowed: use GET or HEAD\n";
+    case Verdict::BadRequest:
+        return "bad request\n";
+    case Verdict::TooLarge:
+        return "request header fields too large\n";
+    case Verdict::ServerError:
+        return "could not read the metrics: see the server log\n";
+    default:
+        return "";
     }
 }
 
@@ -163,11 +173,21 @@ size_t response_head(Verdict v, size_t content_length, char *out, size_t cap) no
 {
     const char *reason = "Internal Server Error";
     switch (status_of(v)) {
-    case 200: reason = "OK"; break;
-    case 400: reason = "Bad Request"; break;
-    case 404: reason = "Not Found"; break;
-    case 405: reason = "Method Not Allowed"; break;
-    case 431: reason = "Request Header Fields Too Large"; break;
+    case 200:
+        reason = "OK";
+        break;
+    case 400:
+        reason = "Bad Request";
+        break;
+    case 404:
+        reason = "Not Found";
+        break;
+    case 405:
+        reason = "Method Not Allowed";
+        break;
+    case 431:
+        reason = "Request Header Fields Too Large";
+        break;
     }
     bool ok = status_of(v) == 200;
     int n = snprintf(out, cap,
@@ -177,9 +197,8 @@ size_t response_head(Verdict v, size_t content_length, char *out, size_t cap) no
                      "%s"
                      "Connection: close\r\n"
                      "\r\n",
-                     status_of(v), reason,
-                     ok ? kMetricsContentType : "text/plain; charset=utf-8", content_length,
-                     v == Verdict::NotAllowed ? "Allow: GET, HEAD\r\n" : "");
+                     status_of(v), reason, ok ? kMetricsContentType : "text/plain; charset=utf-8",
+                     content_length, v == Verdict::NotAllowed ? "Allow: GET, HEAD\r\n" : "");
     if (n < 0 || static_cast<size_t>(n) >= cap)
         return 0;
     return static_cast<size_t>(n);

@@ -59,8 +59,8 @@ int pause_find(const PauseTable &t, uint32_t db_oid, uint32_t role_oid)
     return -1;
 }
 
-int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_role,
-              int32_t by_pid, int64_t now, bool *added)
+int pause_add(PauseTable &t, uint32_t db_oid, uint32_t role_oid, uint32_t by_role, int32_t by_pid,
+              int64_t now, bool *added)
 {
     int k = pause_find(t, db_oid, role_oid);
     *added = k < 0;

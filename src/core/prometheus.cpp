@@ -12,12 +12,11 @@
 namespace poolgov::prom {
 
 const BucketBound kBucketBounds[kBounds] = {
-    {"0.0001", 100000ULL},        {"0.00025", 250000ULL},       {"0.0005", 500000ULL},
-    {"0.001", 1000000ULL},        {"0.0025", 2500000ULL},       {"0.005", 5000000ULL},
-    {"0.01", 10000000ULL},        {"0.025", 25000000ULL},       {"0.05", 50000000ULL},
-    {"0.1", 100000000ULL},        {"0.25", 250000000ULL},       {"0.5", 500000000ULL},
-    {"1", 1000000000ULL},         {"2.5", 2500000000ULL},       {"5", 5000000000ULL},
-    {"10", 10000000000ULL},       {"30", 30000000000ULL},       {"60", 60000000000ULL},
+    {"0.0001", 100000ULL},  {"0.00025", 250000ULL}, {"0.0005", 500000ULL},  {"0.001", 1000000ULL},
+    {"0.0025", 2500000ULL}, {"0.005", 5000000ULL},  {"0.01", 10000000ULL},  {"0.025", 25000000ULL},
+    {"0.05", 50000000ULL},  {"0.1", 100000000ULL},  {"0.25", 250000000ULL}, {"0.5", 500000000ULL},
+    {"1", 1000000000ULL},   {"2.5", 2500000000ULL}, {"5", 5000000000ULL},   {"10", 10000000000ULL},
+    {"30", 30000000000ULL}, {"60", 60000000000ULL},
 };
 
 Buckets cumulative_buckets(const Histogram &h)
@@ -112,8 +111,8 @@ std::vector<Row> cap_rows(std::vector<Row> rows, int max_rows)
         return a.label < b.label;
     };
     std::sort(rows.begin(), rows.end(), by_activity);
-    bool has_other_name = std::any_of(rows.begin(), rows.end(),
-                                      [](const Row &r) { return r.label == kOtherLabel; });
+    bool has_other_name =
+        std::any_of(rows.begin(), rows.end(), [](const Row &r) { return r.label == kOtherLabel; });
     if ((max_rows < 0 || rows.size() <= static_cast<size_t>(max_rows)) && !has_other_name)
         return rows;
     size_t keep = max_rows < 0 ? rows.size() : std::min(rows.size(), static_cast<size_t>(max_rows));
@@ -137,8 +136,8 @@ class Writer {
 public:
     void family(std::string_view name, std::string_view type, std::string_view help)
     {
-        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help,
-                       name, type);
+        fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name,
+                       type);
     }
     // A family with one unlabelled sample.
     template <class V>
@@ -156,15 +155,15 @@ public:
             fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
     }
     // _bucket, _sum, _count of one series; labels already escaped, may be empty.
-    void histogram(std::string_view name, std::string_view labels, const Buckets &b,
-                   double sum, uint64_t count)
+    void histogram(std::string_view name, std::string_view labels, const Buckets &b, double sum,
+                   uint64_t count)
     {
         std::string sep = labels.empty() ? "" : ",";
         for (int i = 0; i < kBounds; ++i)
             fmt::format_to(std::back_inserter(out_), "{}_bucket{{{}{}le=\"{}\"}} {}\n", name,
                            labels, sep, kBucketBounds[i].le, b.cumulative[i]);
-        fmt::format_to(std::back_inserter(out_), "{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name,
-                       labels, sep, b.cumulative[kBounds]);
+        fmt::format_to(std::back_inserter(out_), "{}_bucket{{{}{}le=\"+Inf\"}} {}\n", name, labels,
+                       sep, b.cumulative[kBounds]);
         sample(fmt::format("{}_sum", name), labels, sum);
         sample(fmt::format("{}_count", name), labels, count);
     }
@@ -215,8 +214,7 @@ void per_group(Writer &w, std::string_view infix, const std::vector<Row> &rows, 
     n = name("statement_duration_seconds");
     w.family(n, "histogram", fmt::format("Execution time of the {}'s statements.", infix));
     for (size_t i = 0; i < rows.size(); ++i)
-        w.histogram(n, labels[i], rows[i].buckets, rows[i].duration_seconds,
-                    rows[i].statements);
+        w.histogram(n, labels[i], rows[i].buckets, rows[i].duration_seconds, rows[i].statements);
 }
 
 }  // namespace
@@ -229,8 +227,8 @@ std::string format_metrics(const Snapshot &s)
     w.sample("pg_poolgov_connections", "state=\"idle\"", s.idle);
     w.sample("pg_poolgov_connections", "state=\"idle_in_transaction\"", s.idle_in_transaction);
     w.sample("pg_poolgov_connections", "state=\"other\"", s.other);
-    w.single("pg_poolgov_max_connections", "gauge",
-             "The server's max_connections.", s.max_connections);
+    w.single("pg_poolgov_max_connections", "gauge", "The server's max_connections.",
+             s.max_connections);
     int64_t connections = s.active + s.idle + s.idle_in_transaction + s.other;
     w.family("pg_poolgov_utilization_ratio", "gauge",
              "Client connections divided by max_connections (0 to 1).");
@@ -246,23 +244,22 @@ std::string format_metrics(const Snapshot &s)
     w.sample("pg_poolgov_logins_total", "result=\"rejected_reserve\"", s.rejected_reserve);
     w.sample("pg_poolgov_logins_total", "result=\"rejected_breaker\"", s.rejected_breaker);
     w.sample("pg_poolgov_logins_total", "result=\"warned\"", s.warned);
-    w.single("pg_poolgov_auth_failures_total", "counter",
-             "Failed authentications.", s.auth_failures);
-    w.single("pg_poolgov_breakers_open", "gauge",
-             "Login breakers refusing logins now.", s.breakers_open);
+    w.single("pg_poolgov_auth_failures_total", "counter", "Failed authentications.",
+             s.auth_failures);
+    w.single("pg_poolgov_breakers_open", "gauge", "Login breakers refusing logins now.",
+             s.breakers_open);
     w.single("pg_poolgov_statements_total", "counter", "Statements completed.", s.statements);
-    w.single("pg_poolgov_errors_total", "counter",
-             "Statements that started and aborted.", s.errors);
+    w.single("pg_poolgov_errors_total", "counter", "Statements that started and aborted.",
+             s.errors);
     w.single("pg_poolgov_slow_statements_total", "counter",
              "Statements at or over poolgov.slow_query_threshold.", s.slow);
-    w.family("pg_poolgov_statement_duration_seconds", "histogram",
-             "Execution time of statements.");
+    w.family("pg_poolgov_statement_duration_seconds", "histogram", "Execution time of statements.");
     w.histogram("pg_poolgov_statement_duration_seconds", "", s.buckets, s.duration_seconds,
                 s.statements);
-    w.single("pg_poolgov_admission_running", "gauge",
-             "Transactions holding an admission slot now.", s.admission_running);
-    w.single("pg_poolgov_admission_queued", "gauge",
-             "Transactions waiting for a slot now.", s.admission_queued);
+    w.single("pg_poolgov_admission_running", "gauge", "Transactions holding an admission slot now.",
+             s.admission_running);
+    w.single("pg_poolgov_admission_queued", "gauge", "Transactions waiting for a slot now.",
+             s.admission_queued);
     w.single("pg_poolgov_admission_admitted_total", "counter",
              "Transactions admission control let run.", s.admission_admitted);
     w.single("pg_poolgov_admission_timeouts_total", "counter",
@@ -274,12 +271,11 @@ std::string format_metrics(const Snapshot &s)
              "Admission waits that ended with a slot.", s.admission_waits);
     w.single("pg_poolgov_admission_wait_seconds_total", "counter",
              "Total time of the admission waits that ended with a slot.", s.admission_wait_seconds);
-    w.single("pg_poolgov_idle_terminated_total", "counter",
-             "Idle sessions pg_poolgov ended.", s.idle_terminated);
+    w.single("pg_poolgov_idle_terminated_total", "counter", "Idle sessions pg_poolgov ended.",
+             s.idle_terminated);
     w.single("pg_poolgov_pauses", "gauge", "Scopes paused now (poolgov.pause).", s.pauses);
     w.single("pg_poolgov_paused_transactions", "gauge",
-             "Transactions held in the admission queue by a pause now.",
-             s.paused_transactions);
+             "Transactions held in the admission queue by a pause now.", s.paused_transactions);
     w.single("pg_poolgov_pauses_total", "counter", "Scopes paused by poolgov.pause().",
              s.pauses_total);
     w.single("pg_poolgov_pause_timeouts_total", "counter",

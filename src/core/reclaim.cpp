@@ -97,8 +97,7 @@ int reclaim_plan(const ReclaimCandidate *c, int n, const ReclaimSettings &s, int
         // Over a timeout already (ordered above): not a second time.
         bool timed_out = (x.role_timeout_ms > 0 && idle >= x.role_timeout_ms) ||
                          (x.role_timeout_ms < 0 && s.global_timeout_ms > 0 &&
-                          idle >= s.global_timeout_ms &&
-                          !(x.superuser && s.exempt_superusers));
+                          idle >= s.global_timeout_ms && !(x.superuser && s.exempt_superusers));
         if (timed_out || idle < s.pressure_idle_timeout_ms)
             continue;
         out[k++] = ReclaimOrder{x.index, ReclaimRule::Pressure, s.pressure_idle_timeout_ms, idle,
@@ -143,8 +142,8 @@ int64_t role_idle_timeout(const BudgetSet &budgets, const uint32_t *member_of, i
     return best;
 }
 
-Priority role_priority_class(const BudgetSet &budgets, const uint32_t *member_of,
-                             int n_member_of, uint32_t db_oid)
+Priority role_priority_class(const BudgetSet &budgets, const uint32_t *member_of, int n_member_of,
+                             uint32_t db_oid)
 {
     bool any = false;
     Priority p = Priority::High;
@@ -209,8 +208,9 @@ ReclaimText describe_reclaim(ReclaimRule rule, int64_t idle_ms, int64_t threshol
                     "lowered below the sessions it counts, and an administrator ended the "
                     "longest idle of them with poolgov.enforce_budget().",
                     idle_ms);
-        format_into(t.hint, "Reconnect when needed; the budget may refuse the login while it "
-                            "is full.");
+        format_into(t.hint,
+                    "Reconnect when needed; the budget may refuse the login while it "
+                    "is full.");
         break;
     case ReclaimRule::Manual:
     case ReclaimRule::None:

@@ -72,8 +72,8 @@ HistorySpan summarize_history(const HistorySample *samples, size_t n)
     return h;
 }
 
-int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
-                      Recommendation *out, int room)
+int recommend_globals(const RecommendSettings &s, const RecommendInputs &in, Recommendation *out,
+                      int room)
 {
     int n = 0;
     if (room < kGlobalRecommendations)
@@ -115,19 +115,19 @@ int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
             format_into(r.recommended, "{}", value);
             if (in.reserved_connections > 0)
                 format_into(r.reason,
-                      "peak of {} client connections in {} of history ({} samples); peak + "
-                      "{:g} % headroom ({}) + superuser_reserved_connections ({}) + "
-                      "reserved_connections ({}) = {}",
-                      h.peak_connections, duration(h.span_us).text, h.samples,
-                      kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
-                      in.reserved_connections, value);
+                            "peak of {} client connections in {} of history ({} samples); peak + "
+                            "{:g} % headroom ({}) + superuser_reserved_connections ({}) + "
+                            "reserved_connections ({}) = {}",
+                            h.peak_connections, duration(h.span_us).text, h.samples,
+                            kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
+                            in.reserved_connections, value);
             else
                 format_into(r.reason,
-                      "peak of {} client connections in {} of history ({} samples); peak + "
-                      "{:g} % headroom ({}) + superuser_reserved_connections ({}) = {}",
-                      h.peak_connections, duration(h.span_us).text, h.samples,
-                      kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
-                      value);
+                            "peak of {} client connections in {} of history ({} samples); peak + "
+                            "{:g} % headroom ({}) + superuser_reserved_connections ({}) = {}",
+                            h.peak_connections, duration(h.span_us).text, h.samples,
+                            kConnectionHeadroom * 100, headroom, in.superuser_reserved_connections,
+                            value);
         }
     }
     if (!enough) {
@@ -153,9 +153,8 @@ int recommend_globals(const RecommendSettings &s, const RecommendInputs &in,
     } else if (h.statements < kSlowMinStatements) {
         Recommendation &r = next(out, n);
         format_into(r.setting, "slow statements");
-        format_into(r.reason,
-                    "not enough statements: {} in {} of history, this rule needs {}", h.statements,
-                    duration(h.span_us).text, kSlowMinStatements);
+        format_into(r.reason, "not enough statements: {} in {} of history, this rule needs {}",
+                    h.statements, duration(h.span_us).text, kSlowMinStatements);
     } else {
         double share = 100.0 * static_cast<double>(h.slow) / static_cast<double>(h.statements);
         if (share >= kSlowShareHigh) {

@@ -21,10 +21,7 @@ void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow
     histogram_add(c.latency, duration_ns);
 }
 
-void stmt_record_error(StmtCounters &c)
-{
-    atomic::owner_add(c.errors, uint64_t{1});
-}
+void stmt_record_error(StmtCounters &c) { atomic::owner_add(c.errors, uint64_t{1}); }
 
 void stmt_record_admission(StmtCounters &c, bool timed_out)
 {

@@ -149,8 +149,7 @@ bool walk(SHM_QUEUE *head, size_t offset, Fn fn)
 template <class Fn>
 bool for_each_proclock(PGPROC *proc, int partition, Fn fn)
 {
-    return detail::walk<PROCLOCK>(&proc->myProcLocks[partition], offsetof(PROCLOCK, procLink),
-                                  fn);
+    return detail::walk<PROCLOCK>(&proc->myProcLocks[partition], offsetof(PROCLOCK, procLink), fn);
 }
 
 // The index of `proc` in ProcGlobal->allProcs (17 dropped PGPROC.pgprocno).
@@ -231,8 +230,8 @@ inline uint32 named_wait_event(const char *name, uint32 *cache)
         *cache = WaitEventExtensionNew(name);
     return *cache;
 #else
-    (void) name;
-    (void) cache;
+    (void)name;
+    (void)cache;
     return PG_WAIT_EXTENSION;
 #endif
 }
@@ -289,8 +288,7 @@ inline double query_timer_seconds(Instrumentation *timer)
 // Hook signatures that gained or lost a parameter: the parameter list and
 // the argument list to pass on, for defining a hook and chaining it.
 #if PG_VERSION_NUM >= 180000
-#define POOLGOV_EXECUTOR_RUN_PARAMS \
-    QueryDesc *queryDesc, ScanDirection direction, uint64 count
+#define POOLGOV_EXECUTOR_RUN_PARAMS QueryDesc *queryDesc, ScanDirection direction, uint64 count
 #define POOLGOV_EXECUTOR_RUN_ARGS queryDesc, direction, count
 #else
 #define POOLGOV_EXECUTOR_RUN_PARAMS \
@@ -299,7 +297,7 @@ inline double query_timer_seconds(Instrumentation *timer)
 #endif
 
 #if PG_VERSION_NUM >= 190000
-#define POOLGOV_PLANNER_PARAMS                                                        \
+#define POOLGOV_PLANNER_PARAMS                                                            \
     Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams, \
         ExplainState *es
 #define POOLGOV_PLANNER_ARGS parse, query_string, cursorOptions, boundParams, es

@@ -6,8 +6,8 @@ namespace poolgov::pg {
 
 void raise_cxx_error(const char *what)
 {
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("pg_poolgov internal error: %s", what)));
+    ereport(ERROR,
+            (errcode(ERRCODE_INTERNAL_ERROR), errmsg("pg_poolgov internal error: %s", what)));
     pg_unreachable();
 }
 

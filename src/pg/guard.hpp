@@ -49,15 +49,15 @@ void run_guarded(Fn &&fn)
 
 // Defines an SQL-callable function whose body is guarded:
 //   POOLGOV_SQL_FUNCTION(poolgov_reset) { ...; return result; }
-#define POOLGOV_SQL_FUNCTION(name)                                            \
-    static Datum name##_body(FunctionCallInfo fcinfo);                        \
-    extern "C" {                                                              \
-    PG_FUNCTION_INFO_V1(name);                                                \
-    }                                                                         \
-    extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS)                       \
-    {                                                                         \
-        Datum result = (Datum) 0;                                             \
-        poolgov::pg::run_guarded([&] { result = name##_body(fcinfo); });      \
-        return result;                                                        \
-    }                                                                         \
+#define POOLGOV_SQL_FUNCTION(name)                                       \
+    static Datum name##_body(FunctionCallInfo fcinfo);                   \
+    extern "C" {                                                         \
+    PG_FUNCTION_INFO_V1(name);                                           \
+    }                                                                    \
+    extern "C" PGDLLEXPORT Datum name(PG_FUNCTION_ARGS)                  \
+    {                                                                    \
+        Datum result = (Datum)0;                                         \
+        poolgov::pg::run_guarded([&] { result = name##_body(fcinfo); }); \
+        return result;                                                   \
+    }                                                                    \
     static Datum name##_body(FunctionCallInfo fcinfo)

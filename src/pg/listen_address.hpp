@@ -12,8 +12,8 @@ struct ListenAddress {
     struct sockaddr_storage sa;
     socklen_t len;
     int family;
-    bool loopback;    // 127.0.0.0/8, ::1 or an IPv4-mapped 127.x
-    bool v4_mapped;   // ::ffff:a.b.c.d, which bind() refuses
+    bool loopback;   // 127.0.0.0/8, ::1 or an IPv4-mapped 127.x
+    bool v4_mapped;  // ::ffff:a.b.c.d, which bind() refuses
 };
 
 // "localhost" (127.0.0.1), "*" (0.0.0.0) or a numeric IPv4 / IPv6 address;

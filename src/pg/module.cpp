@@ -38,14 +38,14 @@ void _PG_init(void)
     if (!process_shared_preload_libraries_in_progress)
         return;
 
-    poolgov::pg::settings::define_settings();        // every poolgov.* setting
-    poolgov::pg::shmem_install_hooks();         // request + startup of shared memory
-    poolgov::pg::auth_hook_install();           // breaker, budgets, slot claim at login
-    poolgov::pg::membership_cache_install();    // role closures shared across logins
-    poolgov::pg::executor_hooks_install();      // statement timing, slow-query log
-    poolgov::pg::xact_events_install();         // one transaction callback: slots back, budgets installed
-    poolgov::pg::termination_install();         // FATALs that say why pg_poolgov ended a session
-    poolgov::pg::governor_register();           // sampling, breaker sweep, budget reload, idle reclamation
+    poolgov::pg::settings::define_settings();  // every poolgov.* setting
+    poolgov::pg::shmem_install_hooks();        // request + startup of shared memory
+    poolgov::pg::auth_hook_install();          // breaker, budgets, slot claim at login
+    poolgov::pg::membership_cache_install();   // role closures shared across logins
+    poolgov::pg::executor_hooks_install();     // statement timing, slow-query log
+    poolgov::pg::xact_events_install();  // one transaction callback: slots back, budgets installed
+    poolgov::pg::termination_install();  // FATALs that say why pg_poolgov ended a session
+    poolgov::pg::governor_register();    // sampling, breaker sweep, budget reload, idle reclamation
 }
 
 using namespace poolgov::pg;

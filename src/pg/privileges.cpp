@@ -17,11 +17,10 @@ void require_admin(const char *action)
     Oid admin = get_role_oid("poolgov_admin", true);
     if (OidIsValid(admin) && has_privs_of_role(GetUserId(), admin))
         return;
-    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                    errmsg("permission denied to %s", action),
-                    errhint("Only superusers and members of poolgov_admin may %s.", action)));
+    ereport(ERROR,
+            (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE), errmsg("permission denied to %s", action),
+             errhint("Only superusers and members of poolgov_admin may %s.", action)));
 }
-
 
 bool can_see_details_of(Oid role)
 {

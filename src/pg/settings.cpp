@@ -126,12 +126,11 @@ void clamp_slow_query_log()
     int fit = static_cast<int>(kMaxSlowLogBytes / stride);
     ereport(WARNING,
             (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-             errmsg("poolgov.slow_query_log_size lowered from %d to %d", slow_query_log_size,
-                    fit),
+             errmsg("poolgov.slow_query_log_size lowered from %d to %d", slow_query_log_size, fit),
              errdetail("%d entries of %llu bytes (poolgov.max_query_text = %d) would take %llu "
                        "MB; the slow-query ring is capped at %llu MB.",
-                       slow_query_log_size, static_cast<unsigned long long>(stride),
-                       max_query_text, static_cast<unsigned long long>(wanted >> 20),
+                       slow_query_log_size, static_cast<unsigned long long>(stride), max_query_text,
+                       static_cast<unsigned long long>(wanted >> 20),
                        static_cast<unsigned long long>(kMaxSlowLogBytes >> 20)),
              errhint("Lower poolgov.slow_query_log_size or poolgov.max_query_text.")));
     char value[16];
@@ -168,8 +167,7 @@ bool check_reserved_connections(int *newval, void **extra, GucSource source)
                      : errdetail("max_connections is %d and superuser_reserved_connections is "
                                  "%d, so at most %d slots can be kept for priority roles while "
                                  "one stays open to other roles.",
-                                 MaxConnections, compat::superuser_reserved_connections(),
-                                 limit),
+                                 MaxConnections, compat::superuser_reserved_connections(), limit),
                  errhint("Lower poolgov.reserved_connections, or raise max_connections.")));
     *newval = limit;
     return true;
@@ -181,19 +179,20 @@ bool check_database(char **newval, void **extra, GucSource source)
 {
     size_t len = *newval == nullptr ? 0 : strlen(*newval);
     if (len == 0) {
-        GUC_check_errdetail("poolgov.database must name the database whose poolgov.budgets "
-                            "table the governor reads.");
+        GUC_check_errdetail(
+            "poolgov.database must name the database whose poolgov.budgets "
+            "table the governor reads.");
         return false;
     }
     if (len >= NAMEDATALEN) {
-        GUC_check_errdetail("The name is %zu bytes long, longer than %d, the longest a "
-                            "database name can be.",
-                            len, NAMEDATALEN - 1);
+        GUC_check_errdetail(
+            "The name is %zu bytes long, longer than %d, the longest a "
+            "database name can be.",
+            len, NAMEDATALEN - 1);
         return false;
     }
     return true;
 }
-
 
 // The queue's settings in shared memory. A backend's reload publishes; the
 // postmaster's does not (it keeps out of shared memory), and its values are
@@ -228,13 +227,16 @@ bool check_listen_address(char **newval, void **extra, GucSource source)
         if (!a.v4_mapped)
             return true;
         // bind() refuses it (EINVAL): say so now, not in a retry loop.
-        GUC_check_errdetail("poolgov.metrics_listen_address \"%s\" is an IPv4-mapped IPv6 "
-                            "address, which cannot be listened on.", *newval);
+        GUC_check_errdetail(
+            "poolgov.metrics_listen_address \"%s\" is an IPv4-mapped IPv6 "
+            "address, which cannot be listened on.",
+            *newval);
         GUC_check_errhint("Use the IPv4 address itself, e.g. '127.0.0.1'.");
         return false;
     }
-    GUC_check_errdetail("poolgov.metrics_listen_address must be a numeric IPv4 or IPv6 "
-                        "address, \"localhost\" or \"*\".");
+    GUC_check_errdetail(
+        "poolgov.metrics_listen_address must be a numeric IPv4 or IPv6 "
+        "address, \"localhost\" or \"*\".");
     return false;
 }
 
@@ -245,8 +247,7 @@ void define_threshold(const char *name, const char *what, double *warning, doubl
     snprintf(wname, sizeof(wname), "poolgov.health_%s_warning", name);
     snprintf(cname, sizeof(cname), "poolgov.health_%s_critical", name);
     DefineCustomRealVariable(wname, what, "poolgov.health() reports a warning at or above it.",
-                             warning, *warning, 0.0, max, PGC_SIGHUP, 0, nullptr, nullptr,
-                             nullptr);
+                             warning, *warning, 0.0, max, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomRealVariable(cname, what, "poolgov.health() reports critical at or above it.",
                              critical, *critical, 0.0, max, PGC_SIGHUP, 0, nullptr, nullptr,
                              nullptr);
@@ -262,10 +263,9 @@ void define_threshold(const char *name, const char *what, int *warning, int *cri
                             warning, *warning, min, INT_MAX, PGC_SIGHUP, flags, nullptr, nullptr,
                             nullptr);
     DefineCustomIntVariable(cname, what, "poolgov.health() reports critical at or above it.",
-                            critical, *critical, min, INT_MAX, PGC_SIGHUP, flags, nullptr,
-                            nullptr, nullptr);
+                            critical, *critical, min, INT_MAX, PGC_SIGHUP, flags, nullptr, nullptr,
+                            nullptr);
 }
-
 
 void define_login_settings()
 {
@@ -275,9 +275,9 @@ void define_login_settings()
         "on: refuse.",
         &enforce, enforce, enforce_options, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomBoolVariable("poolgov.exempt_superusers",
-                             "Whether superusers are exempt from budgets and the reserve.",
-                             nullptr, &exempt_superusers, exempt_superusers, PGC_SIGHUP, 0,
-                             nullptr, assign_exempt_superusers, nullptr);
+                             "Whether superusers are exempt from budgets and the reserve.", nullptr,
+                             &exempt_superusers, exempt_superusers, PGC_SIGHUP, 0, nullptr,
+                             assign_exempt_superusers, nullptr);
     DefineCustomIntVariable("poolgov.default_budget",
                             "Connection budget of a role that has no budget of its own.",
                             "-1 means unlimited.", &default_budget, default_budget, -1,
@@ -290,12 +290,11 @@ void define_login_settings()
                             PGC_SIGHUP, 0, check_reserved_connections, nullptr, nullptr);
     DefineCustomStringVariable("poolgov.priority_roles",
                                "Roles (and members of roles) that may use the reserved slots.",
-                               "Comma-separated role names.", &priority_roles, "",
-                               PGC_SIGHUP, GUC_LIST_INPUT, check_role_list, nullptr, nullptr);
-    DefineCustomStringVariable("poolgov.database",
-                               "Database whose poolgov.budgets table the governor reads.",
-                               nullptr, &database, "postgres", PGC_POSTMASTER, 0,
-                               check_database, nullptr, nullptr);
+                               "Comma-separated role names.", &priority_roles, "", PGC_SIGHUP,
+                               GUC_LIST_INPUT, check_role_list, nullptr, nullptr);
+    DefineCustomStringVariable(
+        "poolgov.database", "Database whose poolgov.budgets table the governor reads.", nullptr,
+        &database, "postgres", PGC_POSTMASTER, 0, check_database, nullptr, nullptr);
 }
 
 void define_statement_settings()
@@ -303,25 +302,21 @@ void define_statement_settings()
     DefineCustomEnumVariable("poolgov.track", "Which statements pg_poolgov times.",
                              "none, top (statements sent by clients) or all (also nested "
                              "statements inside functions).",
-                             &track, track, track_options, PGC_SUSET, 0, nullptr, nullptr,
-                             nullptr);
-    DefineCustomBoolVariable("poolgov.track_utility",
-                             "Whether utility commands (DDL, COPY, ...) are timed.", nullptr,
-                             &track_utility, track_utility, PGC_SUSET, 0, nullptr, nullptr,
-                             nullptr);
-    DefineCustomIntVariable("poolgov.slow_query_threshold",
-                            "Statements at least this long are logged as slow.",
-                            "-1 disables the slow-query log.", &slow_query_threshold,
-                            slow_query_threshold, -1, INT_MAX, PGC_SUSET, GUC_UNIT_MS, nullptr,
-                            nullptr, nullptr);
-    DefineCustomBoolVariable("poolgov.log_slow_queries",
-                             "Also write one server log line per slow statement.", nullptr,
-                             &log_slow_queries, log_slow_queries, PGC_SUSET, 0, nullptr,
-                             nullptr, nullptr);
+                             &track, track, track_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "poolgov.track_utility", "Whether utility commands (DDL, COPY, ...) are timed.", nullptr,
+        &track_utility, track_utility, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "poolgov.slow_query_threshold", "Statements at least this long are logged as slow.",
+        "-1 disables the slow-query log.", &slow_query_threshold, slow_query_threshold, -1, INT_MAX,
+        PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomBoolVariable(
+        "poolgov.log_slow_queries", "Also write one server log line per slow statement.", nullptr,
+        &log_slow_queries, log_slow_queries, PGC_SUSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("poolgov.slow_query_log_size",
                             "Slow statements kept in poolgov.slow_queries.", nullptr,
-                            &slow_query_log_size, slow_query_log_size, 0, 100000,
-                            PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                            &slow_query_log_size, slow_query_log_size, 0, 100000, PGC_POSTMASTER, 0,
+                            nullptr, nullptr, nullptr);
     DefineCustomIntVariable("poolgov.max_query_text",
                             "Bytes of query text kept per slow statement.", nullptr,
                             &max_query_text, max_query_text, 0, 65536, PGC_POSTMASTER,
@@ -332,11 +327,11 @@ void define_statement_settings()
 void define_governor_settings()
 {
     DefineCustomIntVariable("poolgov.sample_interval", "Time between two governor samples.",
-                            nullptr, &sample_interval, sample_interval, 10, 3600 * 1000,
-                            PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("poolgov.history_size", "Samples kept in poolgov.history.",
-                            nullptr, &history_size, history_size, 1, 1000000,
-                            PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                            nullptr, &sample_interval, sample_interval, 10, 3600 * 1000, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("poolgov.history_size", "Samples kept in poolgov.history.", nullptr,
+                            &history_size, history_size, 1, 1000000, PGC_POSTMASTER, 0, nullptr,
+                            nullptr, nullptr);
 }
 
 void define_breaker_settings()
@@ -351,10 +346,9 @@ void define_breaker_settings()
                             "Window in which failed logins are counted.", nullptr,
                             &auth_failure_window, auth_failure_window, 1, 86400, PGC_SIGHUP,
                             GUC_UNIT_S, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("poolgov.auth_lockout",
-                            "How long an open breaker refuses logins.", nullptr, &auth_lockout,
-                            auth_lockout, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
-                            nullptr);
+    DefineCustomIntVariable("poolgov.auth_lockout", "How long an open breaker refuses logins.",
+                            nullptr, &auth_lockout, auth_lockout, 1, 86400, PGC_SIGHUP, GUC_UNIT_S,
+                            nullptr, nullptr, nullptr);
 }
 
 void define_admission_settings()
@@ -364,30 +358,27 @@ void define_admission_settings()
                             "0 turns admission control off.", &max_active_transactions,
                             max_active_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
                             assign_published<&AdmissionSettings::max_active>, nullptr);
-    DefineCustomIntVariable("poolgov.admission_timeout",
-                            "Longest wait for a transaction slot before an error.",
-                            "0 waits for ever.", &admission_timeout, admission_timeout, 0,
-                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-                            assign_published<&AdmissionSettings::timeout_ms>, nullptr);
-    DefineCustomRealVariable("poolgov.heavy_cost",
-                             "Plan cost from which a statement needs a heavy-lane slot.",
-                             nullptr, &heavy_cost, heavy_cost, 0.0, 1e300, PGC_SIGHUP, 0,
-                             nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "poolgov.admission_timeout", "Longest wait for a transaction slot before an error.",
+        "0 waits for ever.", &admission_timeout, admission_timeout, 0, INT_MAX, PGC_SIGHUP,
+        GUC_UNIT_MS, nullptr, assign_published<&AdmissionSettings::timeout_ms>, nullptr);
+    DefineCustomRealVariable(
+        "poolgov.heavy_cost", "Plan cost from which a statement needs a heavy-lane slot.", nullptr,
+        &heavy_cost, heavy_cost, 0.0, 1e300, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("poolgov.max_heavy_transactions",
                             "Transactions with a heavy statement that may run at once.",
-                            "0: no heavy lane.", &max_heavy_transactions,
-                            max_heavy_transactions, 0, MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
+                            "0: no heavy lane.", &max_heavy_transactions, max_heavy_transactions, 0,
+                            MAX_BACKENDS, PGC_SIGHUP, 0, nullptr,
                             assign_published<&AdmissionSettings::max_heavy>, nullptr);
     DefineCustomIntVariable("poolgov.admission_idle_timeout",
                             "Ends a session idle in its transaction this long while holding a "
                             "transaction slot.",
-                            "0 turns it off.", &admission_idle_timeout, admission_idle_timeout,
-                            0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
-    DefineCustomIntVariable("poolgov.admission_aging",
-                            "Waiting this long raises a waiter by one priority class.",
-                            "0: strict priority.", &admission_aging, admission_aging, 0, INT_MAX,
-                            PGC_SIGHUP, GUC_UNIT_MS, nullptr,
-                            assign_published<&AdmissionSettings::aging_ms>, nullptr);
+                            "0 turns it off.", &admission_idle_timeout, admission_idle_timeout, 0,
+                            INT_MAX, PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable(
+        "poolgov.admission_aging", "Waiting this long raises a waiter by one priority class.",
+        "0: strict priority.", &admission_aging, admission_aging, 0, INT_MAX, PGC_SIGHUP,
+        GUC_UNIT_MS, nullptr, assign_published<&AdmissionSettings::aging_ms>, nullptr);
     DefineCustomIntVariable("poolgov.admission_fairness_bound",
                             "Longest a waiter can be passed over by later waiters of its "
                             "priority class.",
@@ -400,8 +391,8 @@ void define_admission_settings()
                             "Lifts a pause (poolgov.pause) this long after it was last "
                             "requested.",
                             "A forgotten pause cannot hold an application for ever.",
-                            &pause_timeout, pause_timeout, 1000, INT_MAX, PGC_SIGHUP,
-                            GUC_UNIT_MS, nullptr, assign_pause_timeout, nullptr);
+                            &pause_timeout, pause_timeout, 1000, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+                            nullptr, assign_pause_timeout, nullptr);
 }
 
 void define_idle_settings()
@@ -417,12 +408,12 @@ void define_idle_settings()
                             "governor ends idle sessions.",
                             "Percent of max_connections - superuser_reserved_connections - "
                             "poolgov.reserved_connections; 0 turns it off.",
-                            &pressure_threshold, pressure_threshold, 0, 100, PGC_SIGHUP, 0,
-                            nullptr, nullptr, nullptr);
+                            &pressure_threshold, pressure_threshold, 0, 100, PGC_SIGHUP, 0, nullptr,
+                            nullptr, nullptr);
     DefineCustomIntVariable("poolgov.pressure_idle_timeout",
                             "Under pressure, sessions idle this long may be ended.", nullptr,
-                            &pressure_idle_timeout, pressure_idle_timeout, 0, INT_MAX,
-                            PGC_SIGHUP, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+                            &pressure_idle_timeout, pressure_idle_timeout, 0, INT_MAX, PGC_SIGHUP,
+                            GUC_UNIT_MS, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("poolgov.debug_reclaim_delay",
                             "Test aid: delay between choosing idle sessions and asking them "
                             "to end in poolgov.terminate_idle().",
@@ -435,8 +426,7 @@ void define_health_settings()
 {
     define_threshold("utilization", "Client connections in percent of max_connections.",
                      &utilization_warning, &utilization_critical, 100.0);
-    define_threshold("p95_latency",
-                     "Highest per-sample p95 statement latency in the last minute.",
+    define_threshold("p95_latency", "Highest per-sample p95 statement latency in the last minute.",
                      &p95_latency_warning, &p95_latency_critical, 0, GUC_UNIT_MS);
     define_threshold("error_ratio", "Failed statements in percent, last minute.",
                      &error_ratio_warning, &error_ratio_critical, 100.0);
@@ -465,8 +455,7 @@ void define_health_settings()
 // database entry; see docs/reference.md for a budget rule's bytes).
 void define_capacity_settings()
 {
-    DefineCustomIntVariable("poolgov.max_budgets",
-                            "Rows of poolgov.budgets that can be enforced.",
+    DefineCustomIntVariable("poolgov.max_budgets", "Rows of poolgov.budgets that can be enforced.",
                             "Shared memory is sized for this many budget rules at server "
                             "start; more rows are refused.",
                             &max_budgets, max_budgets, 1, 1000000, PGC_POSTMASTER, 0, nullptr,

@@ -16,7 +16,7 @@
 namespace poolgov::pg::settings {
 
 // Logins and budgets.
-extern int enforce;               // poolgov::EnforceMode
+extern int enforce;  // poolgov::EnforceMode
 extern bool exempt_superusers;
 extern int default_budget;        // connections; -1: unlimited
 extern int reserved_connections;  // connections
@@ -25,12 +25,12 @@ extern char *database;            // whose poolgov.budgets the governor enforces
 
 // Statements.
 enum Track { TRACK_NONE = 0, TRACK_TOP = 1, TRACK_ALL = 2 };
-extern int track;                 // Track
+extern int track;  // Track
 extern bool track_utility;
 extern int slow_query_threshold;  // ms; -1: off
 extern bool log_slow_queries;
-extern int slow_query_log_size;   // entries (restart)
-extern int max_query_text;        // bytes (restart)
+extern int slow_query_log_size;  // entries (restart)
+extern int max_query_text;       // bytes (restart)
 
 // The governor.
 extern int sample_interval;  // ms
@@ -42,14 +42,14 @@ extern int auth_failure_window;  // s
 extern int auth_lockout;         // s
 
 // Admission control.
-extern int max_active_transactions;  // 0: off
-extern int admission_timeout;        // ms; 0: wait for ever
-extern double heavy_cost;            // plan cost units
-extern int max_heavy_transactions;   // 0: no heavy lane
-extern int admission_idle_timeout;   // ms; 0: off
-extern int admission_aging;          // ms; 0: strict priority
-extern int admission_fairness_bound; // ms; 0: strict FIFO within a class
-extern int pause_timeout;            // ms; a pause older than this is lifted
+extern int max_active_transactions;   // 0: off
+extern int admission_timeout;         // ms; 0: wait for ever
+extern double heavy_cost;             // plan cost units
+extern int max_heavy_transactions;    // 0: no heavy lane
+extern int admission_idle_timeout;    // ms; 0: off
+extern int admission_aging;           // ms; 0: strict priority
+extern int admission_fairness_bound;  // ms; 0: strict FIFO within a class
+extern int pause_timeout;             // ms; a pause older than this is lifted
 
 // Idle reclamation.
 extern int idle_timeout;           // ms; 0: off

@@ -26,8 +26,8 @@ shmem_startup_hook_type prev_shmem_startup_hook = nullptr;
 struct Layout {
     size_t role_index, db_index, closure_index, closure_roles, slot_keys, slots, slot_stats, roles,
         role_stats, databases, db_stats, retired, closures, breaker, events, slowlog, history,
-        admission, admission_entries, admission_latches, bank0, bank1, live_by_role,
-        live_by_db, member_chunks, exit_queue, free_slots, total;
+        admission, admission_entries, admission_latches, bank0, bank1, live_by_role, live_by_db,
+        member_chunks, exit_queue, free_slots, total;
 };
 
 // One place computes sizes and offsets, for the request and for startup.
@@ -61,8 +61,10 @@ Layout layout()
     l.closures = take(sizeof(ClosureEntry) * kClosureEntries);
     l.breaker = take(sizeof(BreakerTable));
     l.events = take(ring_bytes(kEventLogSize, sizeof(EventRecord)));
-    l.slowlog = take(ring_bytes(static_cast<uint32_t>(settings::slow_query_log_size), slowlog_stride()));
-    l.history = take(ring_bytes(static_cast<uint32_t>(settings::history_size), sizeof(HistorySample)));
+    l.slowlog =
+        take(ring_bytes(static_cast<uint32_t>(settings::slow_query_log_size), slowlog_stride()));
+    l.history =
+        take(ring_bytes(static_cast<uint32_t>(settings::history_size), sizeof(HistorySample)));
     l.admission = take(sizeof(AdmissionCounters));
     l.admission_entries = take(sizeof(AdmissionEntry) * nslots);
     l.admission_latches = take(sizeof(Latch *) * nslots);
@@ -124,8 +126,8 @@ void init_state(SharedState *s, const Layout &l, char *base)
         b.free_slots[i] = s->nslots - 1 - i;
     b.n_free_slots = s->nslots;
     RingView::init(&s->events, base + l.events, kEventLogSize, sizeof(EventRecord));
-    RingView::init(&s->slowlog, base + l.slowlog, static_cast<uint32_t>(settings::slow_query_log_size),
-                   slowlog_stride());
+    RingView::init(&s->slowlog, base + l.slowlog,
+                   static_cast<uint32_t>(settings::slow_query_log_size), slowlog_stride());
     RingView::init(&s->history, base + l.history, static_cast<uint32_t>(settings::history_size),
                    sizeof(HistorySample));
 }
@@ -150,8 +152,7 @@ void shmem_startup()
     shm.slot_stats = reinterpret_cast<SlotStats *>(base + l.slot_stats);
     shm.roles = EntryTable{&s->roles, reinterpret_cast<CounterEntry *>(base + l.roles),
                            reinterpret_cast<StmtCounters *>(base + l.role_stats)};
-    shm.databases = EntryTable{&s->databases,
-                               reinterpret_cast<CounterEntry *>(base + l.databases),
+    shm.databases = EntryTable{&s->databases, reinterpret_cast<CounterEntry *>(base + l.databases),
                                reinterpret_cast<StmtCounters *>(base + l.db_stats)};
     shm.retired = reinterpret_cast<StmtCounters *>(base + l.retired);
     shm.closures = closure_cache_attach(&s->closure_index,
@@ -195,11 +196,10 @@ void shmem_install_hooks()
 void require_shmem()
 {
     if (shm.state == nullptr)
-        ereport(ERROR,
-                (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-                 errmsg("pg_poolgov must be loaded via shared_preload_libraries"),
-                 errhint("Add pg_poolgov to shared_preload_libraries in postgresql.conf and "
-                         "restart the server.")));
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("pg_poolgov must be loaded via shared_preload_libraries"),
+                        errhint("Add pg_poolgov to shared_preload_libraries in postgresql.conf and "
+                                "restart the server.")));
 }
 
 }  // namespace poolgov::pg

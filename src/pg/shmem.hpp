@@ -61,23 +61,23 @@ inline uint32_t budget_pair_slots()
 // is under the main lock, except the exit queue (see connection.cpp).
 struct BudgetState {
     BudgetSet banks[2];
-    uint32_t active;              // banks[active] is in force
-    uint32_t capacity;            // poolgov.max_budgets
-    OidMap live_by_role;          // login role -> live connections
-    OidMap live_by_db;            // database -> live connections
-    int32_t live_total;           // live connections
-    int32_t live_overdrafts;      // of those, superusers on an overdraft
-    MemberPool members;           // closures beyond kMaxMemberOf roles
+    uint32_t active;                  // banks[active] is in force
+    uint32_t capacity;                // poolgov.max_budgets
+    OidMap live_by_role;              // login role -> live connections
+    OidMap live_by_db;                // database -> live connections
+    int32_t live_total;               // live connections
+    int32_t live_overdrafts;          // of those, superusers on an overdraft
+    MemberPool members;               // closures beyond kMaxMemberOf roles
     uint64_t memberships_overflowed;  // logins whose closure went to the pool
     uint64_t memberships_truncated;   // logins whose closure did not fit at all
     // Slots whose owner exited and that still count: written by the owner
     // at exit without a lock (tail: atomic), taken by main-lock holders.
-    uint32_t *exit_queue;         // [nslots]; slot index + 1, 0: not yet written
-    uint64_t exit_head;           // under the main lock
-    uint64_t exit_tail;           // atomic
+    uint32_t *exit_queue;  // [nslots]; slot index + 1, 0: not yet written
+    uint64_t exit_head;    // under the main lock
+    uint64_t exit_tail;    // atomic
     // Free connection slots (indexes), a stack under the main lock: a claim
     // pops one, the drain of an exit pushes it back; no slot scan.
-    uint32_t *free_slots;         // [nslots]
+    uint32_t *free_slots;  // [nslots]
     uint32_t n_free_slots;
 };
 static_assert(std::is_trivially_copyable_v<BudgetState>);  // in shared memory
@@ -110,10 +110,10 @@ struct SharedState {
     uint64_t rejected_breaker;
     uint64_t warned;
     uint64_t auth_failures;
-    uint64_t idle_terminated;  // sessions pg_poolgov ended for idling
+    uint64_t idle_terminated;   // sessions pg_poolgov ended for idling
     uint64_t peak_connections;  // under main_lock
 
-    uint32_t breaker_entries;  // copy of breaker->used, so logins need not touch the table
+    uint32_t breaker_entries;        // copy of breaker->used, so logins need not touch the table
     uint64_t membership_generation;  // bumped on any pg_auth_members change (atomic)
 
     uint32_t nslots;
@@ -141,14 +141,14 @@ struct Shmem {
     SlotStats *slot_stats;
     EntryTable roles;
     EntryTable databases;
-    StmtCounters *retired;   // exited backends, all roles (under main_lock)
-    ClosureCache closures;   // under closure_lock
-    BreakerTable *breaker;   // under breaker_lock
+    StmtCounters *retired;  // exited backends, all roles (under main_lock)
+    ClosureCache closures;  // under closure_lock
+    BreakerTable *breaker;  // under breaker_lock
     char *events;
     char *slowlog;
     char *history;
-    AdmissionTable admission;  // under admission_lock; index = slot index
-    Latch **admission_latches; // the latch of each entry's backend
+    AdmissionTable admission;   // under admission_lock; index = slot index
+    Latch **admission_latches;  // the latch of each entry's backend
 };
 
 extern Shmem shm;

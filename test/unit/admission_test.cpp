@@ -45,7 +45,10 @@ struct Fixture {
         int n = admission_grant(table(), lim, now, out, 64);
         return std::vector<int>(out, out + n);
     }
-    bool running(int i) const { return entries[i].state == static_cast<uint32_t>(AdmState::Running); }
+    bool running(int i) const
+    {
+        return entries[i].state == static_cast<uint32_t>(AdmState::Running);
+    }
     bool queued(int i) const { return admission_waiting(entries[i]); }
 };
 
@@ -112,9 +115,9 @@ TEST(Admission, HigherPriorityFirstAndAgingPreventsStarvation)
     Fixture g(4);
     g.lim = {1, 0, 1 * kSec};
     g.enter(0);
-    g.enter(1, 0);    // low, waits
+    g.enter(1, 0);      // low, waits
     g.now += 3 * kSec;  // low has aged to high
-    g.enter(2, 2);    // a high newcomer queues behind it
+    g.enter(2, 2);      // a high newcomer queues behind it
     EXPECT_FALSE(g.running(2));
     EXPECT_EQ(g.leave(0), V{1});
 }
@@ -127,7 +130,7 @@ TEST(Admission, RoleCapWithoutHeadOfLineBlocking)
     EXPECT_FALSE(f.enter(1, 1, false, 77, 1));  // held back by its cap only
     EXPECT_TRUE(f.enter(2));                    // another role passes it
     EXPECT_TRUE(f.enter(3));
-    EXPECT_FALSE(f.enter(4));                   // now the limit is reached
+    EXPECT_FALSE(f.enter(4));  // now the limit is reached
     EXPECT_EQ(admission_cap_usage(f.table(), 77), 1);
     // Entry 3 leaves: 4 gets it, since 1 is still capped.
     EXPECT_EQ(f.leave(3), V{4});
@@ -267,13 +270,15 @@ TEST(Admission, RandomOperationsKeepCountersExact)
     Fixture f(16);
     f.lim = {3, 1, 0};
     uint64_t seed = 12345;
-    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    auto next = [&] {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        return seed >> 33;
+    };
     for (int step = 0; step < 20000; ++step) {
         int i = static_cast<int>(next() % 16);
         AdmissionEntry &e = f.entries[i];
         if (e.state == static_cast<uint32_t>(AdmState::None))
-            f.enter(i, static_cast<uint8_t>(next() % 3), next() % 4 == 0,
-                    next() % 2 ? 0 : 9, 2);
+            f.enter(i, static_cast<uint8_t>(next() % 3), next() % 4 == 0, next() % 2 ? 0 : 9, 2);
         else
             f.leave(i);
         uint32_t running = 0, heavy = 0, queued = 0;
@@ -393,7 +398,10 @@ void grant_in_the_order_of_the_full_scan(int64_t fairness_us)
     Fixture f(48);
     f.lim = {4, 1, 50, fairness_us};
     uint64_t seed = 987654321;
-    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    auto next = [&] {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        return seed >> 33;
+    };
     int checked_grants = 0;
     for (int step = 0; step < 200000; ++step) {
         f.now += static_cast<int64_t>(next() % 40);
@@ -441,17 +449,11 @@ void grant_in_the_order_of_the_full_scan(int64_t fairness_us)
 
 }  // namespace
 
-TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan)
-{
-    grant_in_the_order_of_the_full_scan(0);
-}
+TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan) { grant_in_the_order_of_the_full_scan(0); }
 
 // The same with a fairness bound short enough that both of its branches
 // (the newest waiter, the oldest past the bound) are taken often.
-TEST(AdmissionFairness, GrantsInTheOrderOfTheFullScan)
-{
-    grant_in_the_order_of_the_full_scan(120);
-}
+TEST(AdmissionFairness, GrantsInTheOrderOfTheFullScan) { grant_in_the_order_of_the_full_scan(120); }
 
 TEST(AdmissionFairness, BoundZeroIsFifo)
 {
@@ -514,7 +516,10 @@ TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
     for (int i = 0; i < kClients; ++i)
         f.enter(i);
     uint64_t seed = 42;
-    auto next = [&] { seed = seed * 6364136223846793005ull + 1442695040888963407ull; return seed >> 33; };
+    auto next = [&] {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        return seed >> 33;
+    };
     int newest_first = 0, oldest_first = 0;
     int64_t max_wait = 0;
     for (int step = 0; step < 20000; ++step) {
@@ -538,8 +543,8 @@ TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
                 continue;
             if (e.ticket < g.ticket) {
                 passed_someone = true;
-                ASSERT_LE(at - e.queued_since, kBound) << "step " << step << ": " << i
-                                                       << " passed over by " << got[0];
+                ASSERT_LE(at - e.queued_since, kBound)
+                    << "step " << step << ": " << i << " passed over by " << got[0];
             }
         }
         (passed_someone ? newest_first : oldest_first)++;
@@ -559,10 +564,10 @@ TEST(AdmissionFairness, PriorityClassesAndAgingStillHold)
     Fixture f(6);
     f.lim = {1, 0, 0, 10 * kSec};
     f.enter(0);
-    f.enter(1, 2);  // high
-    f.enter(2, 1);  // normal
-    f.enter(3, 1);  // normal, newer
-    f.enter(4, 0);  // low, newest
+    f.enter(1, 2);                // high
+    f.enter(2, 1);                // normal
+    f.enter(3, 1);                // normal, newer
+    f.enter(4, 0);                // low, newest
     EXPECT_EQ(f.leave(0), V{1});  // the class first
     EXPECT_EQ(f.leave(1), V{3});  // then the newest of the class
     EXPECT_EQ(f.leave(3), V{2});

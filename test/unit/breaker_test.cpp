@@ -11,13 +11,10 @@ namespace {
 constexpr int64_t kSec = 1000000;
 const BreakerPolicy kPolicy{5, 30 * kSec, 30 * kSec};
 
-std::unique_ptr<BreakerTable> table()
-{
-    return std::make_unique<BreakerTable>(BreakerTable{});
-}
+std::unique_ptr<BreakerTable> table() { return std::make_unique<BreakerTable>(BreakerTable{}); }
 
-FailureResult fail(BreakerTable &t, const std::string &role, const std::string &addr,
-                   int64_t now, const BreakerPolicy &p = kPolicy, bool known = true)
+FailureResult fail(BreakerTable &t, const std::string &role, const std::string &addr, int64_t now,
+                   const BreakerPolicy &p = kPolicy, bool known = true)
 {
     return breaker_record_failure(t, role.c_str(), addr.c_str(), known, now, p);
 }
@@ -152,7 +149,7 @@ TEST(Breaker, ClearByRoleAddressOrAll)
     EXPECT_EQ(open, 1);
     EXPECT_EQ(open_until(*t, "app", "a", 2 * kSec), 0);
     EXPECT_NE(open_until(*t, "app", "b", 2 * kSec), 0);
-    EXPECT_EQ(breaker_clear(*t, nullptr, "a", 2 * kSec, kPolicy, &open), 1);  // dba from a
+    EXPECT_EQ(breaker_clear(*t, nullptr, "a", 2 * kSec, kPolicy, &open), 1);    // dba from a
     EXPECT_EQ(breaker_clear(*t, "dba", nullptr, 2 * kSec, kPolicy, &open), 1);  // dba local
     EXPECT_EQ(open, 0);
     EXPECT_EQ(breaker_clear(*t, nullptr, nullptr, 2 * kSec, kPolicy, &open), 1);

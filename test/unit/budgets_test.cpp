@@ -64,8 +64,8 @@ struct Fixture {
     {
         std::vector<uint32_t> member_of{role};
         member_of.insert(member_of.end(), groups.begin(), groups.end());
-        LoginRequest req{role, db, superuser, listed, member_of.data(),
-                         static_cast<int>(member_of.size())};
+        LoginRequest req{
+            role, db, superuser, listed, member_of.data(), static_cast<int>(member_of.size())};
         // The live counts a server keeps, from the slots.
         budget_set_index(*budgets);
         LiveCounts live{};
@@ -262,16 +262,18 @@ TEST(Budgets, RefusalHintsQuoteRoleNamesAsSqlLiterals)
     auto d = f.login(kApp, kDb1);
     ASSERT_EQ(d.kind, LimitKind::Budget);
     RefusalText t = describe_refusal(d, &f.budgets->rules[d.rule], "x'); DELETE --");
-    EXPECT_STREQ(t.hint, "Close idle connections, or raise the budget with "
-                         "poolgov.set_budget('x''); DELETE --', ...).");
+    EXPECT_STREQ(t.hint,
+                 "Close idle connections, or raise the budget with "
+                 "poolgov.set_budget('x''); DELETE --', ...).");
 
     Fixture g;
     LoginPolicy p{EnforceMode::On, true, 0, false, 0};
     auto dd = g.login(kBatch, kDb1, {}, p);
     ASSERT_EQ(dd.kind, LimitKind::DefaultBudget);
     RefusalText u = describe_refusal(dd, nullptr, "a\\b");
-    EXPECT_STREQ(u.hint, "Give the role a budget with poolgov.set_budget(E'a\\\\b', ...), or "
-                         "raise poolgov.default_budget.");
+    EXPECT_STREQ(u.hint,
+                 "Give the role a budget with poolgov.set_budget(E'a\\\\b', ...), or "
+                 "raise poolgov.default_budget.");
 }
 
 TEST(Budgets, ReserveTextNeverNegative)

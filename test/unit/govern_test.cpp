@@ -201,8 +201,7 @@ Governance ref_govern(const std::vector<BudgetRule> &rules, const std::vector<Re
     Governance g{0, -1, 0, -1, 0, false, false, false, -1, -1, 0, 0};
     uint32_t me = closure[0];
     auto limit = [&](int i) {
-        return rules[i].max_connections == kUnlimited ? int64_t{1} << 40
-                                                      : rules[i].max_connections;
+        return rules[i].max_connections == kUnlimited ? int64_t{1} << 40 : rules[i].max_connections;
     };
     // Strictly before: rules are visited in table order, so ties keep the first.
     auto before = [&](int a, int b) {
@@ -318,8 +317,7 @@ struct Server {
                 s.member_of[s.n_member_of++] = closure[k];
             if (static_cast<int>(closure.size()) > kMaxMemberOf)
                 s.member_chain = member_pool_store(pool, closure.data() + kMaxMemberOf,
-                                                   static_cast<int>(closure.size()) -
-                                                       kMaxMemberOf);
+                                                   static_cast<int>(closure.size()) - kMaxMemberOf);
             used[i] = true;
             ref[i] = RefConn{db, addr, closure};
             budget_set_count(set, s, pool, +1);
@@ -459,8 +457,9 @@ TEST(Govern, MatchesReferenceModelOnRandomRulesMembershipsAndAddresses)
             Governance want = ref_govern(srv.rules, srv.live(), closure, db, addr);
             expect_same(got, want, cases);
             // decide_login asks the same function.
-            LoginRequest req{closure[0], db, false, false, closure.data(),
-                             static_cast<int>(closure.size()), addr};
+            LoginRequest req{
+                closure[0], db, false, false, closure.data(), static_cast<int>(closure.size()),
+                addr};
             LoginPolicy policy{EnforceMode::On, true, -1, false, 100, 0};
             LoginDecision d = decide_login(req, srv.set, LiveCounts{0, 0, 0}, policy);
             ASSERT_EQ(d.rule, want.refusing) << "case " << cases;
@@ -719,8 +718,8 @@ TEST(Govern, LookupStaysFlatWithTenThousandAddressRules)
         best_big = std::min(best_big, time_of(big.set));
     }
     // Prefix lengths in use: 24 and 32 in both sets, so the same buckets.
-    EXPECT_LT(best_big, 3 * best_small) << "1,000 rules " << best_small << " s, 10,000 rules "
-                                        << best_big << " s";
+    EXPECT_LT(best_big, 3 * best_small)
+        << "1,000 rules " << best_small << " s, 10,000 rules " << best_big << " s";
     // And the big set does find the rules of these addresses.
     Governance g = govern_login(big.set, 1001, closure, 3, 5, login_addr("10.0.1.7"));
     EXPECT_GE(g.applying, 1);

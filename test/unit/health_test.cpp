@@ -73,11 +73,11 @@ TEST(Health, UtilizationMovesOkWarningCriticalAndBack)
 {
     std::vector<HistorySample> h;
     HealthReport r{};
-    for (auto [conns, want] : std::vector<std::pair<int, HealthStatus>>{
-             {10, HealthStatus::Ok},
-             {60, HealthStatus::Warning},
-             {80, HealthStatus::Critical},
-             {59, HealthStatus::Ok}}) {
+    for (auto [conns, want] :
+         std::vector<std::pair<int, HealthStatus>>{{10, HealthStatus::Ok},
+                                                   {60, HealthStatus::Warning},
+                                                   {80, HealthStatus::Critical},
+                                                   {59, HealthStatus::Ok}}) {
         evaluate_health(kSettings, inputs(h, conns, 100), r);
         const HealthCheck &c = check(r, "utilization");
         EXPECT_EQ(c.status, want) << conns;
@@ -296,9 +296,9 @@ TEST(Recommend, HighIdleShareAndSlowShare)
 TEST(Recommend, RoleNearItsBudget)
 {
     Recommendation r{};
-    EXPECT_FALSE(recommend_role_budget({"app", 8, 10}, r));  // 80 %
-    EXPECT_FALSE(recommend_role_budget({"app", 50, -1}, r)); // unlimited
-    ASSERT_TRUE(recommend_role_budget({"app", 9, 10}, r));   // 90 %
+    EXPECT_FALSE(recommend_role_budget({"app", 8, 10}, r));   // 80 %
+    EXPECT_FALSE(recommend_role_budget({"app", 50, -1}, r));  // unlimited
+    ASSERT_TRUE(recommend_role_budget({"app", 9, 10}, r));    // 90 %
     EXPECT_STREQ(r.setting, "budget of role app");
     EXPECT_STREQ(r.current, "10");
     EXPECT_STREQ(r.recommended, "12");  // 9 + ceil(2.25)

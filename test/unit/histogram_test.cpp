@@ -14,10 +14,7 @@ using namespace poolgov;
 
 namespace {
 
-std::unique_ptr<Histogram> make()
-{
-    return std::make_unique<Histogram>(Histogram{});
-}
+std::unique_ptr<Histogram> make() { return std::make_unique<Histogram>(Histogram{}); }
 
 // Nearest-rank quantile of the exact data.
 double exact_quantile(std::vector<uint64_t> v, double q)
@@ -165,7 +162,7 @@ TEST(Histogram, TracksTheBucketsInUse)
     EXPECT_EQ(h->hi, 0u);
     EXPECT_EQ(histogram_total(*h), 0u);
     for (uint64_t c : h->counts)
-        ASSERT_EQ(c, 0u);  // cleared, not just marked empty
+        ASSERT_EQ(c, 0u);     // cleared, not just marked empty
     histogram_merge(*m, *h);  // merging an empty histogram changes nothing
     EXPECT_EQ(histogram_total(*m), 4u);
 }

@@ -10,10 +10,7 @@ namespace {
 
 constexpr size_t kMax = 8192;
 
-Verdict of(const std::string &s, size_t max = kMax)
-{
-    return decide(s.data(), s.size(), max);
-}
+Verdict of(const std::string &s, size_t max = kMax) { return decide(s.data(), s.size(), max); }
 
 TEST(HttpRequest, GetMetrics)
 {
@@ -36,10 +33,9 @@ TEST(HttpRequest, Head)
 
 TEST(HttpRequest, OtherPathsAreNotFound)
 {
-    for (const char *path : {"/", "/metrics/", "/metricsx", "/Metrics", "//metrics", "*",
-                             "http://localhost/metrics"})
-        EXPECT_EQ(of(std::string("GET ") + path + " HTTP/1.1\r\n\r\n"), Verdict::NotFound)
-            << path;
+    for (const char *path :
+         {"/", "/metrics/", "/metricsx", "/Metrics", "//metrics", "*", "http://localhost/metrics"})
+        EXPECT_EQ(of(std::string("GET ") + path + " HTTP/1.1\r\n\r\n"), Verdict::NotFound) << path;
 }
 
 TEST(HttpRequest, OtherMethodsAreNotAllowed)
@@ -91,8 +87,7 @@ TEST(HttpRequest, GarbageIsBadRequest)
     EXPECT_EQ(of("GET /met rics HTTP/1.1\r\n\r\n"), Verdict::BadRequest);
     EXPECT_EQ(of("GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n"), Verdict::BadRequest);
     EXPECT_EQ(of("GET /metrics HTTP/1.1\r\n: empty name\r\n\r\n"), Verdict::BadRequest);
-    EXPECT_EQ(of(std::string("GET /metrics HTTP/1.1\r\n\0x: y\r\n\r\n", 30)),
-              Verdict::BadRequest);
+    EXPECT_EQ(of(std::string("GET /metrics HTTP/1.1\r\n\0x: y\r\n\r\n", 30)), Verdict::BadRequest);
     // A long run of token characters with no space is no method.
     EXPECT_EQ(of(std::string(40, 'A')), Verdict::BadRequest);
     // Garbage is recognised before the headers end, one byte at a time.

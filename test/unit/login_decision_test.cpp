@@ -159,9 +159,8 @@ struct Server {
             for (int k = 0; k < head; ++k)
                 s.member_of[s.n_member_of++] = closure[k];
             if (static_cast<int>(closure.size()) > kMaxMemberOf) {
-                s.member_chain =
-                    member_pool_store(pool, closure.data() + kMaxMemberOf,
-                                      static_cast<int>(closure.size()) - kMaxMemberOf);
+                s.member_chain = member_pool_store(pool, closure.data() + kMaxMemberOf,
+                                                   static_cast<int>(closure.size()) - kMaxMemberOf);
                 if (s.member_chain == 0)
                     return false;  // the test sizes the pool so this does not happen
             }
@@ -209,7 +208,8 @@ TEST(LoginDecision, MatchesBruteForceReferenceOnRandomCases)
     int decisions = 0;
     for (int round = 0; round < 60; ++round) {
         Server srv;
-        const int n_roles = pick(0, 2) == 0 ? pick(4, 20) : pick(70, 150);  // closures beyond kMaxMemberOf too
+        const int n_roles =
+            pick(0, 2) == 0 ? pick(4, 20) : pick(70, 150);  // closures beyond kMaxMemberOf too
         const int n_dbs = pick(1, 4);
         auto random_rules = [&] {
             std::vector<BudgetRule> out;
@@ -254,7 +254,8 @@ TEST(LoginDecision, MatchesBruteForceReferenceOnRandomCases)
                     if (srv.ref[i].in_use)
                         live.push_back(i);
                 if (!live.empty())
-                    srv.release(live[static_cast<size_t>(pick(0, static_cast<int>(live.size()) - 1))]);
+                    srv.release(
+                        live[static_cast<size_t>(pick(0, static_cast<int>(live.size()) - 1))]);
                 continue;
             }
             std::vector<uint32_t> closure = random_closure();
@@ -266,8 +267,9 @@ TEST(LoginDecision, MatchesBruteForceReferenceOnRandomCases)
                                pick(0, 5) == 0,
                                pick(0, 40),
                                pick(0, 3)};
-            LoginRequest req{closure[0], db, superuser, pick(0, 9) == 0, closure.data(),
-                             static_cast<int>(closure.size())};
+            LoginRequest req{closure[0],     db,
+                             superuser,      pick(0, 9) == 0,
+                             closure.data(), static_cast<int>(closure.size())};
             LoginDecision got = decide_login(req, srv.set, srv.live(closure[0]), policy);
             LoginDecision want = reference_decide(req, srv.rules, srv.ref, policy);
             expect_same(got, want, decisions);

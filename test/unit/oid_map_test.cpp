@@ -59,7 +59,7 @@ TEST(OidMap, FullMapRefusesNewKeysButKeepsOldOnes)
     Map t(8);
     for (uint32_t k = 1; k <= 7; ++k)
         EXPECT_TRUE(oid_map_put(t.m, k * 1000, k));
-    EXPECT_FALSE(oid_map_put(t.m, 99, 1));  // one entry stays empty
+    EXPECT_FALSE(oid_map_put(t.m, 99, 1));      // one entry stays empty
     EXPECT_EQ(oid_map_find(t.m, 99), nullptr);  // and lookups still end
     EXPECT_TRUE(oid_map_put(t.m, 3000, 33));    // replacing still works
     for (uint32_t k = 1; k <= 7; ++k)

@@ -73,7 +73,10 @@ struct Fixture {
         int n = admission_release(table(), k, lim, now, out, 64);
         return std::vector<int>(out, out + n);
     }
-    bool running(int i) const { return entries[i].state == static_cast<uint32_t>(AdmState::Running); }
+    bool running(int i) const
+    {
+        return entries[i].state == static_cast<uint32_t>(AdmState::Running);
+    }
     bool held(int i) const { return admission_paused(entries[i]); }
 };
 
@@ -329,9 +332,9 @@ TEST(PauseQueue, NewestFirstSkipsTheHeldAndTheReleasedGoOldestFirst)
     EXPECT_FALSE(g.enter(2, batch_a));
     EXPECT_FALSE(g.enter(0, batch_b));
     EXPECT_FALSE(g.enter(1, member_a));
-    EXPECT_EQ(g.resume(p), V{});       // the slot is taken
-    EXPECT_EQ(g.leave(5), V{6});       // the oldest, not a released one
-    EXPECT_EQ(g.leave(6), V{2});       // then the released, in queue order
+    EXPECT_EQ(g.resume(p), V{});  // the slot is taken
+    EXPECT_EQ(g.leave(5), V{6});  // the oldest, not a released one
+    EXPECT_EQ(g.leave(6), V{2});  // then the released, in queue order
     EXPECT_EQ(g.leave(2), V{0});
     EXPECT_EQ(g.leave(0), V{1});
 }

@@ -15,10 +15,7 @@ using namespace poolgov::prom;
 
 namespace {
 
-std::unique_ptr<Histogram> make()
-{
-    return std::make_unique<Histogram>(Histogram{});
-}
+std::unique_ptr<Histogram> make() { return std::make_unique<Histogram>(Histogram{}); }
 
 std::vector<std::string> lines_of(const std::string &text)
 {
@@ -71,10 +68,14 @@ TEST(Prometheus, BucketsAreCumulativeAndExactAwayFromBounds)
 {
     auto h = make();
     // 10 at 50 us, 20 at 300 us, 30 at 2 ms, 5 at 45 s, 1 at 2 minutes.
-    for (int i = 0; i < 10; ++i) histogram_add(*h, 50000);
-    for (int i = 0; i < 20; ++i) histogram_add(*h, 300000);
-    for (int i = 0; i < 30; ++i) histogram_add(*h, 2000000);
-    for (int i = 0; i < 5; ++i) histogram_add(*h, 45000000000ULL);
+    for (int i = 0; i < 10; ++i)
+        histogram_add(*h, 50000);
+    for (int i = 0; i < 20; ++i)
+        histogram_add(*h, 300000);
+    for (int i = 0; i < 30; ++i)
+        histogram_add(*h, 2000000);
+    for (int i = 0; i < 5; ++i)
+        histogram_add(*h, 45000000000ULL);
     histogram_add(*h, 120000000000ULL);
     Buckets b = cumulative_buckets(*h);
     EXPECT_EQ(b.cumulative[0], 10u);   // le 0.0001
@@ -116,7 +117,8 @@ TEST(Prometheus, BucketErrorWithinOneSixtyFourth)
 TEST(Prometheus, HistogramSeriesInExposition)
 {
     auto h = make();
-    for (int i = 0; i < 7; ++i) histogram_add(*h, 3000000);  // 3 ms
+    for (int i = 0; i < 7; ++i)
+        histogram_add(*h, 3000000);  // 3 ms
     Snapshot s;
     s.statements = 7;
     s.duration_seconds = 0.021;
@@ -252,26 +254,45 @@ TEST(Prometheus, HelpAndTypeForEveryFamily)
         bool total = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
         EXPECT_EQ(type == "counter", total) << name;
     }
-    for (const char *name :
-         {"pg_poolgov_connections", "pg_poolgov_max_connections", "pg_poolgov_utilization_ratio",
-          "pg_poolgov_logins_total", "pg_poolgov_auth_failures_total", "pg_poolgov_breakers_open",
-          "pg_poolgov_statements_total", "pg_poolgov_errors_total",
-          "pg_poolgov_slow_statements_total", "pg_poolgov_statement_duration_seconds",
-          "pg_poolgov_admission_running", "pg_poolgov_admission_queued",
-          "pg_poolgov_admission_admitted_total", "pg_poolgov_admission_timeouts_total",
-          "pg_poolgov_admission_overdrafts_total", "pg_poolgov_admission_waits_total",
-          "pg_poolgov_admission_wait_seconds_total", "pg_poolgov_idle_terminated_total",
-          "pg_poolgov_pauses", "pg_poolgov_paused_transactions", "pg_poolgov_pauses_total",
-          "pg_poolgov_pause_timeouts_total", "pg_poolgov_pause_lock_admits_total",
-          "pg_poolgov_paused_admission_timeouts_total",
-          "pg_poolgov_health_status", "pg_poolgov_role_connections",
-          "pg_poolgov_role_statements_total", "pg_poolgov_role_errors_total",
-          "pg_poolgov_role_slow_statements_total", "pg_poolgov_role_rejected_total",
-          "pg_poolgov_role_admitted_total", "pg_poolgov_role_admission_timeouts_total",
-          "pg_poolgov_role_statement_duration_seconds", "pg_poolgov_database_connections",
-          "pg_poolgov_database_statements_total", "pg_poolgov_database_errors_total",
-          "pg_poolgov_database_slow_statements_total", "pg_poolgov_database_rejected_total",
-          "pg_poolgov_database_statement_duration_seconds"})
+    for (const char *name : {"pg_poolgov_connections",
+                             "pg_poolgov_max_connections",
+                             "pg_poolgov_utilization_ratio",
+                             "pg_poolgov_logins_total",
+                             "pg_poolgov_auth_failures_total",
+                             "pg_poolgov_breakers_open",
+                             "pg_poolgov_statements_total",
+                             "pg_poolgov_errors_total",
+                             "pg_poolgov_slow_statements_total",
+                             "pg_poolgov_statement_duration_seconds",
+                             "pg_poolgov_admission_running",
+                             "pg_poolgov_admission_queued",
+                             "pg_poolgov_admission_admitted_total",
+                             "pg_poolgov_admission_timeouts_total",
+                             "pg_poolgov_admission_overdrafts_total",
+                             "pg_poolgov_admission_waits_total",
+                             "pg_poolgov_admission_wait_seconds_total",
+                             "pg_poolgov_idle_terminated_total",
+                             "pg_poolgov_pauses",
+                             "pg_poolgov_paused_transactions",
+                             "pg_poolgov_pauses_total",
+                             "pg_poolgov_pause_timeouts_total",
+                             "pg_poolgov_pause_lock_admits_total",
+                             "pg_poolgov_paused_admission_timeouts_total",
+                             "pg_poolgov_health_status",
+                             "pg_poolgov_role_connections",
+                             "pg_poolgov_role_statements_total",
+                             "pg_poolgov_role_errors_total",
+                             "pg_poolgov_role_slow_statements_total",
+                             "pg_poolgov_role_rejected_total",
+                             "pg_poolgov_role_admitted_total",
+                             "pg_poolgov_role_admission_timeouts_total",
+                             "pg_poolgov_role_statement_duration_seconds",
+                             "pg_poolgov_database_connections",
+                             "pg_poolgov_database_statements_total",
+                             "pg_poolgov_database_errors_total",
+                             "pg_poolgov_database_slow_statements_total",
+                             "pg_poolgov_database_rejected_total",
+                             "pg_poolgov_database_statement_duration_seconds"})
         EXPECT_EQ(types.count(name), 1u) << name;
     EXPECT_EQ(types["pg_poolgov_statement_duration_seconds"], "histogram");
     EXPECT_NE(text.find("pg_poolgov_health_status{check=\"utilization\"} 1\n"), std::string::npos);

@@ -62,9 +62,9 @@ TEST(Reclaim, RoleTimeoutReplacesGlobal)
     s.global_timeout_ms = 10000;
     ReclaimCandidate a = idle_for(0, 20);  // over global
     ReclaimCandidate b = idle_for(1, 20);
-    b.role_timeout_ms = 30000;             // its own, longer: not yet
+    b.role_timeout_ms = 30000;  // its own, longer: not yet
     ReclaimCandidate d = idle_for(2, 5);
-    d.role_timeout_ms = 3000;              // its own, shorter: over
+    d.role_timeout_ms = 3000;  // its own, shorter: over
     auto out = plan({a, b, d}, s);
     ASSERT_EQ(out.size(), 2u);
     EXPECT_EQ(out[0].index, 0);
@@ -94,10 +94,12 @@ TEST(Reclaim, ActiveAndExemptSuperusersAreNeverTimedOut)
 TEST(Reclaim, PressureEndsLowBeforeNormalLongestIdleFirstUntilUnder)
 {
     // 10 usable, threshold 90 % = 9; 10 connections: end 2 to reach 8.
-    std::vector<ReclaimCandidate> c = {
-        idle_for(0, 300), idle_for(1, 900), idle_for(2, 120, Priority::Low),
-        idle_for(3, 70, Priority::Low), idle_for(4, 30),  // too fresh
-        idle_for(5, 400, Priority::High)};
+    std::vector<ReclaimCandidate> c = {idle_for(0, 300),
+                                       idle_for(1, 900),
+                                       idle_for(2, 120, Priority::Low),
+                                       idle_for(3, 70, Priority::Low),
+                                       idle_for(4, 30),  // too fresh
+                                       idle_for(5, 400, Priority::High)};
     auto out = plan(c, settings(10));
     ASSERT_EQ(out.size(), 2u);
     EXPECT_EQ(out[0].index, 2);  // low, idle longest among low

@@ -76,10 +76,7 @@ Totals *cur_totals;
 Histogram *scratch;
 StmtCounters *all_counters;
 
-void forget_governor(int, Datum)
-{
-    shm.state->governor_latch = nullptr;
-}
+void forget_governor(int, Datum) { shm.state->governor_latch = nullptr; }
 
 char capacity_error_logged[256];
 
@@ -181,9 +178,10 @@ void sweep_breakers()
     lock_release(st->breaker_lock);
     for (int i = 0; i < n; ++i) {
         char detail[kDetailLen];
-        format_into(detail, "lockout over after {} failed logins from {}",
-                                    closed[i].failures, closed[i].addr);
-        const char *addr = strcmp(closed[i].addr, kBreakerLocalAddr) == 0 ? nullptr : closed[i].addr;
+        format_into(detail, "lockout over after {} failed logins from {}", closed[i].failures,
+                    closed[i].addr);
+        const char *addr =
+            strcmp(closed[i].addr, kBreakerLocalAddr) == 0 ? nullptr : closed[i].addr;
         log_event(EventKind::BreakerClose, EventFields{closed[i].role, nullptr, 0, addr}, detail);
     }
 }
@@ -236,7 +234,7 @@ bool connect_budget_database()
     if (state == DatabaseState::Usable) {
         atomic::store(shm.state->governor_connect_failed, uint32_t{0});
         ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-                  errmsg("pg_poolgov governor: connecting to database \"%s\" "
+                      errmsg("pg_poolgov governor: connecting to database \"%s\" "
                              "(poolgov.database)",
                              settings::database)));
         proc_exit(1);  // the postmaster starts us again, and we connect
@@ -317,7 +315,7 @@ void recheck_database(Pass &p, TimestampTz now)
     if (check_database() == DatabaseState::Usable) {
         atomic::store(shm.state->governor_connect_failed, uint32_t{0});
         ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-                  errmsg("pg_poolgov governor: database \"%s\" exists now; "
+                      errmsg("pg_poolgov governor: database \"%s\" exists now; "
                              "restarting to connect to it",
                              settings::database)));
         proc_exit(1);
@@ -350,16 +348,16 @@ void governor_main()
     shm.state->governor_latch = MyLatch;
     on_shmem_exit(forget_governor, 0);
     allocate_state();
-    MemoryContext pass = AllocSetContextCreate(TopMemoryContext, "pg_poolgov governor pass",
-                                               ALLOCSET_DEFAULT_SIZES);
+    MemoryContext pass =
+        AllocSetContextCreate(TopMemoryContext, "pg_poolgov governor pass", ALLOCSET_DEFAULT_SIZES);
     MemoryContextSwitchTo(pass);
     metrics_http_configure();
     if (have_database)
         reload_budgets();
 
     Pass pass_state{GetCurrentTimestamp(), 0, have_database, 0};
-    pass_state.next_check = TimestampTzPlusMilliseconds(pass_state.next_sample,
-                                                        kDatabaseRecheckSeconds * 1000);
+    pass_state.next_check =
+        TimestampTzPlusMilliseconds(pass_state.next_sample, kDatabaseRecheckSeconds * 1000);
     for (;;) {
         wait_for_next_pass(pass_state);
         // A transaction's commit (reload_budgets, check_database) leaves
@@ -380,8 +378,8 @@ void governor_main()
             recheck_database(pass_state, now);
             continue;
         }
-        if (requested || (sample_due && (RecoveryInProgress() ||
-                                         pass_state.samples % kReloadEverySamples == 0)))
+        if (requested ||
+            (sample_due && (RecoveryInProgress() || pass_state.samples % kReloadEverySamples == 0)))
             reload_budgets();
     }
 }

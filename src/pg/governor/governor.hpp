@@ -3,4 +3,4 @@
 namespace poolgov::pg {
 void governor_register();
 void governor_main();
-}
+}  // namespace poolgov::pg

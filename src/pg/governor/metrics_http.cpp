@@ -140,8 +140,8 @@ void open_listener(bool quiet)
         if (fd != PGINVALID_SOCKET)
             closesocket(fd);
         server.bind_failed = true;
-        server.retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-                                                      kRetryBindSeconds * 1000);
+        server.retry_at =
+            TimestampTzPlusMilliseconds(GetCurrentTimestamp(), kRetryBindSeconds * 1000);
         if (!quiet) {
             errno = saved;
             ereport(LOG, (errcode_for_socket_access(),
@@ -235,8 +235,8 @@ void drain_some(Client &c);
 void send_some(Client &c)
 {
     while (c.out_sent < c.out_len) {
-        ssize_t n = send(c.fd, c.out + c.out_sent, c.out_len - c.out_sent,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(c.fd, c.out + c.out_sent, c.out_len - c.out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             c.out_sent += static_cast<size_t>(n);
             continue;
@@ -244,7 +244,7 @@ void send_some(Client &c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;  // the socket is full: wait until it takes more
+            return;       // the socket is full: wait until it takes more
         close_client(c);  // gone (EPIPE, ECONNRESET, ...)
         return;
     }
@@ -347,7 +347,7 @@ void accept_some()
         // most this much kernel memory (autotuning would grow it to MBs),
         // and the rest of its response waits here, bounded by the deadline.
         int sndbuf = kSendBuffer;
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         Client &c = server.clients[slot];
         c.state = ClientState::Reading;
         c.fd = fd;
@@ -393,8 +393,8 @@ void rebuild_set()
         if (c.state == ClientState::Free)
             continue;
         uint32 events = c.state == ClientState::Writing ? WL_SOCKET_WRITEABLE : WL_SOCKET_READABLE;
-        AddWaitEventToSet(server.set, events, c.fd, nullptr, reinterpret_cast<void *>(
-                                                                 static_cast<intptr_t>(i + 1)));
+        AddWaitEventToSet(server.set, events, c.fd, nullptr,
+                          reinterpret_cast<void *>(static_cast<intptr_t>(i + 1)));
     }
     server.set_stale = false;
 }
@@ -423,7 +423,8 @@ long cap_timeout(long timeout_ms, TimestampTz now, TimestampTz at)
 
 void metrics_http_configure()
 {
-    const char *address = settings::metrics_listen_address ? settings::metrics_listen_address : "127.0.0.1";
+    const char *address =
+        settings::metrics_listen_address ? settings::metrics_listen_address : "127.0.0.1";
     if (server.configured && server.applied_port == settings::metrics_port &&
         server.applied_remote == settings::metrics_allow_remote &&
         strcmp(server.applied_address, address) == 0) {
@@ -482,8 +483,8 @@ void metrics_http_wait(long timeout_ms)
             FreeWaitEventSet(server.set);
             server.set = nullptr;
         }
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
-                         wait_event);
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, timeout_ms,
+                        wait_event);
         return;
     }
     TimestampTz now = GetCurrentTimestamp();

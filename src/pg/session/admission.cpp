@@ -135,10 +135,10 @@ int timeout_ms() { return atomic::load(published().timeout_ms); }
 AdmissionLimits limits()
 {
     int active = max_active();
-    return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
-                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
-                           static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) *
-                               1000};
+    return AdmissionLimits{
+        active > 0 ? active : INT_MAX, max_heavy(),
+        static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
+        static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) * 1000};
 }
 
 // All that admission_enter_fast reads: the limit. (The statement path;
@@ -189,10 +189,7 @@ void locked_step(Step step)
 
 void leave(int, Datum);
 
-bool admission_on()
-{
-    return shm.state != nullptr && (max_active() > 0 || max_heavy() > 0);
-}
+bool admission_on() { return shm.state != nullptr && (max_active() > 0 || max_heavy() > 0); }
 
 void disarm_idle_timeout()
 {
@@ -247,33 +244,33 @@ void refresh_profile()
     auto *closure = static_cast<uint32_t *>(palloc(sizeof(uint32_t) * (n + 1)));
     slot_closure(*my_slot, b.members, closure);
     ClientAddr addr;
-    (void) parse_login_addr(my_slot->client_addr, addr);
+    (void)parse_login_addr(my_slot->client_addr, addr);
     lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
     p.generation = set.generation;
     // The whole closure (slot and member pool), looked up in the index.
     for_each_member(*my_slot, b.members, [&](uint32_t role) {
-      for_each_rule_of(set, role, [&](uint32_t i) {
-        const BudgetRule &r = set.rules[i];
-        if (r.db_oid != 0 && r.db_oid != my_slot->db_oid)
-            return;
-        low |= r.priority == Priority::Low;
-        if (r.max_active == kUnlimited)
-            return;
-        if (p.n_caps < kMaxAdmissionCaps) {
-            p.cap_role[p.n_caps] = r.role_oid;
-            p.cap_limit[p.n_caps++] = r.max_active;
-        } else {  // keep the tightest caps
-            int loosest = 0;
-            for (int c = 1; c < p.n_caps; ++c)
-                if (p.cap_limit[c] > p.cap_limit[loosest])
-                    loosest = c;
-            if (r.max_active < p.cap_limit[loosest]) {
-                p.cap_role[loosest] = r.role_oid;
-                p.cap_limit[loosest] = r.max_active;
+        for_each_rule_of(set, role, [&](uint32_t i) {
+            const BudgetRule &r = set.rules[i];
+            if (r.db_oid != 0 && r.db_oid != my_slot->db_oid)
+                return;
+            low |= r.priority == Priority::Low;
+            if (r.max_active == kUnlimited)
+                return;
+            if (p.n_caps < kMaxAdmissionCaps) {
+                p.cap_role[p.n_caps] = r.role_oid;
+                p.cap_limit[p.n_caps++] = r.max_active;
+            } else {  // keep the tightest caps
+                int loosest = 0;
+                for (int c = 1; c < p.n_caps; ++c)
+                    if (p.cap_limit[c] > p.cap_limit[loosest])
+                        loosest = c;
+                if (r.max_active < p.cap_limit[loosest]) {
+                    p.cap_role[loosest] = r.role_oid;
+                    p.cap_limit[loosest] = r.max_active;
+                }
             }
-        }
-      });
+        });
     });
     // Which rule's admission_timeout holds: the one function that says
     // which rules govern this connection (closure, database, address).
@@ -355,12 +352,14 @@ bool take_overdraft(long waited_ms)
         return false;
     char detail[kDetailLen];
     if (paused)
-        format_into(detail, "admitted past a pause after {} ms: another backend waits for a "
-                            "lock this transaction holds",
+        format_into(detail,
+                    "admitted past a pause after {} ms: another backend waits for a "
+                    "lock this transaction holds",
                     waited_ms);
     else
-        format_into(detail, "admitted past the limit of {} ({} running) after {} ms: another "
-                            "backend waits for a lock this transaction holds",
+        format_into(detail,
+                    "admitted past the limit of {} ({} running) after {} ms: another "
+                    "backend waits for a lock this transaction holds",
                     max_active(), running, waited_ms);
     if (paused)
         atomic::fetch_add(shm.state->pauses.lock_admits, uint64_t{1});
@@ -391,8 +390,7 @@ bool take_overdraft(long waited_ms)
     report(EventKind::AdmissionTimeout, detail);
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
-                    timeout_ms()),
+             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms", timeout_ms()),
              errdetail("Waited %ld ms; %s is paused (poolgov.pause).", waited_ms, scope),
              errhint("The transaction did not start; retry it after poolgov.resume(), or see "
                      "poolgov.pauses.")));
@@ -403,8 +401,8 @@ bool take_overdraft(long waited_ms)
 {
     int limit = max_active();
     char detail[kDetailLen];
-    format_into(detail, "waited {} ms; {} running, {} queued, limit {}", waited_ms,
-                                running, queued, limit);
+    format_into(detail, "waited {} ms; {} running, {} queued, limit {}", waited_ms, running, queued,
+                limit);
     report(EventKind::AdmissionTimeout, detail);
     if (profile.admission_timeout_ms > 0)
         ereport(ERROR,
@@ -419,8 +417,7 @@ bool take_overdraft(long waited_ms)
                          "the budget's admission_timeout with poolgov.set_budget_rule().")));
     ereport(ERROR,
             (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms",
-                    timeout_ms()),
+             errmsg("pg_poolgov admission timeout: no transaction slot within %d ms", timeout_ms()),
              errdetail("Waited %ld ms; %u transactions running, %u queued, "
                        "poolgov.max_active_transactions = %d.",
                        waited_ms, running, queued, limit),
@@ -443,8 +440,8 @@ void leave_at_timeout(long waited_ms)
         bool heavy_only = me().state == static_cast<uint32_t>(AdmState::Running);
         int n = heavy_only ? admission_leave_heavy(t, my_index, limits(), GetCurrentTimestamp(),
                                                    granted, kGrantBatch)
-                           : admission_leave(t, my_index, limits(), GetCurrentTimestamp(),
-                                             granted, kGrantBatch);
+                           : admission_leave(t, my_index, limits(), GetCurrentTimestamp(), granted,
+                                             kGrantBatch);
         t.counters->timeouts++;
         running = t.counters->running;
         queued = t.counters->queued;
@@ -517,11 +514,14 @@ bool awaits_safe_snapshot()
 
 bool is_heavy(const PlannedStmt *plan)
 {
-    return max_heavy() > 0 && plan->commandType != CMD_UTILITY &&
-           plan->planTree != nullptr && plan->planTree->total_cost >= settings::heavy_cost;
+    return max_heavy() > 0 && plan->commandType != CMD_UTILITY && plan->planTree != nullptr &&
+           plan->planTree->total_cost >= settings::heavy_cost;
 }
 
-bool in_schema(Oid relid, Oid nspid) { return nspid != InvalidOid && get_rel_namespace(relid) == nspid; }
+bool in_schema(Oid relid, Oid nspid)
+{
+    return nspid != InvalidOid && get_rel_namespace(relid) == nspid;
+}
 
 // A statement an operator must be able to run on a saturated server: a
 // read-only SELECT by a superuser or a member of poolgov_admin or
@@ -566,9 +566,12 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
     uint64_t pause_generation = 0;
     if (state == static_cast<uint32_t>(AdmState::None)) {
         refresh_profile();
-        req = AdmissionRequest{heavy, profile.priority,
+        req = AdmissionRequest{heavy,
+                               profile.priority,
                                static_cast<uint8_t>(pause_only ? 0 : profile.n_caps),
-                               profile.cap_role, profile.cap_limit, 0};
+                               profile.cap_role,
+                               profile.cap_limit,
+                               0};
         if (!xact_gated())
             req.paused = pause_bits(&pause_generation);
         if (pause_only && req.paused == 0)
@@ -594,11 +597,11 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         lock_acquire(shm.state->admission_lock, LW_EXCLUSIVE);
     }
     if (state == static_cast<uint32_t>(AdmState::None)) {
-        now_running = admission_enter(shm.admission, my_index, req, limits(),
-                                      GetCurrentTimestamp());
+        now_running =
+            admission_enter(shm.admission, my_index, req, limits(), GetCurrentTimestamp());
     } else {
-        now_running = admission_enter_heavy(shm.admission, my_index, limits(),
-                                            GetCurrentTimestamp());
+        now_running =
+            admission_enter_heavy(shm.admission, my_index, limits(), GetCurrentTimestamp());
     }
     lock_release(shm.state->admission_lock);
     if (!now_running)
@@ -615,14 +618,17 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
 void rewrite_idle_fatal(ErrorData *edata)
 {
     edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
-    edata->message = pstrdup("terminating connection: idle in transaction while holding a "
-                             "pg_poolgov transaction slot");
-    edata->detail = psprintf("The session was idle in its transaction for %d ms; %d "
-                             "transactions may run at once "
-                             "(poolgov.max_active_transactions).",
-                             settings::admission_idle_timeout, max_active());
-    edata->hint = pstrdup("Commit or roll back promptly; poolgov.admission_idle_timeout sets "
-                          "how long a transaction may idle with a slot.");
+    edata->message = pstrdup(
+        "terminating connection: idle in transaction while holding a "
+        "pg_poolgov transaction slot");
+    edata->detail = psprintf(
+        "The session was idle in its transaction for %d ms; %d "
+        "transactions may run at once "
+        "(poolgov.max_active_transactions).",
+        settings::admission_idle_timeout, max_active());
+    edata->hint = pstrdup(
+        "Commit or roll back promptly; poolgov.admission_idle_timeout sets "
+        "how long a transaction may idle with a slot.");
     atomic::fetch_add(shm.admission.counters->idle_ended, uint64_t{1});
     if (my_slot != nullptr)
         report(EventKind::AdmissionIdle, edata->detail);
@@ -715,10 +721,7 @@ void admission_utility_started()
     disarm_idle_timeout();
 }
 
-void admission_rolled_back_to_savepoint()
-{
-    rolled_back_to_savepoint = true;
-}
+void admission_rolled_back_to_savepoint() { rolled_back_to_savepoint = true; }
 
 void admission_savepoint_aborted()
 {

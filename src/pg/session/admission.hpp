@@ -10,7 +10,6 @@ struct PlannedStmt;
 
 namespace poolgov::pg {
 
-
 // The queue's limits as published in shared memory (pauses use them when
 // they release waiters), and waking the entries a grant returned.
 AdmissionLimits admission_limits();

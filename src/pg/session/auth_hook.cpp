@@ -84,15 +84,14 @@ void client_addr_of(const Port *port, char (&out)[kAddrLen])
 [[noreturn]] void refuse_breaker(const char *role, const char *addr, const BreakerEntry &e,
                                  int64_t open_until)
 {
-    ereport(FATAL,
-            (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-             errmsg("too many failed login attempts for role \"%s\"", role),
-             errdetail("pg_poolgov refuses logins of this role from %s until %s: %d failed "
-                       "within %lld s, more than the limit of %d.",
-                       addr, timestamptz_to_str(open_until), e.failures,
-                       static_cast<long long>(e.open_window_us / kUsPerSec), e.open_limit),
-             errhint("Wait for the lockout (poolgov.auth_lockout) to pass; an administrator "
-                     "can end it with poolgov.breaker_reset().")));
+    ereport(FATAL, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+                    errmsg("too many failed login attempts for role \"%s\"", role),
+                    errdetail("pg_poolgov refuses logins of this role from %s until %s: %d failed "
+                              "within %lld s, more than the limit of %d.",
+                              addr, timestamptz_to_str(open_until), e.failures,
+                              static_cast<long long>(e.open_window_us / kUsPerSec), e.open_limit),
+                    errhint("Wait for the lockout (poolgov.auth_lockout) to pass; an administrator "
+                            "can end it with poolgov.breaker_reset().")));
     pg_unreachable();
 }
 
@@ -169,10 +168,10 @@ void breaker_gate(const Port *port, int status, Oid role_oid, const char *client
                     failure.failures, key_addr, settings::auth_failure_window,
                     settings::auth_lockout);
         log_event(EventKind::BreakerOpen, who, detail);
-        ereport(LOG, (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-                      errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role,
-                             key_addr),
-                      errdetail("%s.", detail)));
+        ereport(LOG,
+                (errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+                 errmsg("pg_poolgov: login breaker opened for role \"%s\" from %s", role, key_addr),
+                 errdetail("%s.", detail)));
     }
     if (open_until != 0) {
         count_breaker_refusal(role_oid, role);
@@ -187,8 +186,8 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
 {
     bool reserve = d.kind == LimitKind::Reserve;
     bool refuse = d.verdict == Verdict::Refuse;
-    RefusalText t = describe_refusal(d, &rule,
-                                     LoginNames{login.role_name, login.db_name, login.client_addr});
+    RefusalText t =
+        describe_refusal(d, &rule, LoginNames{login.role_name, login.db_name, login.client_addr});
     EventKind kind = reserve ? (refuse ? EventKind::RejectReserve : EventKind::WarnReserve)
                              : (refuse ? EventKind::RejectBudget : EventKind::WarnBudget);
     log_event(kind, EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
@@ -196,13 +195,12 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
     if (refuse)
         ereport(FATAL, (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2],
                                               t.sqlstate[3], t.sqlstate[4])),
-                        errmsg("%s", t.message), errdetail("%s", t.detail),
-                        errhint("%s", t.hint)));
-    ereport(LOG, (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2],
-                                        t.sqlstate[3], t.sqlstate[4])),
-                  errmsg("pg_poolgov would refuse this login: %s", t.message),
-                  errdetail("%s", t.detail),
-                  errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
+                        errmsg("%s", t.message), errdetail("%s", t.detail), errhint("%s", t.hint)));
+    ereport(LOG,
+            (errcode(MAKE_SQLSTATE(t.sqlstate[0], t.sqlstate[1], t.sqlstate[2], t.sqlstate[3],
+                                   t.sqlstate[4])),
+             errmsg("pg_poolgov would refuse this login: %s", t.message), errdetail("%s", t.detail),
+             errhint("poolgov.enforce is \"warn\"; set it to \"on\" to refuse.")));
 }
 
 // A superuser let in over its budget from PostgreSQL's superuser reserve
@@ -210,11 +208,10 @@ void report_decision(const LoginDecision &d, const BudgetRule &rule, const Login
 // sees the reserve being used.
 void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const LoginInfo &login)
 {
-    RefusalText t = describe_overdraft(d, &rule, login.role_name,
-                                       compat::superuser_reserved_connections());
+    RefusalText t =
+        describe_overdraft(d, &rule, login.role_name, compat::superuser_reserved_connections());
     log_event(EventKind::SuperuserOverdraft,
-              EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr},
-              t.detail);
+              EventFields{login.role_name, login.db_name, MyProcPid, login.client_addr}, t.detail);
     ereport(LOG, (errcode(ERRCODE_WARNING), errmsg("pg_poolgov: %s", t.message),
                   errdetail("%s", t.detail), errhint("%s", t.hint)));
 }

@@ -32,8 +32,8 @@ TimeoutId timeout_id;
 // What this connection's budgets say, recomputed when the budgets change.
 struct IdleProfile {
     uint64_t generation;
-    int64_t timeout_ms;           // 0: none
-    char budget[kDetailLen];      // the rule, for the message
+    int64_t timeout_ms;       // 0: none
+    char budget[kDetailLen];  // the rule, for the message
 };
 IdleProfile idle = {~uint64_t{0}, 0, {}};
 
@@ -49,7 +49,7 @@ void refresh()
     auto *closure = static_cast<uint32_t *>(palloc(sizeof(uint32_t) * (n + 1)));
     slot_closure(*my_slot, b.members, closure);
     ClientAddr addr;
-    (void) parse_login_addr(my_slot->client_addr, addr);
+    (void)parse_login_addr(my_slot->client_addr, addr);
     IdleProfile p{};
     lock_acquire(shm.state->main_lock, LW_SHARED);
     const BudgetSet &set = active_budgets();
@@ -70,23 +70,27 @@ void refresh()
 void rewrite_fatal(ErrorData *edata)
 {
     edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
-    edata->message = pstrdup("terminating connection due to the idle-in-transaction timeout of "
-                             "its pg_poolgov budget");
-    edata->detail = psprintf("The session was idle in a transaction for %lld ms; the budget for "
-                             "%s allows %lld ms (idle_in_transaction_timeout).",
-                             static_cast<long long>(idle.timeout_ms), idle.budget,
-                             static_cast<long long>(idle.timeout_ms));
-    edata->hint = pstrdup("Commit or roll back promptly; poolgov.set_budget_rule() sets a "
-                          "budget's idle_in_transaction_timeout.");
+    edata->message = pstrdup(
+        "terminating connection due to the idle-in-transaction timeout of "
+        "its pg_poolgov budget");
+    edata->detail = psprintf(
+        "The session was idle in a transaction for %lld ms; the budget for "
+        "%s allows %lld ms (idle_in_transaction_timeout).",
+        static_cast<long long>(idle.timeout_ms), idle.budget,
+        static_cast<long long>(idle.timeout_ms));
+    edata->hint = pstrdup(
+        "Commit or roll back promptly; poolgov.set_budget_rule() sets a "
+        "budget's idle_in_transaction_timeout.");
     if (my_slot != nullptr) {
         char detail[kDetailLen];
-        format_into(detail, "idle in transaction for {} ms: idle_in_transaction_timeout of the "
-                            "budget for {}",
+        format_into(detail,
+                    "idle in transaction for {} ms: idle_in_transaction_timeout of the "
+                    "budget for {}",
                     idle.timeout_ms, idle.budget);
-        log_event(EventKind::TerminateIdle,
-                  EventFields{my_slot->role_name, my_slot->db_name, MyProcPid,
-                              my_slot->client_addr},
-                  detail);
+        log_event(
+            EventKind::TerminateIdle,
+            EventFields{my_slot->role_name, my_slot->db_name, MyProcPid, my_slot->client_addr},
+            detail);
     }
 }
 
@@ -122,8 +126,8 @@ void budget_idle_statement_done()
         timeout_id = RegisterTimeout(USER_TIMEOUT, on_timeout);
         registered = true;
     }
-    enable_timeout_after(timeout_id, static_cast<int>(std::min<int64_t>(idle.timeout_ms,
-                                                                        INT32_MAX)));
+    enable_timeout_after(timeout_id,
+                         static_cast<int>(std::min<int64_t>(idle.timeout_ms, INT32_MAX)));
     budget_idle_armed = true;
 }
 

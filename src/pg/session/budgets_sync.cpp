@@ -36,7 +36,6 @@ extern "C" {
 
 #include "poolgov/format.hpp"
 
-
 #include <cstdlib>
 #include <string_view>
 
@@ -71,8 +70,8 @@ constexpr int kMaxChangeEvents = 100;
 // (client_addr, per_address, the timeouts) are read through the row's
 // jsonb, which yields NULL for a column an older extension version lacks,
 // so one query serves 1.0, 1.1 and 1.2.
-#define POOLGOV_MS(expr)                                                                   \
-    "pg_catalog.ceil(pg_catalog.extract('epoch'::pg_catalog.text, " expr                   \
+#define POOLGOV_MS(expr)                                                 \
+    "pg_catalog.ceil(pg_catalog.extract('epoch'::pg_catalog.text, " expr \
     ") OPERATOR(pg_catalog.*) 1000::pg_catalog.numeric)::pg_catalog.int8"
 const char *kSelect =
     "SELECT b.role_name, b.database_name, b.max_connections, b.max_active, "
@@ -176,9 +175,10 @@ void log_changes(const BudgetSet &before, const BudgetSet &after, const char *by
             change(&before.rules[i], nullptr);
     if (more > 0) {
         char detail[kDetailLen];
-        format_into(detail, "{} more budget changes by {} not listed one by one; {} "
-                                    "budgets in force",
-                                    more, by, after.count);
+        format_into(detail,
+                    "{} more budget changes by {} not listed one by one; {} "
+                    "budgets in force",
+                    more, by, after.count);
         log_event(EventKind::BudgetChanged, EventFields{"", "", MyProcPid, nullptr}, detail);
     }
 }
@@ -218,8 +218,8 @@ void budgets_xact_event(XactEvent event)
             PushActiveSnapshot(GetTransactionSnapshot());
             // Still over capacity after deleting rows (the setting was
             // lowered): the deletion commits, the set in force stays.
-            uint64 rows = OidIsValid(get_extension_oid("pg_poolgov", true))
-                              ? count_budget_rows() : 0;
+            uint64 rows =
+                OidIsValid(get_extension_oid("pg_poolgov", true)) ? count_budget_rows() : 0;
             if (rows > set->capacity && !pending_grew) {
                 ereport(WARNING,
                         (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -250,7 +250,7 @@ void budgets_xact_event(XactEvent event)
             if (failed != nullptr) {
                 request_governor_reload();
                 ereport(WARNING, (errcode(ERRCODE_WARNING),
-                  errmsg("pg_poolgov: budgets will be re-read: %s", failed)));
+                                  errmsg("pg_poolgov: budgets will be re-read: %s", failed)));
             }
         } else if (pending_dirty) {
             request_governor_reload();
@@ -282,12 +282,10 @@ void mark_dirty()
     copy_text(pending_by, GetUserNameFromId(GetUserId(), true));
 }
 
-
 [[noreturn]] void too_many_budgets(uint64 rows, uint32_t capacity)
 {
     ereport(ERROR,
-            (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-             errmsg("too many rows in poolgov.budgets"),
+            (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many rows in poolgov.budgets"),
              errdetail("poolgov.budgets has %llu rows; pg_poolgov holds at most %u budgets "
                        "(poolgov.max_budgets).",
                        static_cast<unsigned long long>(rows), capacity),
@@ -313,8 +311,8 @@ PinnedRead begin_pinned_read()
     SetUserIdAndSecContext(kReaderRole, p.save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
                                             SECURITY_RESTRICTED_OPERATION);
     p.guc_level = NewGUCNestLevel();
-    (void) set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
-                             GUC_ACTION_SAVE, true, 0, false);
+    (void)set_config_option("search_path", "pg_catalog", PGC_USERSET, PGC_S_SESSION,
+                            GUC_ACTION_SAVE, true, 0, false);
     if (SPI_connect() != SPI_OK_CONNECT)
         elog(ERROR, "pg_poolgov: SPI_connect failed");
     return p;
@@ -333,8 +331,7 @@ uint64 count_budget_rows()
     PinnedRead pinned = begin_pinned_read();
     int rc = SPI_execute("SELECT pg_catalog.count(*) FROM poolgov.budgets", true, 1);
     if (rc != SPI_OK_SELECT || SPI_processed != 1)
-        elog(ERROR, "pg_poolgov: counting poolgov.budgets failed: %s",
-             SPI_result_code_string(rc));
+        elog(ERROR, "pg_poolgov: counting poolgov.budgets failed: %s", SPI_result_code_string(rc));
     bool isnull = false;
     Datum d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
     uint64 rows = isnull ? 0 : static_cast<uint64>(DatumGetInt64(d));
@@ -347,7 +344,8 @@ uint64 count_budget_rows()
 bool in_governed_database()
 {
     const char *here = get_database_name(MyDatabaseId);
-    return here != nullptr && settings::database != nullptr && strcmp(here, settings::database) == 0;
+    return here != nullptr && settings::database != nullptr &&
+           strcmp(here, settings::database) == 0;
 }
 
 bool read_budget_table(BudgetSet *out)
@@ -532,13 +530,13 @@ POOLGOV_SQL_FUNCTION(poolgov_budgets_changed)
                         errmsg("poolgov._budgets_changed() must be called as a trigger")));
     require_shmem();
     if (!in_governed_database()) {
-        ereport(WARNING,
-                (errcode(ERRCODE_WARNING),
-                 errmsg("budgets in database \"%s\" are not enforced",
-                        get_database_name(MyDatabaseId)),
-                 errdetail("pg_poolgov reads budgets from database \"%s\" (poolgov.database).",
-                           settings::database)));
-        return (Datum) 0;  // NULL (19's PointerGetDatum(nullptr) is no C++)
+        ereport(
+            WARNING,
+            (errcode(ERRCODE_WARNING),
+             errmsg("budgets in database \"%s\" are not enforced", get_database_name(MyDatabaseId)),
+             errdetail("pg_poolgov reads budgets from database \"%s\" (poolgov.database).",
+                       settings::database)));
+        return (Datum)0;  // NULL (19's PointerGetDatum(nullptr) is no C++)
     }
     // Refuse the INSERT that makes the table larger than shared memory
     // holds (UPDATE, DELETE and TRUNCATE never add rows, and must stay
@@ -552,7 +550,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budgets_changed)
         pending_grew = true;
     }
     mark_dirty();
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 // Called by set_budget / drop_budget before they touch the table: refuse

@@ -49,8 +49,8 @@ bool store_memberships(ConnSlot &s, const Oid *closure, int n, const BudgetSet &
         s.member_of[s.n_member_of++] = closure[i];
     if (n <= kMaxMemberOf)
         return true;
-    s.member_chain = member_pool_store(shm.state->budget.members, closure + kMaxMemberOf,
-                                       n - kMaxMemberOf);
+    s.member_chain =
+        member_pool_store(shm.state->budget.members, closure + kMaxMemberOf, n - kMaxMemberOf);
     if (s.member_chain != 0)
         return true;
     s.members_truncated = 1;
@@ -136,7 +136,8 @@ void free_slot(int code, Datum arg)
     atomic::store_release(key.exiting, kSlotExiting);
     atomic::store_release(key.in_use, 0u);
     uint64_t pos = atomic::fetch_add_acq_rel(b.exit_tail, uint64_t{1});
-    atomic::store_release(b.exit_queue[pos % shm.state->nslots], static_cast<uint32_t>(slot_to_free - shm.slots) + 1);
+    atomic::store_release(b.exit_queue[pos % shm.state->nslots],
+                          static_cast<uint32_t>(slot_to_free - shm.slots) + 1);
     slot_to_free = nullptr;
 }
 
@@ -155,8 +156,8 @@ void count_live(const ConnSlot &s, int delta)
     BudgetState &b = shm.state->budget;
     budget_set_count(active_budgets(), s, b.members, delta);
     // Both maps hold nslots keys at most: an add cannot fail.
-    (void) oid_map_add(b.live_by_role, s.role_oid, delta);
-    (void) oid_map_add(b.live_by_db, s.db_oid, delta);
+    (void)oid_map_add(b.live_by_role, s.role_oid, delta);
+    (void)oid_map_add(b.live_by_db, s.db_oid, delta);
     b.live_total += delta;
     b.live_overdrafts += s.overdraft ? delta : 0;
 }
@@ -231,8 +232,7 @@ void count_login(const LoginInfo &login, const LoginDecision &d, TimestampTz now
             r->rejected++;
         if (db)
             db->rejected++;
-        atomic::fetch_add(d.kind == LimitKind::Reserve ? st->rejected_reserve
-                                                       : st->rejected_budget,
+        atomic::fetch_add(d.kind == LimitKind::Reserve ? st->rejected_reserve : st->rejected_budget,
                           uint64_t{1});
         return;
     }
@@ -325,11 +325,13 @@ bool reserve_exhausted(Oid role, int extra_procs)
 
 LoginPolicy login_policy(Oid role, int extra_procs)
 {
-    return LoginPolicy{static_cast<EnforceMode>(settings::enforce), settings::exempt_superusers,
-                       settings::default_budget, reserve_exhausted(role, extra_procs),
-                       MaxConnections - compat::reserved_by_postgres() -
-                           settings::reserved_connections,
-                       compat::superuser_reserved_connections()};
+    return LoginPolicy{
+        static_cast<EnforceMode>(settings::enforce),
+        settings::exempt_superusers,
+        settings::default_budget,
+        reserve_exhausted(role, extra_procs),
+        MaxConnections - compat::reserved_by_postgres() - settings::reserved_connections,
+        compat::superuser_reserved_connections()};
 }
 
 int login_closure(Oid role, Oid **out)
@@ -338,8 +340,8 @@ int login_closure(Oid role, Oid **out)
     TimestampTz now = GetCurrentTimestamp();
     Oid *closure = static_cast<Oid *>(palloc(sizeof(Oid) * kMaxMemberOf));
     lock_acquire(st->closure_lock, LW_EXCLUSIVE);  // the lookup stamps last_used
-    int n = closure_lookup(shm.closures, role, atomic::load(st->membership_generation), now,
-                           closure);
+    int n =
+        closure_lookup(shm.closures, role, atomic::load(st->membership_generation), now, closure);
     lock_release(st->closure_lock);
     if (n >= 0) {
         *out = closure;
@@ -368,9 +370,9 @@ LoginDecision decide_locked(const LoginInfo &login, const LoginPolicy &policy,
     for (int i = 0; i < login.n_priority_roles && !listed; ++i)
         for (int j = 0; j < login.n_closure && !listed; ++j)
             listed = login.closure[j] == login.priority_roles[i];
-    LoginRequest req{login.role_oid, login.db_oid, login.superuser, listed, login.closure,
-                     login.n_closure};
-    (void) parse_login_addr(login.client_addr, req.addr);
+    LoginRequest req{login.role_oid, login.db_oid,  login.superuser,
+                     listed,         login.closure, login.n_closure};
+    (void)parse_login_addr(login.client_addr, req.addr);
     LiveCounts live{b.live_total, static_cast<int>(oid_map_count(b.live_by_role, login.role_oid)),
                     b.live_overdrafts};
     return decide_login(req, budgets, live, policy);
@@ -378,8 +380,7 @@ LoginDecision decide_locked(const LoginInfo &login, const LoginPolicy &policy,
 
 }  // namespace
 
-LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy,
-                         BudgetRule *rule_copy)
+LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy, BudgetRule *rule_copy)
 {
     SharedState *st = shm.state;
     lock_acquire(st->main_lock, LW_EXCLUSIVE);
@@ -435,7 +436,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
                              kMemberChunksPerSlot, kChunkRoles, kMaxMemberOf)));
     } else if (d.verdict != Verdict::Refuse) {
         ereport(WARNING, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                  errmsg("pg_poolgov: no free connection slot; this connection is not "
+                          errmsg("pg_poolgov: no free connection slot; this connection is not "
                                  "tracked")));
     }
     return d;
@@ -458,7 +459,7 @@ bool membership_counts(const Form_pg_auth_members m)
 #if PG_VERSION_NUM >= 160000
     return m->inherit_option || m->set_option;
 #else
-    (void) m;
+    (void)m;
     return true;
 #endif
 }
@@ -532,13 +533,10 @@ void on_membership_change(Datum, POOLGOV_SYSCACHE_ID, uint32)
 
 void membership_cache_install()
 {
-    CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, on_membership_change, (Datum) 0);
+    CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, on_membership_change, (Datum)0);
 }
 
-uint64_t membership_generation()
-{
-    return atomic::load(shm.state->membership_generation);
-}
+uint64_t membership_generation() { return atomic::load(shm.state->membership_generation); }
 
 void count_auth_failure(Oid role_oid, const char *role_name)
 {

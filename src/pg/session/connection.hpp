@@ -42,8 +42,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
                                BudgetRule *rule_copy);
 
 // The same decision with no claim and no count (poolgov.check_login).
-LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy,
-                         BudgetRule *rule_copy);
+LoginDecision peek_login(const LoginInfo &login, const LoginPolicy &policy, BudgetRule *rule_copy);
 
 // What a login decision needs besides the login itself, as the auth hook
 // builds it. extra_procs: process slots the login does not hold yet (1 for

@@ -109,7 +109,8 @@ bool tracking(int level)
 {
     if (my_slot == nullptr || IsParallelWorker())
         return false;
-    return settings::track == settings::TRACK_ALL || (settings::track == settings::TRACK_TOP && level == 0);
+    return settings::track == settings::TRACK_ALL ||
+           (settings::track == settings::TRACK_TOP && level == 0);
 }
 
 struct Finished {
@@ -128,7 +129,8 @@ void add_slow_query(const Finished &f)
     const char *text = f.source_text ? CleanQuerytext(f.source_text, &location, &len) : "";
     if (!f.source_text)
         len = 0;
-    int keep = len > settings::max_query_text ? pg_mbcliplen(text, len, settings::max_query_text) : len;
+    int keep =
+        len > settings::max_query_text ? pg_mbcliplen(text, len, settings::max_query_text) : len;
     double ms = static_cast<double>(f.duration_ns) / 1e6;
 
     SharedState *st = shm.state;
@@ -155,12 +157,12 @@ void add_slow_query(const Finished &f)
     lock_release(st->slowlog_lock);
 
     if (settings::log_slow_queries)
-        ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
-                  errmsg("pg_poolgov: slow statement: %.3f ms", ms),
-                      errdetail("Role \"%s\", database \"%s\", %llu rows: %.*s",
-                                my_slot->role_name, my_slot->db_name,
-                                static_cast<unsigned long long>(f.rows), keep, text),
-                      errhidestmt(true)));
+        ereport(LOG,
+                (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                 errmsg("pg_poolgov: slow statement: %.3f ms", ms),
+                 errdetail("Role \"%s\", database \"%s\", %llu rows: %.*s", my_slot->role_name,
+                           my_slot->db_name, static_cast<unsigned long long>(f.rows), keep, text),
+                 errhidestmt(true)));
 }
 
 // This backend's counters: my_slot's, found once (my_slot is set at login
@@ -382,8 +384,7 @@ void poolgov_ExecutorFinish(QueryDesc *queryDesc)
 }
 
 // A slow statement: its record for the ring (and the log).
-__attribute__((noinline, cold)) void record_slow(const QueryDesc *queryDesc,
-                                                 uint64_t duration_ns)
+__attribute__((noinline, cold)) void record_slow(const QueryDesc *queryDesc, uint64_t duration_ns)
 {
     const PlannedStmt *ps = queryDesc->plannedstmt;
     Finished f{duration_ns,
@@ -424,8 +425,7 @@ bool counts_rows(const QueryCompletion *qc)
 {
     return qc != nullptr &&
            (qc->commandTag == CMDTAG_COPY || qc->commandTag == CMDTAG_FETCH ||
-            qc->commandTag == CMDTAG_SELECT ||
-            qc->commandTag == CMDTAG_REFRESH_MATERIALIZED_VIEW);
+            qc->commandTag == CMDTAG_SELECT || qc->commandTag == CMDTAG_REFRESH_MATERIALIZED_VIEW);
 }
 
 void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -433,11 +433,10 @@ void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnl
                        QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
     if (prev_ProcessUtility)
-        prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
-                            qc);
+        prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
     else
-        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv,
-                                dest, qc);
+        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
+                                qc);
 }
 
 void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,

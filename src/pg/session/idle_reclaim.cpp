@@ -81,8 +81,8 @@ Ended ended = {0, 0, 0, 0};
 void rewrite_reclaim_fatal(ErrorData *edata)
 {
     auto rule = static_cast<ReclaimRule>(ended.rule);
-    ReclaimText t = describe_reclaim(rule, ended.idle_ms, ended.threshold_ms,
-                                     ended.pressure_threshold);
+    ReclaimText t =
+        describe_reclaim(rule, ended.idle_ms, ended.threshold_ms, ended.pressure_threshold);
     edata->sqlerrcode = rule == ReclaimRule::Manual || rule == ReclaimRule::Budget
                             ? ERRCODE_ADMIN_SHUTDOWN
                             : ERRCODE_IDLE_SESSION_TIMEOUT;
@@ -102,8 +102,7 @@ bool idle_now(int64_t *idle_ms)
     if ((before & 1) != 0)
         return false;
     bool idle = be->st_state == STATE_IDLE &&
-                *static_cast<volatile uint32 *>(&MyProc->wait_event_info) ==
-                    WAIT_EVENT_CLIENT_READ;
+                *static_cast<volatile uint32 *>(&MyProc->wait_event_info) == WAIT_EVENT_CLIENT_READ;
     TimestampTz since = be->st_state_start_timestamp;
     if (!idle || be->st_changecount != before || since == 0)
         return false;
@@ -121,8 +120,8 @@ void on_reclaim_request(SIGNAL_ARGS)
         if (req != 0 && static_cast<int>(req >> 8) == MyProcPid) {
             int64_t threshold = atomic::load_acquire(slot->reclaim_threshold_ms);
             int64_t idle_ms = 0;
-            bool accept = ended.rule == 0 && !ProcDiePending && idle_now(&idle_ms) &&
-                          idle_ms >= threshold;
+            bool accept =
+                ended.rule == 0 && !ProcDiePending && idle_now(&idle_ms) && idle_ms >= threshold;
             if (accept) {
                 ended.idle_ms = idle_ms;
                 ended.threshold_ms = threshold;
@@ -150,8 +149,8 @@ void count_reclaimed(int, Datum)
     write_end(mine.cc);
     atomic::fetch_add(shm.state->idle_terminated, uint64_t{1});
     char detail[kDetailLen];
-    format_into(detail, "idle {} ms, over {} ms ({})",
-                                ended.idle_ms, ended.threshold_ms, reclaim_rule_name(rule));
+    format_into(detail, "idle {} ms, over {} ms ({})", ended.idle_ms, ended.threshold_ms,
+                reclaim_rule_name(rule));
     log_event(EventKind::TerminateIdle,
               EventFields{my_slot->role_name, my_slot->db_name, MyProcPid, my_slot->client_addr},
               detail);
@@ -160,8 +159,7 @@ void count_reclaimed(int, Datum)
                          my_slot->role_name, my_slot->db_name),
                   errdetail("Idle for %lld ms; the limit was %lld ms (%s).",
                             static_cast<long long>(ended.idle_ms),
-                            static_cast<long long>(ended.threshold_ms),
-                            reclaim_rule_name(rule))));
+                            static_cast<long long>(ended.threshold_ms), reclaim_rule_name(rule))));
     ended.rule = 0;
 }
 
@@ -181,8 +179,8 @@ void nap(long ms)
         long left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
         if (left <= 0)
             return;
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
-                         terminate_idle_wait());
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, left,
+                        terminate_idle_wait());
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
@@ -196,7 +194,9 @@ bool send_request(int index, int pid, ReclaimRule rule, int64_t threshold_ms)
     ConnSlot &s = shm.slots[index];
     atomic::store_release(s.reclaim_outcome, 0u);
     atomic::store_release(s.reclaim_threshold_ms, threshold_ms);
-    atomic::store_release(s.reclaim_request, (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) | static_cast<uint64_t>(rule));
+    atomic::store_release(
+        s.reclaim_request,
+        (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) | static_cast<uint64_t>(rule));
     if (BackendPidGetProc(pid) == nullptr || kill(pid, SIGUSR2) != 0) {
         atomic::store_release(s.reclaim_request, uint64_t{0});
         return false;
@@ -271,8 +271,7 @@ uint32_t outcome_of(const SlotCopy &c)
 
 int64_t interval_ms(const Interval *iv)
 {
-    __int128 us = static_cast<__int128>(iv->time) +
-                  static_cast<__int128>(iv->day) * USECS_PER_DAY +
+    __int128 us = static_cast<__int128>(iv->time) + static_cast<__int128>(iv->day) * USECS_PER_DAY +
                   static_cast<__int128>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
     __int128 ms = us / 1000;
     if (ms > INT64_MAX)
@@ -289,8 +288,8 @@ int await_outcomes(const SlotCopy *live, const int *asked, int nasked)
 {
     int accepted = 0;
     for (int phase = 0; phase < 2; ++phase) {
-        TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-                                                           phase == 0 ? 2000 : 5000);
+        TimestampTz deadline =
+            TimestampTzPlusMilliseconds(GetCurrentTimestamp(), phase == 0 ? 2000 : 5000);
         for (;;) {
             int pending = 0;
             accepted = 0;
@@ -303,8 +302,8 @@ int await_outcomes(const SlotCopy *live, const int *asked, int nasked)
             }
             if (pending == 0 || GetCurrentTimestamp() >= deadline)
                 break;
-            (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
-                             terminate_idle_wait());
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+                            terminate_idle_wait());
             ResetLatch(MyLatch);
             CHECK_FOR_INTERRUPTS();
         }
@@ -388,17 +387,17 @@ POOLGOV_SQL_FUNCTION(poolgov_terminate_idle)
     if (!PG_ARGISNULL(0))
         role = get_role_oid(NameStr(*PG_GETARG_NAME(0)), false);
     if (PG_ARGISNULL(1))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("older_than must not be null"),
-                        errhint("Pass how long a session must have been idle, e.g. "
-                                "'10 min'.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("older_than must not be null"),
+                 errhint("Pass how long a session must have been idle, e.g. "
+                         "'10 min'.")));
     int64_t threshold = interval_ms(PG_GETARG_INTERVAL_P(1));
     if (threshold <= 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("older_than must be positive"),
-                        errdetail("It is %lld ms.", static_cast<long long>(threshold)),
-                        errhint("Pass how long a session must have been idle, e.g. "
-                                "'10 min'.")));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("older_than must be positive"),
+                 errdetail("It is %lld ms.", static_cast<long long>(threshold)),
+                 errhint("Pass how long a session must have been idle, e.g. "
+                         "'10 min'.")));
     bool caller_superuser = superuser();
 
     SlotCopy *live = nullptr;
@@ -442,8 +441,7 @@ POOLGOV_SQL_FUNCTION(poolgov_enforce_budget)
     require_shmem();
     require_admin("end sessions over a budget");
     if (PG_ARGISNULL(0))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("role must not be null"),
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("role must not be null"),
                         errhint("Name the role whose budget to enforce.")));
     const char *role_name = NameStr(*PG_GETARG_NAME(0));
     Oid role = get_role_oid(role_name, false);
@@ -484,9 +482,13 @@ POOLGOV_SQL_FUNCTION(poolgov_enforce_budget)
             continue;
         const PgBackendStatus *be = index.find(s.pid);
         ReclaimCandidate &c = cands[nc++];
-        c = ReclaimCandidate{i, be != nullptr && be->st_state == STATE_IDLE,
+        c = ReclaimCandidate{i,
+                             be != nullptr && be->st_state == STATE_IDLE,
                              be != nullptr ? be->st_state_start_timestamp : now,
-                             s.superuser != 0, s.priority != 0, Priority::Normal, -1};
+                             s.superuser != 0,
+                             s.priority != 0,
+                             Priority::Normal,
+                             -1};
     }
     int k = budget_plan(cands, nc, counted - limit, now, orders);
     for (int j = 0; j < k; ++j) {
@@ -496,16 +498,13 @@ POOLGOV_SQL_FUNCTION(poolgov_enforce_budget)
     }
     int ended = await_outcomes(live, asked, nasked);
     if (counted - ended > limit)
-        ereport(NOTICE,
-                (errcode(ERRCODE_WARNING),
-                 errmsg("role \"%s\" is still %d connections over its budget of %d",
-                        role_name, counted - ended - limit, limit),
-                 errdetail("%d sessions counted, %d ended; the others are active, in a "
-                           "transaction%s.",
-                           counted, ended,
-                           caller_superuser ? "" : ", or superusers'"),
-                 errhint("Call it again when they are idle, or end them with "
-                         "pg_terminate_backend().")));
+        ereport(NOTICE, (errcode(ERRCODE_WARNING),
+                         errmsg("role \"%s\" is still %d connections over its budget of %d",
+                                role_name, counted - ended - limit, limit),
+                         errdetail("%d sessions counted, %d ended; the others are active, in a "
+                                   "transaction%s.",
+                                   counted, ended, caller_superuser ? "" : ", or superusers'"),
+                         errhint("Call it again when they are idle, or end them with "
+                                 "pg_terminate_backend().")));
     PG_RETURN_INT32(ended);
 }
-

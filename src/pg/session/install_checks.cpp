@@ -41,7 +41,7 @@ const char *admin_role_difference(HeapTuple tup, Oid oid)
     if (role->rolcreaterole || role->rolcreatedb || role->rolreplication || role->rolbypassrls)
         return "It has CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS.";
     bool isnull = true;
-    (void) SysCacheGetAttr(AUTHNAME, tup, Anum_pg_authid_rolpassword, &isnull);
+    (void)SysCacheGetAttr(AUTHNAME, tup, Anum_pg_authid_rolpassword, &isnull);
     if (!isnull)
         return "It has a password.";
 

@@ -74,8 +74,8 @@ int collect_holders()
     for (int i = 0; i < shm.admission.n; ++i) {
         if (i == mine || atomic::load_acquire(entries[i].state) != running)
             continue;
-        if (heavy_only && atomic::load(entries[i].heavy) !=
-                              static_cast<uint8_t>(HeavyState::Running))
+        if (heavy_only &&
+            atomic::load(entries[i].heavy) != static_cast<uint8_t>(HeavyState::Running))
             continue;
         int32_t pid = atomic::load(shm.slots[i].pid);
         if (pid != 0)
@@ -165,9 +165,8 @@ bool slot_holder_waits_for_me()
         }
         // dlist_foreach by hand: its type assertions are C only.
         dlist_head *members = &node->lockGroupMembers;
-        for (dlist_node *cur = members->head.next; cur != nullptr && cur != &members->head &&
-                                                   !w.found;
-             cur = cur->next)
+        for (dlist_node *cur = members->head.next;
+             cur != nullptr && cur != &members->head && !w.found; cur = cur->next)
             visit_waiters_of(w, node,
                              reinterpret_cast<PGPROC *>(reinterpret_cast<char *>(cur) -
                                                         offsetof(PGPROC, lockGroupLink)));

@@ -78,8 +78,7 @@ void grant_rest(int *granted, int n)
     }
 }
 
-bool lift(int k, uint32_t db, uint32_t role, int64_t expired_by, const char *why,
-          PauseScope *was)
+bool lift(int k, uint32_t db, uint32_t role, int64_t expired_by, const char *why, PauseScope *was)
 {
     int granted[kBatch];
     int n = 0;
@@ -199,8 +198,7 @@ void lift_expired_pauses(bool from_governor)
         describe_pause_scope(was, scope);
         ereport(WARNING,
                 (errcode(ERRCODE_WARNING),
-                 errmsg("pg_poolgov: the pause of %s was lifted by poolgov.pause_timeout",
-                        scope),
+                 errmsg("pg_poolgov: the pause of %s was lifted by poolgov.pause_timeout", scope),
                  errdetail("It was paused at %s by role \"%s\" and not resumed within %d ms.",
                            timestamptz_to_str(was.since_us), was.by_name, timeout_ms),
                  errhint("Resume a pause with poolgov.resume() when the work it protects is "

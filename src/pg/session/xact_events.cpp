@@ -43,9 +43,6 @@ void on_xact(XactEvent event, void *)
 
 }  // namespace
 
-void xact_events_install()
-{
-    RegisterXactCallback(on_xact, nullptr);
-}
+void xact_events_install() { RegisterXactCallback(on_xact, nullptr); }
 
 }  // namespace poolgov::pg

@@ -38,9 +38,9 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     lock_acquire(st->main_lock, LW_EXCLUSIVE);
     atomic::fetch_add(st->stats_epoch, uint64_t{1});
     st->stats_reset = now;
-    for (uint64_t *c : {&st->accepted, &st->rejected_budget, &st->rejected_reserve,
-                        &st->rejected_breaker, &st->warned, &st->auth_failures,
-                        &st->idle_terminated})
+    for (uint64_t *c :
+         {&st->accepted, &st->rejected_budget, &st->rejected_reserve, &st->rejected_breaker,
+          &st->warned, &st->auth_failures, &st->idle_terminated})
         atomic::store(*c, uint64_t{0});
     *shm.retired = StmtCounters{};
     entry_reset_all(shm.roles);
@@ -72,8 +72,8 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
     // Admission: the cumulative counters (running and queued are not).
     AdmissionCounters &adm = *shm.admission.counters;
     lock_acquire(st->admission_lock, LW_EXCLUSIVE);
-    for (uint64_t *c : {&adm.admitted, &adm.waited, &adm.timeouts, &adm.overdrafts,
-                        &adm.idle_ended, &adm.wait_total_us, &adm.wait_max_us})
+    for (uint64_t *c : {&adm.admitted, &adm.waited, &adm.timeouts, &adm.overdrafts, &adm.idle_ended,
+                        &adm.wait_total_us, &adm.wait_max_us})
         atomic::store(*c, uint64_t{0});
     lock_release(st->admission_lock);
     PG_RETURN_VOID();
@@ -105,8 +105,7 @@ void breaker_addr_key(const char *in, char (&out)[kAddrLen])
     unsigned char addr[16];
     char buf[64];
     int bits = pg_inet_net_pton(family, in, addr, -1);
-    if (bits != max_bits ||
-        pg_inet_net_ntop(family, addr, max_bits, buf, sizeof(buf)) == nullptr)
+    if (bits != max_bits || pg_inet_net_ntop(family, addr, max_bits, buf, sizeof(buf)) == nullptr)
         ereport(ERROR,
                 (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                  errmsg("invalid client address for poolgov.breaker_reset: \"%s\"", in),
@@ -138,16 +137,16 @@ POOLGOV_SQL_FUNCTION(poolgov_breaker_reset)
     SharedState *st = shm.state;
     int open = 0;
     lock_acquire(st->breaker_lock, LW_EXCLUSIVE);
-    int cleared = breaker_clear(*shm.breaker, role, addr_key, GetCurrentTimestamp(),
-                                breaker_policy(), &open);
+    int cleared =
+        breaker_clear(*shm.breaker, role, addr_key, GetCurrentTimestamp(), breaker_policy(), &open);
     atomic::store(st->breaker_entries, shm.breaker->used);
     lock_release(st->breaker_lock);
 
     const char *who = GetUserNameFromId(GetUserId(), false);
     char detail[kDetailLen];
     format_into(detail, "{} entries cleared ({} open) by {}", cleared, open, who);
-    const char *event_addr = addr_key != nullptr && strcmp(addr_key, kBreakerLocalAddr) != 0 ? addr_key
-                                                                                    : nullptr;
+    const char *event_addr =
+        addr_key != nullptr && strcmp(addr_key, kBreakerLocalAddr) != 0 ? addr_key : nullptr;
     log_event(EventKind::BreakerReset, EventFields{role, nullptr, MyProcPid, event_addr}, detail);
     PG_RETURN_INT32(cleared);
 }

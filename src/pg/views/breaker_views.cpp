@@ -50,5 +50,5 @@ POOLGOV_SQL_FUNCTION(poolgov_breakers)
             .timestamptz(until);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }

@@ -82,16 +82,16 @@ POOLGOV_SQL_FUNCTION(poolgov_check_login)
             ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                             errmsg("client_addr must be one address, not a network"),
                             errdetail("A login comes from one address; budgets name ranges.")));
-        addr = text_to_cstring(DatumGetTextPP(DirectFunctionCall1(network_host,
-                                                                  PG_GETARG_DATUM(2))));
+        addr =
+            text_to_cstring(DatumGetTextPP(DirectFunctionCall1(network_host, PG_GETARG_DATUM(2))));
     }
 
     Oid *priority = nullptr;
     int n_priority = priority_role_oids(&priority);
     Oid *closure = nullptr;
     int n_closure = login_closure(role, &closure);
-    LoginInfo login{role,     db,         superuser_arg(role), role_name, db_name, addr, "",
-                    priority, n_priority, closure,             n_closure};
+    LoginInfo login{role, db,       superuser_arg(role), role_name, db_name,  addr,
+                    "",   priority, n_priority,          closure,   n_closure};
     // The login would take a process slot of its own: one more than ours.
     LoginPolicy policy = login_policy(role, 1);
     BudgetRule rule{};
@@ -158,8 +158,7 @@ POOLGOV_SQL_FUNCTION(poolgov_check_login)
     put(BoolGetDatum(policy.reserve_exhausted && !d.priority && !login.superuser));
     put(BoolGetDatum(breaker_open));
     if (d.kind != LimitKind::None) {
-        RefusalText t = d.overdraft ? describe_overdraft(d, r, role_name,
-                                                         policy.superuser_reserve)
+        RefusalText t = d.overdraft ? describe_overdraft(d, r, role_name, policy.superuser_reserve)
                                     : describe_refusal(d, r, LoginNames{role_name, db_name, addr});
         if (d.overdraft)
             skip();  // admitted: no SQLSTATE

@@ -49,5 +49,5 @@ POOLGOV_SQL_FUNCTION(poolgov_connections)
             .timestamptz(conns[i].adm.queued_since);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }

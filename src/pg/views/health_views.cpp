@@ -37,12 +37,14 @@ HealthSettings health_settings()
 {
     return HealthSettings{
         {settings::utilization_warning, settings::utilization_critical},
-        {static_cast<double>(settings::p95_latency_warning), static_cast<double>(settings::p95_latency_critical)},
+        {static_cast<double>(settings::p95_latency_warning),
+         static_cast<double>(settings::p95_latency_critical)},
         {settings::error_ratio_warning, settings::error_ratio_critical},
         {settings::slow_per_minute_warning, settings::slow_per_minute_critical},
         {static_cast<double>(settings::admission_wait_warning),
          static_cast<double>(settings::admission_wait_critical)},
-        {static_cast<double>(settings::breakers_open_warning), static_cast<double>(settings::breakers_open_critical)},
+        {static_cast<double>(settings::breakers_open_warning),
+         static_cast<double>(settings::breakers_open_critical)},
     };
 }
 
@@ -68,8 +70,8 @@ int count_open_breakers(TimestampTz now)
 const HistorySample *copy_history(uint64_t *n)
 {
     uint32_t stride;
-    char *records = copy_ring_records(shm.state->history_lock, &shm.state->history,
-                                      shm.history, n, &stride);
+    char *records =
+        copy_ring_records(shm.state->history_lock, &shm.state->history, shm.history, n, &stride);
     Assert(stride == sizeof(HistorySample));
     return reinterpret_cast<const HistorySample *>(records);
 }
@@ -128,10 +130,7 @@ HealthStatus health_worst(const ConnTally &tally)
 }
 
 // For poolgov.metrics() (read_model): the same report as poolgov.health().
-HealthReport *health_report(const ConnTally &tally)
-{
-    return evaluate_now(tally);
-}
+HealthReport *health_report(const ConnTally &tally) { return evaluate_now(tally); }
 
 }  // namespace poolgov::pg
 
@@ -154,7 +153,7 @@ POOLGOV_SQL_FUNCTION(poolgov_health)
         row.float8(c.warning_at).float8(c.critical_at).text(c.detail);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 POOLGOV_SQL_FUNCTION(poolgov_recommendations)
@@ -165,7 +164,8 @@ POOLGOV_SQL_FUNCTION(poolgov_recommendations)
     RecommendSettings s{};
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     s.cores_from_setting = settings::cpu_cores > 0;
-    s.cores = settings::cpu_cores > 0 ? settings::cpu_cores : (online > 0 ? static_cast<int>(online) : 1);
+    s.cores =
+        settings::cpu_cores > 0 ? settings::cpu_cores : (online > 0 ? static_cast<int>(online) : 1);
     s.spindles = settings::effective_spindles;
     s.min_history_us = static_cast<int64_t>(settings::recommend_min_history) * USECS_PER_SEC;
     RecommendInputs in{};
@@ -191,5 +191,5 @@ POOLGOV_SQL_FUNCTION(poolgov_recommendations)
         row.text(r.setting).text_or_null(r.current).text_or_null(r.recommended).text(r.reason);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }

@@ -59,7 +59,7 @@ POOLGOV_SQL_FUNCTION(poolgov_events)
             row.null().text("<insufficient privilege>");
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 POOLGOV_SQL_FUNCTION(poolgov_slow_queries)
@@ -67,8 +67,8 @@ POOLGOV_SQL_FUNCTION(poolgov_slow_queries)
     require_shmem();
     uint64_t n;
     uint32_t stride;
-    char *records = copy_ring_records(shm.state->slowlog_lock, &shm.state->slowlog, shm.slowlog,
-                                      &n, &stride);
+    char *records =
+        copy_ring_records(shm.state->slowlog_lock, &shm.state->slowlog, shm.slowlog, &n, &stride);
     RowBuilder row(fcinfo);
     for (uint64_t i = 0; i < n; ++i) {
         const auto *q = reinterpret_cast<const SlowQueryRecord *>(records + i * stride);
@@ -91,5 +91,5 @@ POOLGOV_SQL_FUNCTION(poolgov_slow_queries)
             row.null().text("<insufficient privilege>");
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }

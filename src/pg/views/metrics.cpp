@@ -32,7 +32,6 @@ using namespace poolgov::pg;
 
 namespace poolgov::pg {
 
-
 }  // namespace poolgov::pg
 
 namespace {
@@ -45,8 +44,7 @@ struct MetricsInput {
     int max_rows;
 };
 
-prom::Row to_row(const char *label, const CounterEntry &e, const StmtCounters &c,
-                 int connections)
+prom::Row to_row(const char *label, const CounterEntry &e, const StmtCounters &c, int connections)
 {
     prom::Row r;
     r.label = label;
@@ -73,8 +71,8 @@ std::vector<prom::Row> rows_of(const Rollup &r, const char *const *labels, int m
 
 // Phase 2: C++ only. Returns a malloc'd copy of the exposition (the caller
 // frees it); throws std::bad_alloc like any C++ allocation.
-char *format(const MetricsInput &in, const char *const *role_labels,
-             const char *const *db_labels, size_t *len)
+char *format(const MetricsInput &in, const char *const *role_labels, const char *const *db_labels,
+             size_t *len)
 {
     const GlobalRead &g = *in.model.global;
     const LoginCounters &l = in.model.logins;

@@ -50,8 +50,7 @@ uint32 pause_wait_event = 0;  // "PoolgovPause" on 17+, once registered
 
 int64_t interval_ms(const Interval *iv)
 {
-    __int128 us = static_cast<__int128>(iv->time) +
-                  static_cast<__int128>(iv->day) * USECS_PER_DAY +
+    __int128 us = static_cast<__int128>(iv->time) + static_cast<__int128>(iv->day) * USECS_PER_DAY +
                   static_cast<__int128>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
     __int128 ms = us / 1000;
     if (ms > INT64_MAX)
@@ -127,12 +126,12 @@ int busy_sessions(Oid db, Oid role, Busy *out, const BackendIndex &index)
     return kept;
 }
 
-void log_pause(const char *what, const char *scope_text, const char *detail,
-               const char *db_name, const char *role_name)
+void log_pause(const char *what, const char *scope_text, const char *detail, const char *db_name,
+               const char *role_name)
 {
     log_event(EventKind::Pause, EventFields{role_name, db_name, MyProcPid, nullptr}, detail);
-    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION), errmsg("pg_poolgov: %s %s", what, scope_text),
-                  errdetail("%s.", detail)));
+    ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                  errmsg("pg_poolgov: %s %s", what, scope_text), errdetail("%s.", detail)));
 }
 
 }  // namespace
@@ -144,15 +143,14 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
     require_shmem();
     require_admin("pause sessions");
     if (PG_ARGISNULL(2))
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("wait must not be null"),
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait must not be null"),
                         errhint("Pass how long to wait for the running transactions, e.g. "
                                 "'30 s', or '0' not to wait.")));
     int64_t wait_ms = interval_ms(PG_GETARG_INTERVAL_P(2));
     if (wait_ms < 0)
-        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-                        errmsg("wait must not be negative"),
-                        errdetail("It is %lld ms.", static_cast<long long>(wait_ms))));
+        ereport(ERROR,
+                (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("wait must not be negative"),
+                 errdetail("It is %lld ms.", static_cast<long long>(wait_ms))));
     wait_ms = std::min<int64_t>(wait_ms, INT_MAX);  // about 24 days: no deadline overflow
     Oid db = InvalidOid, role = InvalidOid;
     scope_args(fcinfo, &db, &role);
@@ -185,20 +183,19 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
     char scope[kDetailLen], detail[kDetailLen];
     describe_pause_scope(copy, scope);
     if (added)
-        format_into(detail, "{} paused by role \"{}\"; {} queued transactions held", scope,
-                    by_name, held);
+        format_into(detail, "{} paused by role \"{}\"; {} queued transactions held", scope, by_name,
+                    held);
     else
-        format_into(detail,
-                    "{} paused again by role \"{}\": poolgov.pause_timeout counts anew", scope,
-                    by_name);
+        format_into(detail, "{} paused again by role \"{}\": poolgov.pause_timeout counts anew",
+                    scope, by_name);
     log_pause(added ? "paused" : "renewed the pause of", scope, detail, db_name, role_name);
 
     // The drain. Each poll reads a fresh pgstat snapshot in its own context.
     MemoryContext poll = AllocSetContextCreate(CurrentMemoryContext, "pg_poolgov pause drain",
                                                ALLOCSET_DEFAULT_SIZES);
     MemoryContext outer = MemoryContextSwitchTo(poll);
-    auto *busy = static_cast<Busy *>(MemoryContextAlloc(
-        outer, sizeof(Busy) * (shm.state->nslots + 1)));
+    auto *busy =
+        static_cast<Busy *>(MemoryContextAlloc(outer, sizeof(Busy) * (shm.state->nslots + 1)));
     TimestampTz deadline = TimestampTzPlusMilliseconds(now, wait_ms);
     int n = 0;
     for (;;) {
@@ -210,9 +207,9 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
         if (n == 0 || GetCurrentTimestamp() >= deadline)
             break;
         long left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-        (void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-                         std::max<long>(1, std::min(left, kDrainPollMs)),
-                         compat::named_wait_event("PoolgovPause", &pause_wait_event));
+        (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+                        std::max<long>(1, std::min(left, kDrainPollMs)),
+                        compat::named_wait_event("PoolgovPause", &pause_wait_event));
         ResetLatch(MyLatch);
         CHECK_FOR_INTERRUPTS();
     }
@@ -239,7 +236,7 @@ POOLGOV_SQL_FUNCTION(poolgov_pause)
         row.emit();
     }
     MemoryContextDelete(poll);
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 // Lifts the pause of exactly this scope; false (and a NOTICE) if there is
@@ -257,10 +254,10 @@ POOLGOV_SQL_FUNCTION(poolgov_resume)
     char why[kDetailLen];
     format_into(why, "poolgov.resume() by role \"{}\"", by_name);
     if (k < 0 || !lift_pause(k, db, role, why)) {
-        ereport(NOTICE, (errcode(ERRCODE_WARNING),
-                         errmsg("nothing to resume: this scope is not paused"),
-                         errhint("poolgov.pauses lists the paused scopes; resume() lifts the "
-                                 "pause of exactly the scope pause() was given.")));
+        ereport(NOTICE,
+                (errcode(ERRCODE_WARNING), errmsg("nothing to resume: this scope is not paused"),
+                 errhint("poolgov.pauses lists the paused scopes; resume() lifts the "
+                         "pause of exactly the scope pause() was given.")));
         PG_RETURN_BOOL(false);
     }
     ereport(LOG, (errcode(ERRCODE_SUCCESSFUL_COMPLETION), errmsg("pg_poolgov: %s", why),
@@ -302,5 +299,5 @@ POOLGOV_SQL_FUNCTION(poolgov_pauses)
             .int4(waiting[i]);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }

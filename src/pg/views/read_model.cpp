@@ -115,8 +115,8 @@ RowKey *sorted_row_keys(const Rollup &r)
 int find_row(const RowKey *keys, int n, uint32_t oid)
 {
     RowKey key{oid, 0};
-    auto *hit = static_cast<const RowKey *>(bsearch(&key, keys, n, sizeof(RowKey),
-                                                    compare_row_keys));
+    auto *hit =
+        static_cast<const RowKey *>(bsearch(&key, keys, n, sizeof(RowKey), compare_row_keys));
     return hit ? hit->row : -1;
 }
 

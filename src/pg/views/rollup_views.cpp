@@ -82,7 +82,7 @@ POOLGOV_SQL_FUNCTION(poolgov_roles)
         row.int8(static_cast<int64>(r.stats[i].idle_terminated));  // 1.1
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 POOLGOV_SQL_FUNCTION(poolgov_databases)
@@ -101,7 +101,7 @@ POOLGOV_SQL_FUNCTION(poolgov_databases)
         admission_columns(row, r.stats[i], r.queued[i]);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 // One row per budget rule in force, with the connections it counts now.
@@ -120,7 +120,8 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
     // Per-address rules: the address with the most connections (one pass
     // over the per-address counts, not one per rule).
     auto *busiest = static_cast<int32_t *>(palloc0(sizeof(int32_t) * (budgets->count + 1)));
-    auto *busiest_at = static_cast<ClientAddr *>(palloc0(sizeof(ClientAddr) * (budgets->count + 1)));
+    auto *busiest_at =
+        static_cast<ClientAddr *>(palloc0(sizeof(ClientAddr) * (budgets->count + 1)));
     for (uint32_t p = 0; p < budgets->pair_capacity; ++p) {
         const AddrCountEntry &e = budgets->pairs[p];
         if (e.rule_plus1 == 0 || e.rule_plus1 > budgets->count)
@@ -163,7 +164,7 @@ POOLGOV_SQL_FUNCTION(poolgov_budget_usage)
         row.interval_ms(b.admission_timeout_ms).interval_ms(b.idle_in_transaction_timeout_ms);
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 // For poolgov.recommendations: each role's peak (since the last reset) with
@@ -177,9 +178,9 @@ int poolgov::pg::role_budget_usage(RoleUsage **out)
     for (int i = 0; i < r.n; ++i) {
         EffectiveBudget b = effective_budget(r.entries[i].oid, *r.budgets);
         bool own = b.source != nullptr && strcmp(b.source, "group") != 0;
-        usage[n++] = RoleUsage{r.entries[i].name,
-                               static_cast<int64_t>(r.entries[i].peak_connections),
-                               own && b.limit != kUnlimited ? b.limit : -1};
+        usage[n++] =
+            RoleUsage{r.entries[i].name, static_cast<int64_t>(r.entries[i].peak_connections),
+                      own && b.limit != kUnlimited ? b.limit : -1};
     }
     *out = usage;
     return n;

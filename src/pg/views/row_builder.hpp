@@ -53,7 +53,10 @@ public:
     RowBuilder &float8(double v) { return datum(Float8GetDatum(v)); }
     // Negative means "no value" for latencies and costs.
     RowBuilder &float8_or_null(double v) { return v < 0 ? null() : float8(v); }
-    RowBuilder &text(const char *s) { return s ? datum(CStringGetTextDatum(valid_text(s))) : null(); }
+    RowBuilder &text(const char *s)
+    {
+        return s ? datum(CStringGetTextDatum(valid_text(s))) : null();
+    }
     RowBuilder &text_or_null(const char *s) { return s && *s ? text(s) : null(); }
     RowBuilder &name(const char *s)
     {
@@ -78,8 +81,8 @@ public:
             return s;
         char *out = pstrdup(s);
         for (int i = 0; i < len;) {
-            int n = IS_HIGHBIT_SET(out[i]) ? pg_encoding_verifymbchar(encoding, out + i, len - i)
-                                           : 1;
+            int n =
+                IS_HIGHBIT_SET(out[i]) ? pg_encoding_verifymbchar(encoding, out + i, len - i) : 1;
             if (n <= 0) {
                 out[i] = '?';
                 n = 1;

@@ -63,7 +63,7 @@ POOLGOV_SQL_FUNCTION(poolgov_stats)
         .int8(static_cast<int64>(l.idle_terminated))
         .text(health_status_name(health));  // 1.1, always last
     row.emit();
-    return (Datum) 0;
+    return (Datum)0;
 }
 
 POOLGOV_SQL_FUNCTION(poolgov_history)
@@ -88,5 +88,5 @@ POOLGOV_SQL_FUNCTION(poolgov_history)
             .int4(h.tally.admission_queued);  // 1.1
         row.emit();
     }
-    return (Datum) 0;
+    return (Datum)0;
 }
