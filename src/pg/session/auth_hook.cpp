@@ -220,7 +220,7 @@ void report_overdraft(const LoginDecision &d, const BudgetRule &rule, const Logi
 // slot. (Named apart from admission control, which admits transactions.)
 // One pass: the closure (shared cache, else the catalog), then one trip
 // under the main lock that decides and claims.
-void decide_login(const Port *port, Oid role, const char *client_addr)
+void govern_this_login(const Port *port, Oid role, const char *client_addr)
 {
     // Not get_database_oid(): no database is selected yet (catalog_safe.hpp).
     Oid db = database_oid_safe(port->database_name);
@@ -259,7 +259,7 @@ void auth_body(Port *port, int status)
     breaker_gate(port, status, role, client_addr);
     // Walsenders are replication connections, not client connections.
     if (status == STATUS_OK && !am_walsender)
-        decide_login(port, role, client_addr);
+        govern_this_login(port, role, client_addr);
 }
 
 void poolgov_client_auth(Port *port, int status)
