@@ -29,7 +29,8 @@ extern "C" {
 #include <signal.h>
 
 #include "catalog/pg_authid.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"  // get_database_oid (19+)
+#include "commands/dbcommands.h"  // get_database_oid (15-18)
 #include "pgstat.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"

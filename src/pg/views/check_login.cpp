@@ -9,7 +9,8 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"  // get_database_oid (19+)
+#include "commands/dbcommands.h"  // get_database_oid (15-18)
 #include "funcapi.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"

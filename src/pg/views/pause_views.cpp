@@ -10,7 +10,8 @@
 #include "postgres.hpp"
 
 extern "C" {
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"  // get_database_oid (19+)
+#include "commands/dbcommands.h"  // get_database_oid (15-18)
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
