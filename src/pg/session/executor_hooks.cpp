@@ -185,15 +185,20 @@ bool is_slow(uint64_t duration_ns)
     return threshold >= 0 && duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
 }
 
+// One seqlock write per statement: the statement, and the transactions
+// admission control's fast path admitted since the last write
+// (admission_pending_admitted, see admission.hpp).
 __attribute__((always_inline)) inline void count_finished(uint64_t duration_ns, uint64_t rows,
-                                                          bool slow)
+                                                          bool slow) noexcept
 {
     SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    uint32_t admitted = admission_pending_admitted;
     write_begin(stats.cc);
     slot_sync_epoch(stats, epoch);
-    stmt_record(stats.stmts, duration_ns, rows, slow);
+    stmt_record(stats.stmts, duration_ns, rows, slow, admitted);
     write_end(stats.cc);
+    admission_pending_admitted = 0;
 }
 
 void record_finished(const Finished &f)
@@ -210,10 +215,14 @@ void record_error(int level)
         return;
     SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    uint32_t admitted = admission_pending_admitted;
     write_begin(stats.cc);
     slot_sync_epoch(stats, epoch);
     stmt_record_error(stats.stmts);
+    if (admitted != 0)
+        atomic::owner_add(stats.stmts.admitted, uint64_t{admitted});
     write_end(stats.cc);
+    admission_pending_admitted = 0;
 }
 
 // Calls `call` (the previous hook or the standard function). If it raises an
@@ -280,7 +289,12 @@ __attribute__((noinline, cold)) void nested_executor_start(QueryDesc *queryDesc,
         compat::add_query_timer(queryDesc);
 }
 
-void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+// Is a top-level statement tracked? (Level 0: track = top and all both
+// track it.) Only a client backend that logged in has my_slot (the
+// authentication hook sets it), so never a parallel worker: no need to ask.
+bool tracking_top() { return settings::track != settings::TRACK_NONE && my_slot != nullptr; }
+
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
     if (nesting_level > 0) [[unlikely]] {
         nested_executor_start(queryDesc, eflags);
@@ -293,7 +307,7 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
         admission_top_statement(queryDesc->plannedstmt);
     call_prev_executor_start(queryDesc, eflags);
     top_statement_active = saved;
-    if (!tracking(0) || compat::query_timer(queryDesc) != nullptr)
+    if (!tracking_top() || compat::query_timer(queryDesc) != nullptr)
         return;
     if (!statement_clock_start(queryDesc)) [[unlikely]]
         compat::add_query_timer(queryDesc);
@@ -397,9 +411,10 @@ __attribute__((noinline, cold)) void record_slow(const QueryDesc *queryDesc, uin
     run_guarded([&] { add_slow_query(f); });
 }
 
-void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+// A statement timed by another extension's timer, or nested (track =
+// all): counted from that timer.
+__attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_t own)
 {
-    int64_t own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1;
     Instrumentation *timer = compat::query_timer(queryDesc);
     if ((timer != nullptr || own >= 0) && tracking(nesting_level)) {
         uint64_t ns = timer != nullptr
@@ -411,11 +426,32 @@ void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         if (slow) [[unlikely]]
             record_slow(queryDesc, ns);
     }
+}
+
+// The end of a top-level statement: its own timer stopped and counted (it
+// has one only if it was tracked when it started), nothing else unless
+// admission control or a budget's idle timeout has work.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+{
+    const bool top = nesting_level == 0;
+    int64_t own = top ? statement_clock_stop(queryDesc) : -1;
+    if (own >= 0 && compat::query_timer(queryDesc) == nullptr &&
+        settings::track != settings::TRACK_NONE && my_slot != nullptr) [[likely]] {
+        auto ns = static_cast<uint64_t>(own);
+        bool slow = is_slow(ns);
+        // Plain stores into our own slot: nothing here raises or throws,
+        // so no guard (count_finished is noexcept).
+        count_finished(ns, queryDesc->estate->es_processed, slow);
+        if (slow) [[unlikely]]
+            record_slow(queryDesc, ns);
+    } else if (own >= 0 || !top || compat::query_timer(queryDesc) != nullptr) {
+        count_by_query_timer(queryDesc, own);
+    }
     if (prev_ExecutorEnd)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
-    if (top_level()) {
+    if (top && untracked_utility_depth == 0) {
         admission_statement_done();
         budget_idle_statement_done();
     }

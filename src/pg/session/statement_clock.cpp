@@ -6,12 +6,16 @@ namespace poolgov::pg {
 
 StatementTimer *statement_clock_current = nullptr;
 
+// Top-level statements open at once: usually one, a few with portals
+// (cursors fetched in turn). With one open, it is timers[0] and current.
+StatementTimer statement_clock_timers[kStatementTimers];
+int statement_clock_n = 0;
+
 namespace {
 
-// Top-level statements open at once: usually one, a few with portals.
-constexpr int kTimers = 8;
-StatementTimer timers[kTimers];
-int n_timers = 0;
+constexpr int kTimers = kStatementTimers;
+StatementTimer (&timers)[kTimers] = statement_clock_timers;
+int &n_timers = statement_clock_n;
 
 }  // namespace
 
@@ -23,7 +27,7 @@ StatementTimer *statement_clock_find(const QueryDesc *qd)
     return nullptr;
 }
 
-bool statement_clock_start(const QueryDesc *qd)
+bool statement_clock_start_slow(const QueryDesc *qd)
 {
     if (n_timers > 0) {
         if (StatementTimer *t = statement_clock_find(qd)) {
@@ -39,7 +43,7 @@ bool statement_clock_start(const QueryDesc *qd)
     return true;
 }
 
-int64_t statement_clock_stop(const QueryDesc *qd)
+int64_t statement_clock_stop_slow(const QueryDesc *qd)
 {
     StatementTimer *t = statement_clock_current;
     if (t == nullptr || t->qd != qd)
