@@ -294,6 +294,19 @@ __attribute__((noinline, cold)) void nested_executor_start(QueryDesc *queryDesc,
 // authentication hook sets it), so never a parallel worker: no need to ask.
 bool tracking_top() { return settings::track != settings::TRACK_NONE && my_slot != nullptr; }
 
+// All our timers in use (many portals open at once): the executor's timer,
+// unless another extension asked for it already.
+__attribute__((noinline, cold)) void start_with_query_timer(QueryDesc *queryDesc, int eflags)
+{
+    call_prev_executor_start(queryDesc, eflags);
+    if (compat::query_timer(queryDesc) == nullptr)
+        compat::add_query_timer(queryDesc);
+}
+
+// A top-level statement's timer is taken before its executor starts, so
+// that nothing but the chained call is left after it. If another extension
+// asks for the executor's timer meanwhile (pg_stat_statements),
+// ExecutorEnd reads that one, and ours only goes back.
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
     if (nesting_level > 0) [[unlikely]] {
@@ -305,12 +318,11 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int 
     budget_idle_statement_started();
     if (untracked_utility_depth == 0)
         admission_top_statement(queryDesc->plannedstmt);
-    call_prev_executor_start(queryDesc, eflags);
+    if (tracking_top() && !statement_clock_start(queryDesc)) [[unlikely]]
+        start_with_query_timer(queryDesc, eflags);
+    else
+        call_prev_executor_start(queryDesc, eflags);
     top_statement_active = saved;
-    if (!tracking_top() || compat::query_timer(queryDesc) != nullptr)
-        return;
-    if (!statement_clock_start(queryDesc)) [[unlikely]]
-        compat::add_query_timer(queryDesc);
 }
 
 // Runs an executor phase one nesting level down, timing it when this
@@ -430,31 +442,35 @@ __attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_
 
 // The end of a top-level statement: its own timer stopped and counted (it
 // has one only if it was tracked when it started), nothing else unless
-// admission control or a budget's idle timeout has work.
+// admission control or a budget's idle timeout has work. All of it before
+// the chained call, which is then a tail call (no frame kept across it).
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
-    const bool top = nesting_level == 0;
-    int64_t own = top ? statement_clock_stop(queryDesc) : -1;
-    if (own >= 0 && compat::query_timer(queryDesc) == nullptr &&
-        settings::track != settings::TRACK_NONE && my_slot != nullptr) [[likely]] {
-        auto ns = static_cast<uint64_t>(own);
-        bool slow = is_slow(ns);
-        // Plain stores into our own slot: nothing here raises or throws,
-        // so no guard (count_finished is noexcept).
-        count_finished(ns, queryDesc->estate->es_processed, slow);
-        if (slow) [[unlikely]]
-            record_slow(queryDesc, ns);
-    } else if (own >= 0 || !top || compat::query_timer(queryDesc) != nullptr) {
-        count_by_query_timer(queryDesc, own);
+    if (nesting_level == 0) [[likely]] {
+        int64_t own = statement_clock_stop(queryDesc);
+        if (own >= 0 && compat::query_timer(queryDesc) == nullptr &&
+            settings::track != settings::TRACK_NONE && my_slot != nullptr) [[likely]] {
+            auto ns = static_cast<uint64_t>(own);
+            bool slow = is_slow(ns);
+            // Plain stores into our own slot: nothing here raises or throws,
+            // so no guard (count_finished is noexcept).
+            count_finished(ns, queryDesc->estate->es_processed, slow);
+            if (slow) [[unlikely]]
+                record_slow(queryDesc, ns);
+        } else if (own >= 0 || compat::query_timer(queryDesc) != nullptr) {
+            count_by_query_timer(queryDesc, own);
+        }
+        if (untracked_utility_depth == 0) {
+            admission_statement_done();
+            budget_idle_statement_done();
+        }
+    } else {
+        count_by_query_timer(queryDesc, -1);
     }
     if (prev_ExecutorEnd)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
-    if (top && untracked_utility_depth == 0) {
-        admission_statement_done();
-        budget_idle_statement_done();
-    }
 }
 
 bool counts_rows(const QueryCompletion *qc)
@@ -620,10 +636,12 @@ void statements_xact_event(XactEvent event)
 
 namespace {
 
-void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
+                      void *)
 {
     switch (event) {
     case SUBXACT_EVENT_START_SUB:
+        statement_clock_stamp(parentSubid);
         if (nesting_level != 0)
             return;
         if (n_level0_subxacts == cap_level0_subxacts) {

@@ -32,7 +32,11 @@ namespace poolgov::pg {
 
 struct StatementTimer {
     const QueryDesc *qd;
-    SubTransactionId subxact;  // where the statement started
+    // Where the statement started: 0 until a subtransaction starts after
+    // it (statement_clock_stamp), which stamps it with its parent. So a
+    // timer of 0 started in the innermost subtransaction begun since, and
+    // no call to GetCurrentSubTransactionId() per statement.
+    SubTransactionId subxact;
     int64_t ns;
 };
 
@@ -64,7 +68,7 @@ inline bool statement_clock_start(const QueryDesc *qd)
         return statement_clock_start_slow(qd);
     StatementTimer *t = &statement_clock_timers[0];
     t->qd = qd;
-    t->subxact = GetCurrentSubTransactionId();
+    t->subxact = InvalidSubTransactionId;  // see StatementTimer
     t->ns = 0;
     statement_clock_n = 1;
     statement_clock_current = t;
@@ -95,5 +99,8 @@ inline int64_t statement_clock_stop(const QueryDesc *qd)
 }
 
 void statement_clock_forget(SubTransactionId from);  // InvalidSubTransactionId: all
+// A subtransaction starts, child of `parent`: the open timers not stamped
+// yet started in `parent` (or in a subtransaction of it that ended).
+void statement_clock_stamp(SubTransactionId parent);
 
 }  // namespace poolgov::pg
