@@ -440,11 +440,28 @@ __attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_
     }
 }
 
-// The end of a top-level statement: its own timer stopped and counted (it
-// has one only if it was tracked when it started), nothing else unless
-// admission control or a budget's idle timeout has work. All of it before
-// the chained call, which is then a tail call (no frame kept across it).
-POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+void call_prev_executor_end(QueryDesc *queryDesc)
+{
+    if (prev_ExecutorEnd)
+        prev_ExecutorEnd(queryDesc);
+    else
+        standard_ExecutorEnd(queryDesc);
+}
+
+// Admission control's or a budget's idle timer may have to be armed, then
+// the chained call.
+__attribute__((noinline)) void executor_end_idle_timers(QueryDesc *queryDesc)
+{
+    admission_statement_check();
+    budget_idle_statement_done();
+    call_prev_executor_end(queryDesc);
+}
+
+// The end of a statement: its own timer stopped and counted (a top-level
+// statement has one only if it was tracked when it started), nothing else
+// unless admission control or a budget's idle timeout has work. All of it
+// before the chained call, which is then a tail call.
+__attribute__((noinline)) void executor_end_full(QueryDesc *queryDesc)
 {
     if (nesting_level == 0) [[likely]] {
         int64_t own = statement_clock_stop(queryDesc);
@@ -467,10 +484,46 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
     } else {
         count_by_query_timer(queryDesc, -1);
     }
-    if (prev_ExecutorEnd)
-        prev_ExecutorEnd(queryDesc);
-    else
-        standard_ExecutorEnd(queryDesc);
+    call_prev_executor_end(queryDesc);
+}
+
+// The common case, decided before anything is written and done with no
+// call but tail calls (so no registers to save): a top-level statement
+// with our timer, the only one open, its counters of the current epoch,
+// not slow, its histogram bucket in the range in use. Anything else:
+// executor_end_full, which does the same the long way.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+{
+    StatementTimer *t = statement_clock_current;
+    SlotStats *stats = my_stats;
+    if (nesting_level != 0 || statement_clock_n != 1 || t == nullptr || t->qd != queryDesc ||
+        compat::query_timer(queryDesc) != nullptr || settings::track == settings::TRACK_NONE ||
+        my_slot == nullptr || my_stats_slot != my_slot) [[unlikely]] {
+        executor_end_full(queryDesc);
+        return;
+    }
+    auto ns = static_cast<uint64_t>(t->ns);
+    auto bucket = static_cast<uint32_t>(histogram_bucket(ns));
+    if (atomic::load(stats->epoch) != atomic::load(shm.state->stats_epoch) || is_slow(ns) ||
+        !stmt_bucket_in_range(stats->stmts, bucket)) [[unlikely]] {
+        executor_end_full(queryDesc);
+        return;
+    }
+    statement_clock_n = 0;
+    statement_clock_current = nullptr;
+    uint32_t admitted = admission_pending_admitted;
+    write_begin(stats->cc);
+    stmt_record_in_range(stats->stmts, ns, static_cast<uint64_t>(queryDesc->estate->es_processed),
+                         admitted, bucket);
+    write_end(stats->cc);
+    admission_pending_admitted = 0;
+    if (untracked_utility_depth == 0 &&
+        ((xact_work & kXactWorkAdmission) ||
+         atomic::load(shm.state->budget.idle_in_transaction_rules) != 0)) {
+        executor_end_idle_timers(queryDesc);
+        return;
+    }
+    call_prev_executor_end(queryDesc);
 }
 
 bool counts_rows(const QueryCompletion *qc)

@@ -47,8 +47,14 @@ void on_xact(XactEvent event, void *)
     if (event == XACT_EVENT_PRE_COMMIT) {
         if ((xact_work & kXactWorkBudgets) == 0)
             return;
-    } else if (event == XACT_EVENT_COMMIT && xact_work == 0) {
-        return;
+    } else if (event == XACT_EVENT_COMMIT) {
+        if (xact_work == 0)
+            return;
+        if (xact_work == kXactWorkAdmission) {  // the slot goes back, nothing else
+            admission_xact_event(event);
+            xact_work = 0;
+            return;
+        }
     }
     on_xact_work(event);
 }
