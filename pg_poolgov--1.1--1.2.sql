@@ -130,7 +130,8 @@ CREATE UNIQUE INDEX budgets_rule_key ON poolgov.budgets
 
 -- The 1.0 functions keep their signatures and calls; they manage the rules
 -- without an address, and leave the timeouts (which they cannot name) as
--- they are.
+-- they are. set_budget checks and writes through set_budget_rule (defined
+-- below: plpgsql resolves the call when it runs), so both check alike.
 CREATE OR REPLACE FUNCTION poolgov.set_budget(
     role name,
     max_connections integer,
@@ -142,54 +143,23 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    kept poolgov.budgets;
 BEGIN
-    PERFORM poolgov._require_budget_database();
     IF role IS NULL THEN
+        PERFORM poolgov._require_budget_database();
         RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'invalid_parameter_value',
             HINT = 'A budget on a client address alone is set with poolgov.set_budget_rule().';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
-        RAISE EXCEPTION 'role "%" does not exist', role USING ERRCODE = 'undefined_object';
-    END IF;
-    IF database IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_database d WHERE d.datname = database) THEN
-        RAISE EXCEPTION 'database "%" does not exist', database
-            USING ERRCODE = 'invalid_catalog_name';
-    END IF;
-    IF max_connections < 0 THEN
-        RAISE EXCEPTION 'max_connections must be 0 or more, or NULL for unlimited'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('max_connections = %s', max_connections);
-    END IF;
-    IF max_active <= 0 THEN
-        RAISE EXCEPTION 'max_active must be positive, or NULL for unlimited'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('max_active = %s', max_active);
-    END IF;
-    IF idle_timeout <= interval '0' THEN
-        RAISE EXCEPTION 'idle_timeout must be positive, or NULL for none'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('idle_timeout = %s', idle_timeout);
-    END IF;
-    IF priority IS NULL OR priority NOT IN ('high', 'normal', 'low') THEN
-        RAISE EXCEPTION 'priority must be high, normal or low'
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = format('priority = %L', priority);
-    END IF;
-
-    UPDATE poolgov.budgets b
-       SET max_connections = set_budget.max_connections,
-           max_active = set_budget.max_active,
-           idle_timeout = set_budget.idle_timeout,
-           priority = set_budget.priority
+    SELECT * INTO kept FROM poolgov.budgets b
      WHERE b.role_name = set_budget.role
        AND b.database_name IS NOT DISTINCT FROM set_budget.database
-       AND b.client_addr IS NULL;
-    IF NOT FOUND THEN
-        INSERT INTO poolgov.budgets
-            (role_name, database_name, max_connections, max_active, idle_timeout, priority)
-        VALUES (role, database, max_connections, max_active, idle_timeout, priority);
-    END IF;
+       AND b.client_addr IS NULL AND NOT b.per_address;
+    PERFORM poolgov.set_budget_rule(
+        role => role, max_connections => max_connections, database => database,
+        max_active => max_active, idle_timeout => idle_timeout, priority => priority,
+        admission_timeout => kept.admission_timeout,
+        idle_in_transaction_timeout => kept.idle_in_transaction_timeout);
 END
 $$;
 

@@ -372,6 +372,13 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
                              const LoginNames &login);
 RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule, const char *role_name);
 
+// A rule as messages name it: "role r in database d from client_addr a",
+// with only the parts the rule has.
+struct RuleName {
+    char text[kDetailLen];
+};
+RuleName describe_rule(const BudgetRule &r);
+
 // The LOG text when a superuser is admitted on an overdraft.
 RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,
                                const char *role_name, int superuser_reserve);

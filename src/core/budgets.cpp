@@ -568,6 +568,17 @@ RefusalText describe_refusal(const LoginDecision &d, const BudgetRule *rule,
     return t;
 }
 
+RuleName describe_rule(const BudgetRule &r)
+{
+    bool role = r.role_oid != 0, db = r.db_oid != 0, addr = r.addr.family != AddrFamily::None;
+    RuleName n{};
+    format_into(n.text, "{}{}{}{}{}{}", role ? "role " : "", role ? r.role_name : "",
+                db ? (role ? " in database " : "database ") : "", db ? r.db_name : "",
+                addr ? (role || db ? " from client_addr " : "client_addr ") : "",
+                addr ? r.addr_text : "");
+    return n;
+}
+
 RefusalText describe_overdraft(const LoginDecision &d, const BudgetRule *rule,
                                const char *role_name, int superuser_reserve)
 {

@@ -724,3 +724,28 @@ TEST(Govern, LookupStaysFlatWithTenThousandAddressRules)
     Governance g = govern_login(big.set, 1001, closure, 3, 5, login_addr("10.0.1.7"));
     EXPECT_GE(g.applying, 1);
 }
+
+// The timeouts' messages name the rule that set them by its parts.
+TEST(Govern, RuleNamesHaveOnlyTheRulesParts)
+{
+    BudgetRule role{};
+    role.role_oid = 100;
+    copy_text(role.role_name, "app");
+    EXPECT_STREQ(describe_rule(role).text, "role app");
+
+    BudgetRule all = role;
+    all.db_oid = 5;
+    copy_text(all.db_name, "sales");
+    all.addr = rule_addr("10.1.2.0/24");
+    copy_text(all.addr_text, "10.1.2.0/24");
+    EXPECT_STREQ(describe_rule(all).text,
+                 "role app in database sales from client_addr 10.1.2.0/24");
+
+    BudgetRule addr{};
+    addr.addr = rule_addr("local");
+    copy_text(addr.addr_text, "local");
+    EXPECT_STREQ(describe_rule(addr).text, "client_addr local");
+    addr.db_oid = 5;
+    copy_text(addr.db_name, "sales");
+    EXPECT_STREQ(describe_rule(addr).text, "database sales from client_addr local");
+}

@@ -279,9 +279,7 @@ void refresh_profile()
     if (g.admission_timeout_rule >= 0) {
         const BudgetRule &r = set.rules[g.admission_timeout_rule];
         p.admission_timeout_ms = g.admission_timeout_ms;
-        format_into(p.timeout_budget, "{}{}{}{}{}{}", r.role_oid ? "role " : "", r.role_name,
-                    r.db_oid ? " in database " : "", r.db_name,
-                    r.addr.family != AddrFamily::None ? " from client_addr " : "", r.addr_text);
+        copy_text(p.timeout_budget, describe_rule(r).text);
     }
     lock_release(shm.state->main_lock);
     pfree(closure);

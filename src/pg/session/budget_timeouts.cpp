@@ -58,9 +58,7 @@ void refresh()
     if (g.idle_in_transaction_timeout_rule >= 0) {
         const BudgetRule &r = set.rules[g.idle_in_transaction_timeout_rule];
         p.timeout_ms = g.idle_in_transaction_timeout_ms;
-        format_into(p.budget, "{}{}{}{}{}{}", r.role_oid ? "role " : "", r.role_name,
-                    r.db_oid ? " in database " : "", r.db_name,
-                    r.addr.family != AddrFamily::None ? " from client_addr " : "", r.addr_text);
+        copy_text(p.budget, describe_rule(r).text);
     }
     lock_release(shm.state->main_lock);
     pfree(closure);

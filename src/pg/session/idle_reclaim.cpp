@@ -52,6 +52,7 @@ extern "C" {
 #include "events_log.hpp"
 #include "locks.hpp"
 #include "guard.hpp"
+#include "interval.hpp"
 #include "settings.hpp"
 #include "session/budgets_sync.hpp"
 #include "compat.hpp"
@@ -268,18 +269,6 @@ uint32_t outcome_of(const SlotCopy &c)
     if (atomic::load_acquire(s.pid) != c.slot.pid)
         return kAccepted;  // gone already (the slot was freed or reused)
     return atomic::load_acquire(s.reclaim_outcome);
-}
-
-int64_t interval_ms(const Interval *iv)
-{
-    __int128 us = static_cast<__int128>(iv->time) + static_cast<__int128>(iv->day) * USECS_PER_DAY +
-                  static_cast<__int128>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-    __int128 ms = us / 1000;
-    if (ms > INT64_MAX)
-        return INT64_MAX;
-    if (ms < INT64_MIN)
-        return INT64_MIN;
-    return static_cast<int64_t>(ms);
 }
 
 // Each victim answers from its signal handler at once; wait for the

@@ -38,58 +38,50 @@ bool about_failed_login(EventKind k)
 POOLGOV_SQL_FUNCTION(poolgov_events)
 {
     require_shmem();
-    uint64_t n;
-    uint32_t stride;
-    char *records =
-        copy_ring_records(shm.state->events_lock, &shm.state->events, shm.events, &n, &stride);
     RowBuilder row(fcinfo);
-    for (uint64_t i = 0; i < n; ++i) {
-        const auto *e = reinterpret_cast<const EventRecord *>(records + i * stride);
-        bool visible = can_see_details_of(e->role[0] ? get_role_oid(e->role, true) : InvalidOid);
-        bool hide_names = !visible && about_failed_login(e->kind);
-        row.timestamptz(e->at).text(event_kind_name(e->kind));
-        if (hide_names)
-            row.null().null();
-        else
-            row.name(e->role[0] ? e->role : nullptr).name(e->database[0] ? e->database : nullptr);
-        row.int4(e->pid);
-        if (visible)
-            row.inet(e->client_addr).text(e->detail);
-        else
-            row.null().text("<insufficient privilege>");
-        row.emit();
-    }
+    for_each_ring_record<EventRecord>(
+        shm.state->events_lock, &shm.state->events, shm.events, [&](const EventRecord &e) {
+            bool visible = can_see_details_of(e.role[0] ? get_role_oid(e.role, true) : InvalidOid);
+            bool hide_names = !visible && about_failed_login(e.kind);
+            row.timestamptz(e.at).text(event_kind_name(e.kind));
+            if (hide_names)
+                row.null().null();
+            else
+                row.name(e.role[0] ? e.role : nullptr).name(e.database[0] ? e.database : nullptr);
+            row.int4(e.pid);
+            if (visible)
+                row.inet(e.client_addr).text(e.detail);
+            else
+                row.null().text("<insufficient privilege>");
+            row.emit();
+        });
     return (Datum)0;
 }
 
 POOLGOV_SQL_FUNCTION(poolgov_slow_queries)
 {
     require_shmem();
-    uint64_t n;
-    uint32_t stride;
-    char *records =
-        copy_ring_records(shm.state->slowlog_lock, &shm.state->slowlog, shm.slowlog, &n, &stride);
     RowBuilder row(fcinfo);
-    for (uint64_t i = 0; i < n; ++i) {
-        const auto *q = reinterpret_cast<const SlowQueryRecord *>(records + i * stride);
-        bool visible = can_see_details_of(q->role_oid);
-        row.timestamptz(q->finished_at)
-            .int4(q->pid)
-            .name(q->role)
-            .name(q->database)
-            .float8(q->duration_ms)
-            .float8_or_null(q->plan_cost)
-            .int8(static_cast<int64>(q->rows));
-        if (visible && q->queryid != 0)
-            row.int8(static_cast<int64>(q->queryid));
-        else
-            row.null();
-        row.text(q->application_name);
-        if (visible)
-            row.inet(q->client_addr).text(reinterpret_cast<const char *>(q + 1));
-        else
-            row.null().text("<insufficient privilege>");
-        row.emit();
-    }
+    for_each_ring_record<SlowQueryRecord>(
+        shm.state->slowlog_lock, &shm.state->slowlog, shm.slowlog, [&](const SlowQueryRecord &q) {
+            bool visible = can_see_details_of(q.role_oid);
+            row.timestamptz(q.finished_at)
+                .int4(q.pid)
+                .name(q.role)
+                .name(q.database)
+                .float8(q.duration_ms)
+                .float8_or_null(q.plan_cost)
+                .int8(static_cast<int64>(q.rows));
+            if (visible && q.queryid != 0)
+                row.int8(static_cast<int64>(q.queryid));
+            else
+                row.null();
+            row.text(q.application_name);
+            if (visible)
+                row.inet(q.client_addr).text(reinterpret_cast<const char *>(&q + 1));
+            else
+                row.null().text("<insufficient privilege>");
+            row.emit();
+        });
     return (Datum)0;
 }

@@ -27,6 +27,7 @@ extern "C" {
 #include "compat.hpp"
 #include "events_log.hpp"
 #include "guard.hpp"
+#include "interval.hpp"
 #include "privileges.hpp"
 #include "session/connection.hpp"
 #include "session/pause.hpp"
@@ -48,18 +49,6 @@ namespace {
 constexpr long kDrainPollMs = 5;
 
 uint32 pause_wait_event = 0;  // "PoolgovPause" on 17+, once registered
-
-int64_t interval_ms(const Interval *iv)
-{
-    __int128 us = static_cast<__int128>(iv->time) + static_cast<__int128>(iv->day) * USECS_PER_DAY +
-                  static_cast<__int128>(iv->month) * DAYS_PER_MONTH * USECS_PER_DAY;
-    __int128 ms = us / 1000;
-    if (ms > INT64_MAX)
-        return INT64_MAX;
-    if (ms < INT64_MIN)
-        return INT64_MIN;
-    return static_cast<int64_t>(ms);
-}
 
 // The scope's oids from the arguments (NULL: every database / role).
 void scope_args(FunctionCallInfo fcinfo, Oid *db, Oid *role)

@@ -42,4 +42,16 @@ inline char *copy_ring_records(LWLock *lock, RingHeader *header, char *data, uin
     }
 }
 
+// Calls visit(const Record &) on each record of a copy of the ring, oldest
+// first (a record's variable part, if any, follows it within the stride).
+template <class Record, class Visit>
+void for_each_ring_record(LWLock *lock, RingHeader *header, char *data, Visit visit)
+{
+    uint64_t n;
+    uint32_t stride;
+    char *records = copy_ring_records(lock, header, data, &n, &stride);
+    for (uint64_t i = 0; i < n; ++i)
+        visit(*reinterpret_cast<const Record *>(records + i * stride));
+}
+
 }  // namespace poolgov::pg
