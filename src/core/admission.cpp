@@ -200,9 +200,10 @@ int best_eligible(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int
 
 // The waiter the next free slot goes to. FIFO's choice is the best-ranked
 // waiter, the oldest of its class. Unless that one has waited longer than
-// the fairness bound, the most recently queued eligible waiter of the same
-// class goes instead: every older waiter of the class has then waited no
-// longer than the bound. Aged waiters (queued in a lower class's list),
+// the fairness bound in force (the factor times the recent mean wait, under
+// the ceiling), the most recently queued eligible waiter of the same class
+// goes instead: every older waiter of the class has then waited no longer
+// than that bound. Aged waiters (queued in a lower class's list),
 // heavy-lane waiters and waiters a pause held keep their FIFO turn.
 int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
 {
