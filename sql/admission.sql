@@ -5,7 +5,7 @@ SELECT name, setting, unit, context FROM pg_settings
  WHERE name IN ('poolgov.max_active_transactions', 'poolgov.admission_timeout',
                 'poolgov.heavy_cost', 'poolgov.max_heavy_transactions',
                 'poolgov.admission_idle_timeout', 'poolgov.admission_aging',
-                'poolgov.admission_fairness_bound')
+                'poolgov.admission_fairness_bound', 'poolgov.admission_fairness_factor')
  ORDER BY name;
 -- Reload settings: not per session, and checked.
 SELECT sqlstate_of('SET poolgov.max_active_transactions = 4');

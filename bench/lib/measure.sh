@@ -8,7 +8,7 @@
 #
 # Needs: STAGE, RESULTS, RUN_SECONDS, WARMUP_SECONDS, BENCH_LIB, PG_BINDIR.
 
-RUNS_HEADER="scenario	config	round	clients	stream	rc	tps	transactions	failed	p50_ms	p95_ms	p99_ms	mean_ms	client_cpu_us	other_cpu_us"
+RUNS_HEADER="scenario	config	round	clients	stream	rc	tps	transactions	failed	p50_ms	p95_ms	p99_ms	mean_ms	client_cpu_us	other_cpu_us	server_cpu_us	p99_steady_ms"
 
 # measure SCENARIO CONFIG ROUND CLIENTS STREAM PGBENCH-ARGS...
 measure() {
@@ -18,29 +18,34 @@ measure() {
   local logdir=$STAGE/txlog/$tag raw=$RESULTS/raw/$tag.txt rc=0
   mkdir -p "$logdir"
   local busy_before busy_after cpu=$STAGE/cpu.$tag
+  local server_before server_after
   busy_before=$(busy_ticks)
+  server_before=$(server_ticks)
   timeout --foreground -k 10 "$(hard_limit "$RUN_SECONDS")" \
     /usr/bin/time -f '%U %S' -o "$cpu" \
     "$PG_BINDIR/pgbench" -T "$RUN_SECONDS" -l --log-prefix="$logdir/tx" "$@" >"$raw" 2>&1 || rc=$?
   busy_after=$(busy_ticks)
+  server_after=$(server_ticks)
 
   local tps figures logs=()
   tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$raw" | head -n 1)
   shopt -s nullglob
   logs=("$logdir"/tx.*)
   shopt -u nullglob
-  figures="0 0 nan nan nan nan"
+  figures="0 0 nan nan nan nan nan"
   [ ${#logs[@]} -gt 0 ] && figures=$(python3 "$BENCH_LIB/stats.py" "${logs[@]}")
   # The logs of a 10 s run can reach tens of MB; the figures are all we keep.
   rm -rf "$logdir"
 
-  local n failed p50 p95 p99 mean client_us other_us
-  read -r n failed p50 p95 p99 mean <<<"$figures"
+  local n failed p50 p95 p99 mean p99_steady client_us other_us server_us
+  read -r n failed p50 p95 p99 mean p99_steady <<<"$figures"
   read -r client_us other_us <<<"$(cpu_per_transaction "$cpu" "$busy_before" "$busy_after" "$n")"
+  server_us=$(server_cpu_per_transaction "$server_before" "$server_after" "$n")
   rm -f "$cpu"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$scenario" "$config" "$round" "$clients" "$stream" "$rc" "${tps:-0}" \
-    "$n" "$failed" "$p50" "$p95" "$p99" "$mean" "$client_us" "$other_us" >>"$RESULTS/runs.tsv"
+    "$n" "$failed" "$p50" "$p95" "$p99" "$mean" "$client_us" "$other_us" "$server_us" \
+    "$p99_steady" >>"$RESULTS/runs.tsv"
 
   printf '  %-9s %-18s round %s  %4s clients %-6s %9.1f tps  p99 %9s ms\n' \
     "$scenario" "$config" "$round" "$clients" "$stream" "${tps:-0}" "$p99"
@@ -56,6 +61,35 @@ measure() {
 # user nice system irq softirq steal).
 busy_ticks() {
   awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+
+# CPU time the server and PgBouncer used so far, in clock ticks: the
+# postmaster's own and its reaped children's (utime stime cutime cstime of
+# /proc/PID/stat: every backend that exited), its live children's, and
+# PgBouncer's, whichever is running. Unlike busy_ticks, other agents' load
+# on a shared machine does not count. Prints 0 when no server runs.
+server_ticks() {
+  local pm t=0 child
+  pm=$(head -n 1 "$STAGE/data/postmaster.pid" 2>/dev/null) || pm=""
+  if [ -n "$pm" ] && [ -r "/proc/$pm/stat" ]; then
+    # Field 2 (comm) has no spaces for postgres: fields count from there.
+    t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")
+    for child in $(cat "/proc/$pm/task/"*/children 2>/dev/null); do
+      t=$((t + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0)))
+    done
+  fi
+  local bouncer
+  bouncer=$(cat "$STAGE/pgbouncer.pid" 2>/dev/null) || bouncer=""
+  if [ -n "$bouncer" ] && [ -r "/proc/$bouncer/stat" ]; then
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$bouncer/stat" 2>/dev/null || echo 0)))
+  fi
+  echo "$t"
+}
+
+# Server (and PgBouncer) CPU per transaction, microseconds, or nan.
+server_cpu_per_transaction() {  # ticks before, after, transactions
+  awk -v b="$1" -v a="$2" -v n="${3:-0}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { if (n > 0 && a > b) printf "%.0f\n", (a - b) * 1e6 / hz / n; else print "nan" }'
 }
 
 # Where each transaction's CPU went: pgbench's own (user + system, from

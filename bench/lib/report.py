@@ -63,7 +63,7 @@ def load_runs(path):
         for key in ("tps", "p50_ms", "p95_ms", "p99_ms", "mean_ms"):
             r[key] = float(r[key])
         # CPU per transaction (older results have no such columns).
-        for key in ("client_cpu_us", "other_cpu_us"):
+        for key in ("client_cpu_us", "other_cpu_us", "server_cpu_us", "p99_steady_ms"):
             r[key] = float(r.get(key) or "nan")
         r["clients"] = int(r["clients"])
         runs.append(r)
@@ -119,8 +119,9 @@ def scenario_table(sc, runs):
     show_stream = len(streams) > 1
     base = sc.baseline
     head = ["configuration", "clients"] + (["stream"] if show_stream else []) + [
-        "tps", "p50 ms", "p95 ms", "p99 ms", "tps / %s" % base, "p99 / %s" % base,
-        "pgbench CPU µs/tx", "other CPU µs/tx", "runs ok"]
+        "tps", "p50 ms", "p95 ms", "p99 ms", "p99 steady ms", "tps / %s" % base,
+        "p99 / %s" % base, "server CPU µs/tx", "pgbench CPU µs/tx", "other CPU µs/tx",
+        "runs ok"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for config, _ in sc.configs:
         if config in sc.skips:
@@ -143,7 +144,9 @@ def scenario_table(sc, runs):
             cells = [config, str(clients)] + ([stream] if show_stream else []) + [
                 spread(col("tps"), fmt_tps), spread(col("p50_ms"), fmt_ms),
                 spread(col("p95_ms"), fmt_ms), spread(col("p99_ms"), fmt_ms),
+                spread([v for v in col("p99_steady_ms") if not math.isnan(v)], fmt_ms),
                 tps_ratio, p99_ratio,
+                spread([v for v in col("server_cpu_us") if not math.isnan(v)], fmt_tps),
                 spread([v for v in col("client_cpu_us") if not math.isnan(v)], fmt_tps),
                 spread([v for v in col("other_cpu_us") if not math.isnan(v)], fmt_tps),
                 "%d/%d" % (len(ok), len(group))]
@@ -209,9 +212,16 @@ def main(outdir, chart_gp):
     env = read_tsv(os.path.join(outdir, "env.tsv"))
     out = ["# pg_poolgov benchmark results", ""]
     out += ["- %s: %s" % (k, v) for k, v in env]
-    out += ["", "CPU columns: *pgbench CPU µs/tx* is the client's own user + system time "
+    out += ["", "CPU columns: *server CPU µs/tx* is the user + system time of the "
+            "server's processes (the postmaster, its live backends and the ones that "
+            "exited during the run) and of PgBouncer per transaction, which other load "
+            "on the machine does not change; *pgbench CPU µs/tx* is the client's own "
+            "user + system time "
             "per transaction; *other CPU µs/tx* is the rest of the machine's busy time per "
-            "transaction meanwhile (the server, PgBouncer, and anything else running)."]
+            "transaction meanwhile (the server, PgBouncer, and anything else running). "
+            "*p99 steady* leaves out the transactions that ended in the run's first or "
+            "last second (every client's first transaction at once; the clients "
+            "disconnecting, and one backend per client exiting, at the end)."]
     if any(k == "mode" and v.startswith("smoke") for k, v in env):
         out += ["", "**Smoke run: these figures only show that the harness works; "
                 "they are not measurements.**"]

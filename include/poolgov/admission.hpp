@@ -22,10 +22,20 @@
 // queued eligible waiter (its backend and its client have just run, so
 // their memory is still in the CPU's caches and the scheduler's run queue),
 // unless the class's oldest waiter has waited longer than the fairness bound
-// (`fairness_us`): then the oldest goes first, so nobody is passed over
-// by a later waiter of its class once it has waited longer than the bound.
-// Bound 0 is strict FIFO. Waiters raised by aging, heavy-lane waiters and
-// waiters that a pause held are always served oldest first.
+// in force: then the oldest goes first, so nobody is passed over by a later
+// waiter of its class once it has waited longer than that bound.
+//
+// The bound in force follows the load: `fairness_factor_pct` / 100 times
+// the queue's recent mean wait (`wait_mean_us`, an exponentially weighted
+// mean over the last ~kWaitMeanWeight grants), never more than the ceiling
+// `fairness_us`. In a closed loop the mean wait is fixed by the load
+// (Little's law), so a bound of m times it lets about 1 - 1/m of the grants
+// go newest first at any queue length, and the oldest waiters wait about m
+// times the mean; a fixed bound shorter than the mean wait would be FIFO.
+// Factor 0: the ceiling is the bound (fixed). Ceiling 0: strict FIFO.
+// Until a mean is known (0) the order is FIFO. Waiters raised by aging,
+// heavy-lane waiters and waiters that a pause held are always served
+// oldest first.
 //
 // The queue is three FIFO lists of waiters, one per priority class, linked
 // through the entries in ticket order. Within a list, an earlier waiter has
@@ -104,6 +114,11 @@ struct AdmissionCounters {
     uint64_t idle_ended;  // transactions ended for idling with a slot
     uint64_t wait_total_us;
     uint64_t wait_max_us;
+    // The recent mean wait of plain slot waiters served by a release (not
+    // heavy, not held by a pause), microseconds: an exponentially weighted
+    // mean, each grant weighing 1/kWaitMeanWeight. Written under the
+    // admission lock (at grants, which hold it anyway), read atomically.
+    uint64_t wait_mean_us;
 };
 static_assert(std::is_trivially_copyable_v<AdmissionCounters>);  // in shared memory
 
@@ -119,16 +134,24 @@ struct AdmissionSettings {
     int32_t timeout_ms;  // 0: wait for ever
     int32_t aging_ms;    // 0: strict priority
     uint32_t exempt_superusers;
-    int32_t fairness_bound_ms;  // 0: strict FIFO within a class
+    int32_t fairness_bound_ms;    // 0: strict FIFO within a class
+    int32_t fairness_factor_pct;  // the bound's multiple of the mean wait, %; 0: fixed bound
 };
 static_assert(std::is_trivially_copyable_v<AdmissionSettings>);  // in shared memory
 
 struct AdmissionLimits {
-    int max_active;           // > 0 (admission is off at 0 and nothing here is called)
-    int max_heavy;            // 0: no heavy lane
-    int64_t aging_us;         // <= 0: strict priority
-    int64_t fairness_us = 0;  // <= 0: strict FIFO within a class (see above)
+    int max_active;                   // > 0 (admission is off at 0 and nothing here is called)
+    int max_heavy;                    // 0: no heavy lane
+    int64_t aging_us;                 // <= 0: strict priority
+    int64_t fairness_us = 0;          // the bound's ceiling; <= 0: strict FIFO within a class
+    int32_t fairness_factor_pct = 0;  // bound = min(ceiling, pct/100 x mean wait); 0: the ceiling
 };
+
+// The weight of one grant in the mean wait: 1/kWaitMeanWeight.
+constexpr int64_t kWaitMeanWeight = 32;
+
+// The fairness bound in force (see above), microseconds; 0: FIFO.
+int64_t admission_fairness_bound_us(const AdmissionCounters &c, const AdmissionLimits &lim);
 
 struct AdmissionTable {
     AdmissionCounters *counters;

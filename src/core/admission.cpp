@@ -91,6 +91,16 @@ void record_wait(AdmissionCounters &c, const AdmissionEntry &e, int64_t now)
         atomic::store(c.wait_max_us, waited);
 }
 
+// Folds a plain slot waiter's wait into the recent mean (the first one
+// sets it).
+void record_mean_wait(AdmissionCounters &c, int64_t waited)
+{
+    int64_t mean = static_cast<int64_t>(atomic::load(c.wait_mean_us));
+    waited = std::max<int64_t>(waited, 0);
+    mean = mean == 0 ? waited : mean + (waited - mean) / kWaitMeanWeight;
+    atomic::store(c.wait_mean_us, static_cast<uint64_t>(std::max<int64_t>(mean, 1)));
+}
+
 int list_of(const AdmissionEntry &e) { return std::min<int>(e.priority, kPriorityClasses - 1); }
 
 // Appends entry i to the tail of its priority class's list: tickets grow,
@@ -190,17 +200,19 @@ int best_eligible(AdmissionTable t, const AdmissionLimits &lim, int64_t now, int
 
 // The waiter the next free slot goes to. FIFO's choice is the best-ranked
 // waiter, the oldest of its class. Unless that one has waited longer than
-// the fairness bound, the most recently queued eligible waiter of the same
-// class goes instead: every older waiter of the class has then waited no
-// longer than the bound. Aged waiters (queued in a lower class's list),
+// the fairness bound in force (the factor times the recent mean wait, under
+// the ceiling), the most recently queued eligible waiter of the same class
+// goes instead: every older waiter of the class has then waited no longer
+// than that bound. Aged waiters (queued in a lower class's list),
 // heavy-lane waiters and waiters a pause held keep their FIFO turn.
 int next_to_serve(AdmissionTable t, const AdmissionLimits &lim, int64_t now)
 {
     int best = best_eligible(t, lim, now, -1);
-    if (best < 0 || lim.fairness_us <= 0)
+    int64_t bound = admission_fairness_bound_us(*t.counters, lim);
+    if (best < 0 || bound <= 0)
         return best;
     const AdmissionEntry &b = t.entries[best];
-    if (now - b.queued_since > lim.fairness_us || heavy_of(b) != kHeavyNone || b.was_held != 0 ||
+    if (now - b.queued_since > bound || heavy_of(b) != kHeavyNone || b.was_held != 0 ||
         effective_priority(b, lim, now) != b.list)
         return best;
     for (uint32_t link = t.counters->tail[b.list]; link != 0; link = t.entries[link - 1].prev) {
@@ -237,6 +249,17 @@ void fill_request(AdmissionEntry &e, const AdmissionRequest &req)
 }
 
 }  // namespace
+
+int64_t admission_fairness_bound_us(const AdmissionCounters &c, const AdmissionLimits &lim)
+{
+    if (lim.fairness_us <= 0 || lim.fairness_factor_pct <= 0)
+        return std::max<int64_t>(lim.fairness_us, 0);
+    int64_t mean = static_cast<int64_t>(atomic::load(c.wait_mean_us));
+    // pct <= 10000 and the ceiling caps the product: no overflow below
+    // INT64_MAX / 10000 us (29 years).
+    mean = std::min<int64_t>(mean, lim.fairness_us);
+    return std::min<int64_t>(lim.fairness_us, mean * lim.fairness_factor_pct / 100);
+}
 
 int admission_cap_usage(AdmissionTable t, uint32_t role)
 {
@@ -307,8 +330,15 @@ int admission_grant(AdmissionTable t, const AdmissionLimits &lim, int64_t now, i
     int n = 0;
     while (n < max && load_seq(t.counters->queued) > 0) {
         int best = next_to_serve(t, lim, now);
-        if (best < 0 || !grant(t, best, lim, now, false))
+        if (best < 0)
             break;
+        const AdmissionEntry &e = t.entries[best];
+        bool plain = state_of(e) == kQueued && heavy_of(e) == kHeavyNone && e.was_held == 0;
+        int64_t since = e.queued_since;
+        if (!grant(t, best, lim, now, false))
+            break;
+        if (plain)
+            record_mean_wait(*t.counters, now - since);
         granted[n++] = best;
     }
     return n;
@@ -394,7 +424,7 @@ bool admission_overdraft(AdmissionTable t, int i, int64_t now)
     AdmissionEntry &e = t.entries[i];
     if (!admission_waiting(e))
         return false;
-    AdmissionLimits unused{0, 0, 0, 0};
+    AdmissionLimits unused{0, 0, 0, 0, 0};
     grant(t, i, unused, now, true);
     e.overdraft = 1;
     atomic::fetch_add(t.counters->overdrafts, uint64_t{1});

@@ -50,7 +50,8 @@ double heavy_cost = 100000.0;
 int max_heavy_transactions = 0;
 int admission_idle_timeout = 60000;
 int admission_aging = 5000;
-int admission_fairness_bound = 100;
+int admission_fairness_bound = 1000;
+double admission_fairness_factor = 2.0;
 int pause_timeout = 600000;
 
 int idle_timeout = 0;
@@ -205,6 +206,15 @@ void assign_published(int v, void *)
 {
     if (can_publish())
         atomic::store(published().*Field, static_cast<int32_t>(v));
+}
+
+// Published in hundredths, so that every reader loads one integer.
+int32_t factor_pct(double v) { return static_cast<int32_t>(v * 100.0 + 0.5); }
+
+void assign_fairness_factor(double v, void *)
+{
+    if (can_publish())
+        atomic::store(published().fairness_factor_pct, factor_pct(v));
 }
 
 // Read by the governor, which lifts expired pauses, and by waiters.
@@ -383,10 +393,18 @@ void define_admission_settings()
                             "Longest a waiter can be passed over by later waiters of its "
                             "priority class.",
                             "A freed slot goes to the most recently queued waiter unless the "
-                            "oldest has waited this long. 0: strict FIFO.",
+                            "oldest has waited poolgov.admission_fairness_factor times the "
+                            "recent mean wait, or this long. 0: strict FIFO.",
                             &admission_fairness_bound, admission_fairness_bound, 0, INT_MAX,
                             PGC_SIGHUP, GUC_UNIT_MS, nullptr,
                             assign_published<&AdmissionSettings::fairness_bound_ms>, nullptr);
+    DefineCustomRealVariable("poolgov.admission_fairness_factor",
+                             "The fairness bound in force, as a multiple of the queue's recent "
+                             "mean wait.",
+                             "Never more than poolgov.admission_fairness_bound. 0: that bound "
+                             "alone, fixed.",
+                             &admission_fairness_factor, admission_fairness_factor, 0.0, 100.0,
+                             PGC_SIGHUP, 0, nullptr, assign_fairness_factor, nullptr);
     DefineCustomIntVariable("poolgov.pause_timeout",
                             "Lifts a pause (poolgov.pause) this long after it was last "
                             "requested.",
@@ -521,6 +539,7 @@ void publish_admission_settings()
     atomic::store(s.timeout_ms, static_cast<int32_t>(admission_timeout));
     atomic::store(s.aging_ms, static_cast<int32_t>(admission_aging));
     atomic::store(s.fairness_bound_ms, static_cast<int32_t>(admission_fairness_bound));
+    atomic::store(s.fairness_factor_pct, factor_pct(admission_fairness_factor));
     atomic::store(s.exempt_superusers, static_cast<uint32_t>(exempt_superusers));
     atomic::store(shm.state->pauses.timeout_ms, static_cast<int32_t>(pause_timeout));
 }

@@ -42,14 +42,15 @@ extern int auth_failure_window;  // s
 extern int auth_lockout;         // s
 
 // Admission control.
-extern int max_active_transactions;   // 0: off
-extern int admission_timeout;         // ms; 0: wait for ever
-extern double heavy_cost;             // plan cost units
-extern int max_heavy_transactions;    // 0: no heavy lane
-extern int admission_idle_timeout;    // ms; 0: off
-extern int admission_aging;           // ms; 0: strict priority
-extern int admission_fairness_bound;  // ms; 0: strict FIFO within a class
-extern int pause_timeout;             // ms; a pause older than this is lifted
+extern int max_active_transactions;       // 0: off
+extern int admission_timeout;             // ms; 0: wait for ever
+extern double heavy_cost;                 // plan cost units
+extern int max_heavy_transactions;        // 0: no heavy lane
+extern int admission_idle_timeout;        // ms; 0: off
+extern int admission_aging;               // ms; 0: strict priority
+extern int admission_fairness_bound;      // ms, the ceiling; 0: strict FIFO within a class
+extern double admission_fairness_factor;  // x the recent mean wait; 0: the bound is fixed
+extern int pause_timeout;                 // ms; a pause older than this is lifted
 
 // Idle reclamation.
 extern int idle_timeout;           // ms; 0: off

@@ -16,9 +16,12 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use PoolgovTest;
 
+# Strict FIFO within a class (bound 0) for the sections that check arrival
+# order; the last section checks the newest-first order of the bound.
 my $node = poolgov_node('admission', conf => q{
 poolgov.max_active_transactions = 2
 poolgov.admission_timeout = 20s
+poolgov.admission_fairness_bound = 0
 deadlock_timeout = 200ms
 max_prepared_transactions = 2
 });
@@ -496,6 +499,53 @@ is($fast->query_safe(q{
 $fast->quit;
 is($node->safe_psql('postgres', q{SELECT admitted FROM poolgov.roles WHERE role = 'fast'}),
 	'6', 'and kept when the session ends');
+
+# --- The grant order's bound follows the mean wait (the factor is read from
+# the settings a reload publishes). One slot; a holder, then waiters B, C,
+# D, E queued in that order; each waiter, once granted, records when and
+# commits, handing the slot on.
+sub grant_order
+{
+	my ($tag) = @_;
+	$node->safe_psql('postgres', 'TRUNCATE arrivals');
+	my $holder = session($node, user => 'app');
+	$holder->query_safe('BEGIN; SELECT 1;');
+	my $monitor = session($node);
+	my @waiters;
+	for my $id (1 .. 4)
+	{
+		push @waiters, start_psql($node, qq{
+			BEGIN;
+			INSERT INTO arrivals VALUES ($id, clock_timestamp());
+			COMMIT;}, user => 'app');
+		my $t = time;
+		usleep(5_000) until $monitor->query_safe(
+			q{SELECT count(*) FROM poolgov.connections WHERE admission = 'queued'}) >= $id
+		  || time - $t > 10;
+	}
+	$monitor->quit;
+	usleep(300_000);    # every waiter has waited 300 ms at least
+	$holder->query_safe('COMMIT;');
+	$node->poll_query_until('postgres', 'SELECT count(*) = 4 FROM arrivals')
+	  or diag("$tag: not all waiters finished");
+	$_->finish for @waiters;
+	$holder->quit;
+	return $node->safe_psql('postgres',
+		q{SELECT string_agg(id::text, ',' ORDER BY at) FROM arrivals});
+}
+# A bound of 0.01 x the mean wait (a few ms at most here): every waiter is
+# past it, FIFO.
+set_conf("poolgov.max_active_transactions = 1\npoolgov.admission_idle_timeout = 0\n"
+	  . "poolgov.admission_timeout = 20s\npoolgov.admission_fairness_bound = 60s\n"
+	  . "poolgov.admission_fairness_factor = 0.01");
+is(grant_order('factor 0.01'), '1,2,3,4', 'a bound far below the mean wait: FIFO');
+# 100 x the mean wait: from the first grant that knows a mean on, far above
+# every wait here; the newest goes first (whether the first grant, made
+# when the mean may still be unknown, went to 1 or to 4).
+set_conf("poolgov.admission_fairness_factor = 100");
+like(grant_order('factor 100'), qr/^(?:1,4,3,2|4,3,2,1)$/,
+	'a bound far above the mean wait: newest first');
+is(admission_counts(), '0|0', 'nothing running or queued after the grant orders');
 
 $node->stop;
 done_testing();

@@ -369,11 +369,17 @@ int reference_best(const Fixture &f)
             (aged(e) == aged(f.entries[best]) && e.ticket < f.entries[best].ticket))
             best = static_cast<int>(i);
     }
-    if (best < 0 || f.lim.fairness_us <= 0)
+    // The bound in force: the factor times the recent mean wait, under the
+    // ceiling; the ceiling alone without a factor.
+    int64_t bound = f.lim.fairness_us;
+    if (bound > 0 && f.lim.fairness_factor_pct > 0)
+        bound = std::min<int64_t>(
+            bound, static_cast<int64_t>(f.counters.wait_mean_us) * f.lim.fairness_factor_pct / 100);
+    if (best < 0 || bound <= 0)
         return best;
     const AdmissionEntry &b = f.entries[best];
-    if (f.now - b.queued_since > f.lim.fairness_us ||
-        b.heavy != static_cast<uint8_t>(HeavyState::None) || aged(b) != b.priority)
+    if (f.now - b.queued_since > bound || b.heavy != static_cast<uint8_t>(HeavyState::None) ||
+        aged(b) != b.priority)
         return best;
     int newest = best;
     for (size_t i = 0; i < f.entries.size(); ++i) {
@@ -393,10 +399,10 @@ int reference_best(const Fixture &f)
 // brute-force rule picks.
 namespace {
 
-void grant_in_the_order_of_the_full_scan(int64_t fairness_us)
+void grant_in_the_order_of_the_full_scan(int64_t fairness_us, int32_t factor_pct = 0)
 {
     Fixture f(48);
-    f.lim = {4, 1, 50, fairness_us};
+    f.lim = {4, 1, 50, fairness_us, factor_pct};
     uint64_t seed = 987654321;
     auto next = [&] {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
@@ -455,6 +461,14 @@ TEST(Admission, WaiterListsGrantInTheOrderOfTheFullScan) { grant_in_the_order_of
 // (the newest waiter, the oldest past the bound) are taken often.
 TEST(AdmissionFairness, GrantsInTheOrderOfTheFullScan) { grant_in_the_order_of_the_full_scan(120); }
 
+// And with the bound following the mean wait, the ceiling high enough that
+// the factor decides, then low enough that it binds now and then.
+TEST(AdmissionFairness, AdaptiveBoundGrantsInTheOrderOfTheFullScan)
+{
+    grant_in_the_order_of_the_full_scan(10 * kSec, 150);
+    grant_in_the_order_of_the_full_scan(200, 300);
+}
+
 TEST(AdmissionFairness, BoundZeroIsFifo)
 {
     Fixture f(10);
@@ -502,17 +516,27 @@ TEST(AdmissionFairness, PastTheBoundTheOldestGoesFirst)
 }
 
 // A closed loop (every transaction that ends queues again at once), as
-// pgbench drives the server: many more clients than slots, the bound
-// shorter than a FIFO turn. Nobody is ever passed over by a later waiter of
-// its class once it has waited longer than the bound, so no wait exceeds
-// the bound by more than the time the waiters older than it take; and the
-// bound is really used (some grants go to the newest waiter).
-TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
+// pgbench drives the server: kClients clients, kLimit slots, transactions
+// of 100-299 us, so a FIFO turn of the queue takes about 1.8 ms. Checks the
+// guarantee at every grant: nobody is passed over by a later waiter of its
+// class once it has waited longer than the bound in force (read just
+// before the grant), and that bound never exceeds the ceiling.
+namespace {
+
+constexpr int kClients = 40, kLimit = 4;
+
+struct LoopResult {
+    int newest_first = 0, oldest_first = 0;
+    int64_t max_wait = 0;
+    int64_t max_bound = 0;   // the largest bound in force seen
+    uint64_t max_mean = 0;   // the largest mean wait seen
+    int64_t total_wait = 0;  // of the granted waiters
+};
+
+LoopResult closed_loop(int64_t ceiling, int32_t factor_pct, int steps = 20000)
 {
-    constexpr int kClients = 40, kLimit = 4;
-    constexpr int64_t kBound = 2000;  // us; a transaction lasts 100-299 us
     Fixture f(kClients);
-    f.lim = {kLimit, 0, 0, kBound};
+    f.lim = {kLimit, 0, 0, ceiling, factor_pct};
     for (int i = 0; i < kClients; ++i)
         f.enter(i);
     uint64_t seed = 42;
@@ -520,21 +544,26 @@ TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         return seed >> 33;
     };
-    int newest_first = 0, oldest_first = 0;
-    int64_t max_wait = 0;
-    for (int step = 0; step < 20000; ++step) {
+    LoopResult r;
+    for (int step = 0; step < steps; ++step) {
         f.now += 25 + static_cast<int64_t>(next() % 50);
         std::vector<int> running;
         for (int i = 0; i < kClients; ++i)
             if (f.running(i))
                 running.push_back(i);
-        ASSERT_EQ(running.size(), static_cast<size_t>(kLimit));
+        EXPECT_EQ(running.size(), static_cast<size_t>(kLimit));
         int leaver = running[next() % running.size()];
         // What the queue looks like just before the grant the leave makes.
         std::vector<AdmissionEntry> before = f.entries;
+        int64_t bound = admission_fairness_bound_us(f.counters, f.lim);
+        EXPECT_LE(bound, ceiling);
+        r.max_bound = std::max(r.max_bound, bound);
+        r.max_mean = std::max(r.max_mean, f.counters.wait_mean_us);
         int64_t at = f.now + 1;
         V got = f.leave(leaver);
-        ASSERT_EQ(got.size(), 1u);
+        EXPECT_EQ(got.size(), 1u);
+        if (got.size() != 1u)
+            return r;
         const AdmissionEntry &g = before[got[0]];
         bool passed_someone = false;
         for (int i = 0; i < kClients; ++i) {
@@ -543,20 +572,151 @@ TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
                 continue;
             if (e.ticket < g.ticket) {
                 passed_someone = true;
-                ASSERT_LE(at - e.queued_since, kBound)
+                EXPECT_LE(at - e.queued_since, bound)
                     << "step " << step << ": " << i << " passed over by " << got[0];
+                if (at - e.queued_since > bound)
+                    return r;
             }
         }
-        (passed_someone ? newest_first : oldest_first)++;
-        max_wait = std::max(max_wait, at - g.queued_since);
+        (passed_someone ? r.newest_first : r.oldest_first)++;
+        r.max_wait = std::max(r.max_wait, at - g.queued_since);
+        r.total_wait += at - g.queued_since;
         f.enter(leaver);
     }
-    EXPECT_GT(newest_first, 1000);
-    EXPECT_GT(oldest_first, 1000);
-    // Past the bound, the waiters go in FIFO order: at most all the others
-    // (kClients - kLimit - 1 of them) are served first, each within one
-    // transaction's share of the slots.
-    EXPECT_LE(max_wait, kBound + (kClients - kLimit) * 300);
+    return r;
+}
+
+}  // namespace
+
+// A fixed bound shorter than a FIFO turn: some grants go to the newest
+// waiter, and past the bound the waiters go in FIFO order: at most all the
+// others (kClients - kLimit - 1 of them) are served first, each within one
+// transaction's share of the slots.
+TEST(AdmissionFairness, NobodyIsPassedOverLongerThanTheBound)
+{
+    constexpr int64_t kBound = 2000;
+    LoopResult r = closed_loop(kBound, 0);
+    EXPECT_GT(r.newest_first, 1000);
+    EXPECT_GT(r.oldest_first, 1000);
+    EXPECT_EQ(r.max_bound, kBound);
+    EXPECT_LE(r.max_wait, kBound + (kClients - kLimit) * 300);
+}
+
+// A fixed bound below the mean wait is FIFO: every waiter is past it by the
+// time its turn could come. A bound of twice the recent mean wait keeps
+// newest-first for about half the grants (1 - 1/2, see the header) at the
+// same load, passes nobody over beyond the bound in force, and the longest
+// wait stays near twice the mean (plus the FIFO drain past the bound).
+TEST(AdmissionFairness, BoundFollowingTheMeanWaitKeepsNewestFirstWhereAFixedOneIsFifo)
+{
+    LoopResult fixed = closed_loop(500, 0);
+    EXPECT_LT(fixed.newest_first, 200) << "a fixed 500 us bound should act as FIFO here";
+
+    LoopResult fifo = closed_loop(0, 0);
+    int64_t fifo_mean = fifo.total_wait / (fifo.newest_first + fifo.oldest_first);
+    EXPECT_EQ(fifo.newest_first, 0);
+
+    LoopResult adaptive = closed_loop(10 * kSec, 200);
+    int grants = adaptive.newest_first + adaptive.oldest_first;
+    EXPECT_GT(adaptive.newest_first, grants * 3 / 10);
+    EXPECT_LT(adaptive.newest_first, grants * 7 / 10);
+    // The mean wait is the load's (Little's law), whatever the order.
+    int64_t mean = adaptive.total_wait / grants;
+    EXPECT_NEAR(static_cast<double>(mean), static_cast<double>(fifo_mean), fifo_mean * 0.1);
+    EXPECT_LE(adaptive.max_bound, static_cast<int64_t>(adaptive.max_mean) * 2);
+    EXPECT_LE(adaptive.max_wait, adaptive.max_bound + (kClients - kLimit) * 300);
+    EXPECT_GT(adaptive.max_bound, fifo_mean);  // the bound did follow the load up
+
+    // A ceiling below twice the mean binds: the bound in force is the
+    // ceiling, and the guarantee is the ceiling's.
+    LoopResult capped = closed_loop(2500, 200);
+    EXPECT_EQ(capped.max_bound, 2500);
+    EXPECT_LE(capped.max_wait, 2500 + (kClients - kLimit) * 300);
+}
+
+// The recent mean wait: the first plain waiter's wait sets it, each later
+// one moves it by 1/kWaitMeanWeight of the difference; waiters served at
+// once, heavy-lane waiters and waiters a pause held do not count.
+TEST(AdmissionFairness, MeanWaitFollowsThePlainWaiters)
+{
+    Fixture f(4);
+    f.lim = {1, 1, 0, 10 * kSec, 200};
+    EXPECT_TRUE(f.enter(0));
+    EXPECT_EQ(f.counters.wait_mean_us, 0u);  // served at once: no wait
+    EXPECT_FALSE(f.enter(1));
+    f.now += 999;  // with enter's and leave's 1 us each: a wait of 1000 us
+    EXPECT_EQ(f.leave(0), V{1});
+    EXPECT_EQ(f.counters.wait_mean_us, 1000u);
+    int64_t expected = 1000;
+    int running = 1;
+    for (int k = 0; k < 50; ++k) {
+        int other = running == 1 ? 2 : 1;
+        EXPECT_FALSE(f.enter(other));
+        f.now += 2999;
+        EXPECT_EQ(f.leave(running), V{other});
+        expected += (3000 - expected) / kWaitMeanWeight;
+        EXPECT_EQ(f.counters.wait_mean_us, static_cast<uint64_t>(expected)) << k;
+        running = other;
+    }
+    EXPECT_GT(expected, 2500);
+
+    // A heavy-lane wait does not count.
+    Fixture g(2);
+    g.lim = {2, 1, 0, 10 * kSec, 200};
+    EXPECT_TRUE(g.enter(0, 1, true));
+    EXPECT_FALSE(g.enter(1, 1, true));
+    g.now += 5000;
+    EXPECT_EQ(g.leave(0), V{1});
+    EXPECT_EQ(g.counters.wait_mean_us, 0u);
+
+    // Nor does the wait of a waiter a pause held.
+    Fixture h(2);
+    h.lim = {1, 0, 0, 10 * kSec, 200};
+    EXPECT_TRUE(h.enter(0));
+    EXPECT_FALSE(h.enter(1));
+    ASSERT_TRUE(admission_hold(h.table(), 1, h.entries[1].ticket, 0));
+    h.now += 5000;
+    EXPECT_EQ(h.leave(0), V{});
+    int out[4];
+    EXPECT_EQ(admission_release(h.table(), 0, h.lim, h.now, out, 4), 1);
+    EXPECT_EQ(out[0], 1);
+    EXPECT_EQ(h.counters.wait_mean_us, 0u);
+}
+
+// The bound in force: the factor times the mean, never above the ceiling;
+// the ceiling alone without a factor; nothing (FIFO) without a ceiling or
+// before any wait was measured.
+TEST(AdmissionFairness, BoundInForceIsTheFactorTimesTheMeanUnderTheCeiling)
+{
+    AdmissionCounters c{};
+    c.wait_mean_us = 30000;
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 1 * kSec, 200}), 60000);
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 1 * kSec, 150}), 45000);
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 50000, 200}), 50000);
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 100000, 0}), 100000);
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 0, 200}), 0);
+    c.wait_mean_us = 0;
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 1 * kSec, 200}), 0);
+    c.wait_mean_us = uint64_t{1} << 62;  // no overflow: the ceiling holds
+    EXPECT_EQ(admission_fairness_bound_us(c, {8, 0, 0, 1 * kSec, 10000}), 1 * kSec);
+
+    // In the queue: mean 1 ms, factor 2. The oldest waited 1.5 ms: the
+    // newest goes first; once it has waited past 2 ms, the oldest goes.
+    Fixture f(4);
+    f.lim = {1, 0, 0, 10 * kSec, 200};
+    f.counters.wait_mean_us = 1000;
+    f.enter(0);
+    f.enter(1);
+    f.enter(2);
+    f.now += 1500;
+    f.enter(3);
+    EXPECT_EQ(f.leave(0), V{3});
+    f.now += 600;  // 1 and 2 have waited over 2 ms now (the mean moved little)
+    ASSERT_LE(admission_fairness_bound_us(f.counters, f.lim), 2000);
+    f.enter(0);
+    EXPECT_EQ(f.leave(3), V{1});
+    EXPECT_EQ(f.leave(1), V{2});
+    EXPECT_EQ(f.leave(2), V{0});
 }
 
 TEST(AdmissionFairness, PriorityClassesAndAgingStillHold)

@@ -135,10 +135,10 @@ int timeout_ms() { return atomic::load(published().timeout_ms); }
 AdmissionLimits limits()
 {
     int active = max_active();
-    return AdmissionLimits{
-        active > 0 ? active : INT_MAX, max_heavy(),
-        static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
-        static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) * 1000};
+    return AdmissionLimits{active > 0 ? active : INT_MAX, max_heavy(),
+                           static_cast<int64_t>(atomic::load(published().aging_ms)) * 1000,
+                           static_cast<int64_t>(atomic::load(published().fairness_bound_ms)) * 1000,
+                           atomic::load(published().fairness_factor_pct)};
 }
 
 // All that admission_enter_fast reads: the limit. (The statement path;
@@ -146,7 +146,7 @@ AdmissionLimits limits()
 AdmissionLimits fast_limits()
 {
     int active = max_active();
-    return AdmissionLimits{active > 0 ? active : INT_MAX, 0, 0, 0};
+    return AdmissionLimits{active > 0 ? active : INT_MAX, 0, 0, 0, 0};
 }
 
 __attribute__((always_inline)) inline bool exempt()
