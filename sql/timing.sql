@@ -103,6 +103,23 @@ SELECT c.statements - :s0 AS counted, s.errors - :e0 AS errors
   FROM poolgov.connections c, poolgov.stats s WHERE pid = pg_backend_pid();
 SELECT count(*) AS slow, min(duration_ms) >= 110 AS timed
   FROM poolgov.slow_queries WHERE query LIKE 'SELECT pg_sleep(0.11)%';
+
+-- A cursor declared before a savepoint keeps its timer when the savepoint is
+-- rolled back (only the timers begun inside the aborted subtransaction go):
+-- its fetches before and after add up, and it is counted once, at CLOSE.
+SELECT poolgov.reset_slow_queries();
+BEGIN;
+DECLARE c3 CURSOR FOR SELECT pg_sleep(0.06) FROM generate_series(1, 2);
+FETCH 1 FROM c3;
+SAVEPOINT s;
+DECLARE c4 CURSOR FOR SELECT 4;
+FETCH 1 FROM c4;
+ROLLBACK TO s;
+FETCH 1 FROM c3;
+CLOSE c3;
+COMMIT;
+SELECT count(*) AS counted, min(duration_ms) >= 120 AS both_fetches, min(rows) AS rows
+  FROM poolgov.slow_queries WHERE query LIKE 'DECLARE c3%';
 RESET poolgov.track_utility;
 
 -- Failures and the nesting level: an error caught by a PL/pgSQL exception

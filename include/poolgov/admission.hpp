@@ -243,4 +243,51 @@ inline bool admission_waiting(const AdmissionEntry &e)
 // Running entries that count against cap role `role`.
 int admission_cap_usage(AdmissionTable t, uint32_t role);
 
+// The statement path's halves of admission_enter_fast and
+// admission_leave_fast, inline: entry `i` (state None), of priority class
+// `priority`, with no caps, no heavy slot and no pause, takes a slot if
+// nobody waits and `max_active` has room (one compare-and-swap on
+// `running`); false: nothing changed.
+inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int max_active,
+                                int64_t now)
+{
+    AdmissionCounters &c = *t.counters;
+    if (atomic::load_seq_cst(c.queued) != 0)
+        return false;
+    uint32_t cur = atomic::load_seq_cst(c.running);
+    do {
+        if (cur >= static_cast<uint32_t>(max_active))
+            return false;
+    } while (!atomic::compare_exchange_seq_cst(c.running, cur, cur + 1));
+    AdmissionEntry &e = t.entries[i];
+    e.priority = priority;
+    e.overdraft = 0;
+    e.n_caps = 0;
+    e.queued_since = 0;
+    atomic::store(e.paused, 0u);
+    e.was_held = 0;
+    atomic::store_release(e.heavy, static_cast<uint8_t>(HeavyState::None));
+    e.running_since = now;
+    atomic::fetch_add(c.admitted, uint64_t{1});
+    atomic::store_release(e.state, static_cast<uint32_t>(AdmState::Running));
+    return true;
+}
+
+// Entry `i`, running with neither a heavy slot nor caps, gives its slot
+// back: true, and *done unless waiters may now be eligible (then call
+// admission_grant under the lock). False: nothing changed, call
+// admission_leave under the lock.
+inline bool admission_give_fast(AdmissionTable t, int i, bool *done)
+{
+    AdmissionEntry &e = t.entries[i];
+    if (atomic::load_acquire(e.state) != static_cast<uint32_t>(AdmState::Running) ||
+        atomic::load_acquire(e.heavy) != static_cast<uint8_t>(HeavyState::None) || e.n_caps > 0)
+        return false;
+    atomic::store_release(e.state, static_cast<uint32_t>(AdmState::None));
+    // seq_cst: ordered before the read below
+    atomic::fetch_add_seq_cst(t.counters->running, static_cast<uint32_t>(-1));
+    *done = atomic::load_seq_cst(t.counters->queued) == 0;
+    return true;
+}
+
 }  // namespace poolgov

@@ -29,7 +29,43 @@ struct StmtCounters {
 static_assert(std::is_trivially_copyable_v<StmtCounters>);  // in shared memory
 
 // Owner-side updates (single writer, concurrent readers allowed).
-void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow);
+// Can a statement of this duration be recorded by stmt_record_in_range()?
+// Its histogram bucket (histogram_bucket(duration_ns)) is in the range in
+// use (no widening).
+inline bool stmt_bucket_in_range(const StmtCounters &c, uint32_t bucket)
+{
+    return bucket < atomic::load(c.latency.hi) && bucket >= atomic::load(c.latency.lo);
+}
+
+// A completed statement that is not slow, whose bucket is in range (the
+// statement path's common case, with no call); `admitted` adds transactions
+// admitted since the last write (admission control's fast path folds its
+// count into the statement's record: one write instead of two).
+__attribute__((always_inline)) inline void stmt_record_in_range(StmtCounters &c,
+                                                                uint64_t duration_ns, uint64_t rows,
+                                                                uint64_t admitted, uint32_t bucket)
+{
+    atomic::owner_add(c.statements, uint64_t{1});
+    atomic::owner_add(c.rows, rows);
+    atomic::owner_add(c.total_ns, duration_ns);
+    if (admitted != 0)
+        atomic::owner_add(c.admitted, admitted);
+    atomic::owner_max(c.max_ns, duration_ns);
+    atomic::owner_add(c.latency.counts[bucket], uint64_t{1});
+}
+
+// A completed statement.
+__attribute__((always_inline)) inline void stmt_record(StmtCounters &c, uint64_t duration_ns,
+                                                       uint64_t rows, bool slow,
+                                                       uint64_t admitted = 0)
+{
+    auto bucket = static_cast<uint32_t>(histogram_bucket(duration_ns));
+    if (!stmt_bucket_in_range(c, bucket)) [[unlikely]]  // also when empty (hi = 0)
+        histogram_widen(c.latency, bucket, bucket + 1);
+    if (slow) [[unlikely]]
+        atomic::owner_add(c.slow, uint64_t{1});
+    stmt_record_in_range(c, duration_ns, rows, admitted, bucket);
+}
 void stmt_record_error(StmtCounters &c);
 void stmt_record_admission(StmtCounters &c, bool timed_out);
 void stmt_record_idle_terminated(StmtCounters &c);

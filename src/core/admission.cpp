@@ -280,29 +280,15 @@ int admission_cap_usage(AdmissionTable t, uint32_t role)
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
                           const AdmissionLimits &lim, int64_t now)
 {
-    if (req.heavy || req.n_caps > 0 || req.paused != 0 || load_seq(t.counters->queued) != 0)
+    if (req.heavy || req.n_caps > 0 || req.paused != 0)
         return false;
-    if (!reserve(t.counters->running, lim.max_active))
-        return false;
-    AdmissionEntry &e = t.entries[i];
-    fill_request(e, req);
-    set_heavy(e, kHeavyNone);
-    e.running_since = now;
-    atomic::fetch_add(t.counters->admitted, uint64_t{1});
-    set_state(e, kRunning);
-    return true;
+    return admission_take_fast(t, i, req.priority, lim.max_active, now);
 }
 
 bool admission_leave_fast(AdmissionTable t, int i, bool *done)
 {
-    AdmissionEntry &e = t.entries[i];
     *done = false;
-    if (state_of(e) != kRunning || heavy_of(e) != kHeavyNone || e.n_caps > 0)
-        return false;
-    set_state(e, kNone);
-    add_seq(t.counters->running, -1);  // seq_cst: ordered before the read below
-    *done = load_seq(t.counters->queued) == 0;
-    return true;
+    return admission_give_fast(t, i, done);
 }
 
 bool admission_enter(AdmissionTable t, int i, const AdmissionRequest &req,

@@ -10,17 +10,6 @@
 
 namespace poolgov {
 
-void stmt_record(StmtCounters &c, uint64_t duration_ns, uint64_t rows, bool slow)
-{
-    atomic::owner_add(c.statements, uint64_t{1});
-    atomic::owner_add(c.rows, rows);
-    atomic::owner_add(c.total_ns, duration_ns);
-    if (slow)
-        atomic::owner_add(c.slow, uint64_t{1});
-    atomic::owner_max(c.max_ns, duration_ns);
-    histogram_add(c.latency, duration_ns);
-}
-
 void stmt_record_error(StmtCounters &c) { atomic::owner_add(c.errors, uint64_t{1}); }
 
 void stmt_record_admission(StmtCounters &c, bool timed_out)

@@ -113,6 +113,8 @@ void init_state(SharedState *s, const Layout &l, char *base)
     // generation of 0 to mean "install whatever is in force", so a governor
     // read begun at generation 0 must not overwrite a COMMIT's install.
     b.banks[0].generation = 1;
+    b.generation = 1;
+    b.idle_in_transaction_rules = 0;
     b.capacity = budgets;
     oid_map_init(b.live_by_role, reinterpret_cast<OidMapEntry *>(base + l.live_by_role),
                  oid_map_capacity_for(s->nslots));

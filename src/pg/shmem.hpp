@@ -61,7 +61,13 @@ inline uint32_t budget_pair_slots()
 // is under the main lock, except the exit queue (see connection.cpp).
 struct BudgetState {
     BudgetSet banks[2];
-    uint32_t active;                  // banks[active] is in force
+    uint32_t active;  // banks[active] is in force
+    // Published at every install, after the swap (atomics), so that the
+    // statement path tests one word instead of the banks: the generation in
+    // force, and how many of its rules set an idle_in_transaction_timeout
+    // (0: no session has a per-budget idle timeout to arm).
+    uint64_t generation;
+    uint32_t idle_in_transaction_rules;
     uint32_t capacity;                // poolgov.max_budgets
     OidMap live_by_role;              // login role -> live connections
     OidMap live_by_db;                // database -> live connections

@@ -481,6 +481,25 @@ is($node->safe_psql('postgres', q{
 	SELECT admission_timeouts || '/' || admission_admitted || '/' || admission_overdrafts
 	  FROM poolgov.stats}), '0/0/0', 'poolgov.reset() zeroes the admission counters');
 
+# The fast path (nobody waiting, no caps: a compare-and-swap) counts a
+# transaction in its backend's counters with the statement's own record:
+# exact all the same. After a reset, six single-statement transactions of
+# a role without budgets count six, in its row as in poolgov.stats, and the
+# statement that reads them already sees its own admission (a backend
+# completes its own counters before reading them).
+$node->safe_psql('postgres', 'CREATE ROLE fast LOGIN');
+set_conf("poolgov.max_active_transactions = 4");
+my $fast = session($node, user => 'fast');
+$node->safe_psql('postgres', 'SELECT poolgov.reset()');
+$fast->query_safe('SELECT 1') for 1 .. 5;
+is($fast->query_safe(q{
+	SELECT r.admitted || '/' || s.admission_admitted
+	  FROM poolgov.roles r, poolgov.stats s WHERE r.role = 'fast'}),
+	'6/6', 'fast-path admissions counted exactly, per role and in total');
+$fast->quit;
+is($node->safe_psql('postgres', q{SELECT admitted FROM poolgov.roles WHERE role = 'fast'}),
+	'6', 'and kept when the session ends');
+
 # --- The grant order's bound follows the mean wait (the factor is read from
 # the settings a reload publishes). One slot; a holder, then waiters B, C,
 # D, E queued in that order; each waiter, once granted, records when and

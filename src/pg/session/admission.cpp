@@ -149,10 +149,13 @@ AdmissionLimits fast_limits()
     return AdmissionLimits{active > 0 ? active : INT_MAX, 0, 0, 0, 0};
 }
 
-bool exempt()
+__attribute__((always_inline)) inline bool exempt()
 {
-    return my_slot == nullptr || IsParallelWorker() ||
-           (atomic::load(published().exempt_superusers) != 0 && my_slot->superuser);
+    // my_slot: set by the authentication hook, so never in a parallel
+    // worker (IsParallelWorker() is asserted, not tested).
+    Assert(my_slot == nullptr || !IsParallelWorker());
+    return my_slot == nullptr ||
+           (my_slot->superuser && atomic::load(published().exempt_superusers) != 0);
 }
 
 AdmissionEntry &me() { return shm.admission.entries[my_index]; }
@@ -206,25 +209,40 @@ void register_backend()
     before_shmem_exit(leave, 0);
 }
 
-// The slot (or the place in the queue) goes back; grants go on.
-void leave(int, Datum)
+// Someone waits: hand the slot just freed over.
+__attribute__((noinline)) void grant_freed_slot()
 {
-    if (my_index < 0 || entry_state(me()) == static_cast<uint32_t>(AdmState::None))
-        return;
-    disarm_idle_timeout();
-    bool done = false;
-    if (admission_leave_fast(shm.admission, my_index, &done)) {
-        if (!done)  // someone waits: hand the freed slot over
-            locked_step([](int *granted) {
-                return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
-                                       kGrantBatch);
-            });
-        return;
-    }
+    locked_step([](int *granted) {
+        return admission_grant(shm.admission, limits(), GetCurrentTimestamp(), granted,
+                               kGrantBatch);
+    });
+}
+
+// A slot with a heavy lane or caps, or a place in the queue.
+__attribute__((noinline)) void leave_locked()
+{
     locked_step([](int *granted) {
         return admission_leave(shm.admission, my_index, limits(), GetCurrentTimestamp(), granted,
                                kGrantBatch);
     });
+}
+
+// The slot (or the place in the queue) goes back; grants go on. The common
+// case (a plain slot, nobody waiting): a decrement, no lock.
+void leave(int, Datum)
+{
+    if (admission_pending_admitted != 0) [[unlikely]]
+        admission_flush_pending();
+    if (my_index < 0 || entry_state(me()) == static_cast<uint32_t>(AdmState::None))
+        return;
+    disarm_idle_timeout();
+    bool done = false;
+    if (admission_give_fast(shm.admission, my_index, &done)) [[likely]] {
+        if (!done) [[unlikely]]
+            grant_freed_slot();
+        return;
+    }
+    leave_locked();
 }
 
 // Priority class and max_active caps of this connection's budgets.
@@ -548,6 +566,33 @@ bool rescue_statement(const PlannedStmt *plan)
     return true;
 }
 
+// The fast path of a transaction's first statement: no other transaction
+// waits, the limit has room, the statement needs no heavy slot, and this
+// connection has no caps and no pause in force (one load each, the
+// budgets' generation telling whether the profile is current): one
+// compare-and-swap on the running count, no lock, no clock read. Its
+// admission is counted with the statement (admission_pending_admitted).
+// False: take the full path (acquire), which handles every other case.
+bool fast_admit(int active)
+{
+    if (my_index < 0) [[unlikely]]
+        return false;
+    AdmissionEntry &e = me();
+    uint32_t state = entry_state(e);
+    if (state == static_cast<uint32_t>(AdmState::Running))
+        return true;  // admitted earlier in this transaction
+    if (state != static_cast<uint32_t>(AdmState::None) || profile.n_caps != 0 ||
+        profile.generation != atomic::load_acquire(shm.state->budget.generation) ||
+        (!xact_gated() && pauses_in_force()))
+        return false;
+    xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
+    if (!admission_take_fast(shm.admission, my_index, profile.priority, active,
+                             GetCurrentTransactionStartTimestamp()))
+        return false;
+    admission_pending_admitted++;
+    return true;
+}
+
 // Takes (or waits for) a slot, and the heavy lane if asked. `plan` is the
 // statement's (null for a utility command). With `pause_only` (admission
 // control off), only a transaction a pause holds queues; it takes a slot
@@ -686,20 +731,41 @@ void admission_xact_event(XactEvent event)
     }
 }
 
+// Admission control on: the fast path, else the full one.
+__attribute__((noinline)) void top_statement_admission_on(const PlannedStmt *plan, int active,
+                                                          int heavy_lane)
+{
+    disarm_idle_timeout();
+    bool heavy = heavy_lane > 0 && is_heavy(plan);
+    if (heavy)
+        acquire(true, plan, false);
+    else if (active > 0) {
+        if (!fast_admit(active))
+            acquire(false, plan, false);
+    } else if (!xact_gated() && pauses_in_force())
+        acquire(false, plan, true);
+    gate_transaction();
+}
+
+// Off (the common case of an unconfigured server), a statement costs the
+// pause gate: one load of the pause count, at a transaction's first
+// statement only.
 void admission_top_statement(const PlannedStmt *plan)
 {
     rolled_back_to_savepoint = false;
-    if (shm.state == nullptr || exempt())
+    if (shm.state == nullptr || exempt()) [[unlikely]]
         return;
-    bool on = admission_on();
-    if (on)
-        disarm_idle_timeout();
-    bool heavy = on && is_heavy(plan);
-    if (on && (heavy || max_active() > 0))
-        acquire(heavy, plan, false);
-    else if (!xact_gated() && pauses_in_force())
-        acquire(false, plan, true);
-    gate_transaction();
+    int active = max_active();
+    int heavy_lane = max_heavy();
+    if (active > 0 || heavy_lane > 0) {
+        top_statement_admission_on(plan, active, heavy_lane);
+        return;
+    }
+    if (!xact_gated()) {
+        if (pauses_in_force()) [[unlikely]]
+            acquire(false, plan, true);
+        gate_transaction();
+    }
 }
 
 void admission_block_statement()
@@ -727,16 +793,33 @@ void admission_savepoint_aborted()
         leave(0, 0);
 }
 
-void admission_statement_done()
+void admission_statement_check()
 {
-    if (my_index < 0 || settings::admission_idle_timeout <= 0 || !admission_on() ||
-        !IsTransactionBlock() || entry_state(me()) != static_cast<uint32_t>(AdmState::Running))
+    if (my_index < 0 || settings::admission_idle_timeout <= 0 ||
+        entry_state(me()) != static_cast<uint32_t>(AdmState::Running) || !IsTransactionBlock() ||
+        !admission_on())
         return;
     if (!idle_timeout_registered) {
         idle_timeout_id = RegisterTimeout(USER_TIMEOUT, idle_timeout_handler);
         idle_timeout_registered = true;
     }
     enable_timeout_after(idle_timeout_id, settings::admission_idle_timeout);
+}
+
+uint32_t admission_pending_admitted = 0;
+
+void admission_flush_pending()
+{
+    uint32_t n = admission_pending_admitted;
+    admission_pending_admitted = 0;
+    if (n == 0 || my_slot == nullptr || shm.state == nullptr)
+        return;
+    SlotStats &mine = stats_of(my_slot);
+    uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    write_begin(mine.cc);
+    slot_sync_epoch(mine, epoch);
+    atomic::owner_add(mine.stmts.admitted, uint64_t{n});
+    write_end(mine.cc);
 }
 
 }  // namespace poolgov::pg

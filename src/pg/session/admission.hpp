@@ -4,6 +4,10 @@
 
 #include "poolgov/admission.hpp"
 
+#include "session/xact_events.hpp"
+
+#include <cstdint>
+
 extern "C" {
 struct PlannedStmt;
 }
@@ -41,7 +45,21 @@ void admission_savepoint_aborted();
 void admission_utility_started();
 
 // A top-level statement (or utility command) finished inside a transaction
-// block: the session may now sit idle holding its slot.
-void admission_statement_done();
+// block: the session may now sit idle holding its slot. Only a transaction
+// that took part in admission control (xact_work) can hold a slot.
+void admission_statement_check();
+inline void admission_statement_done()
+{
+    if (xact_work & kXactWorkAdmission)
+        admission_statement_check();
+}
+
+// Transactions the fast path admitted that this backend's counters do not
+// show yet: the statement path adds them in its own write of the counters
+// (one seqlock write per statement, not two); admission_flush_pending()
+// writes them at once. Flushed at the latest when the transaction gives its
+// slot back, and before this backend reads or resets the counters.
+extern uint32_t admission_pending_admitted;
+void admission_flush_pending();
 
 }  // namespace poolgov::pg

@@ -113,7 +113,7 @@ void budget_idle_disarm()
         disable_timeout(timeout_id, false);
 }
 
-void budget_idle_statement_done()
+void budget_idle_statement_check()
 {
     if (my_slot == nullptr || shm.state == nullptr || !IsTransactionBlock())
         return;

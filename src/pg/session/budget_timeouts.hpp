@@ -9,6 +9,8 @@
 
 #include "postgres.hpp"
 
+#include "shmem.hpp"
+
 namespace poolgov::pg {
 
 extern bool budget_idle_armed;  // this backend's timer may be running
@@ -21,7 +23,14 @@ inline void budget_idle_statement_started()
         budget_idle_disarm();
 }
 // A top-level statement ended: arm the timer if the session stays in a
-// transaction block and its budget sets a timeout.
-void budget_idle_statement_done();
+// transaction block and its budget sets a timeout. Nothing to do (one load)
+// while no budget rule sets an idle_in_transaction_timeout.
+void budget_idle_statement_check();
+inline void budget_idle_statement_done()
+{
+    if (shm.state != nullptr && atomic::load(shm.state->budget.idle_in_transaction_rules) != 0)
+        [[unlikely]]
+        budget_idle_statement_check();
+}
 
 }  // namespace poolgov::pg

@@ -482,6 +482,11 @@ bool install_budgets(const BudgetSet &fresh, uint64_t expected, const char *chan
             budget_set_count(next, shm.slots[i], b.members, +1);
     next.generation = old.generation + 1;
     atomic::store_release(b.active, 1 - active);
+    uint32_t idle_rules = 0;
+    for (uint32_t i = 0; i < next.count; ++i)
+        idle_rules += next.rules[i].idle_in_transaction_timeout_ms > 0;
+    atomic::store_release(b.idle_in_transaction_rules, idle_rules);
+    atomic::store_release(b.generation, next.generation);
     lock_release(st->main_lock);
     INSTR_TIME_SET_CURRENT(unlocked);
     // No elog here: this runs in the commit callback too.

@@ -185,15 +185,20 @@ bool is_slow(uint64_t duration_ns)
     return threshold >= 0 && duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
 }
 
+// One seqlock write per statement: the statement, and the transactions
+// admission control's fast path admitted since the last write
+// (admission_pending_admitted, see admission.hpp).
 __attribute__((always_inline)) inline void count_finished(uint64_t duration_ns, uint64_t rows,
-                                                          bool slow)
+                                                          bool slow) noexcept
 {
     SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    uint32_t admitted = admission_pending_admitted;
     write_begin(stats.cc);
     slot_sync_epoch(stats, epoch);
-    stmt_record(stats.stmts, duration_ns, rows, slow);
+    stmt_record(stats.stmts, duration_ns, rows, slow, admitted);
     write_end(stats.cc);
+    admission_pending_admitted = 0;
 }
 
 void record_finished(const Finished &f)
@@ -210,10 +215,14 @@ void record_error(int level)
         return;
     SlotStats &stats = mine();
     uint64_t epoch = atomic::load(shm.state->stats_epoch);
+    uint32_t admitted = admission_pending_admitted;
     write_begin(stats.cc);
     slot_sync_epoch(stats, epoch);
     stmt_record_error(stats.stmts);
+    if (admitted != 0)
+        atomic::owner_add(stats.stmts.admitted, uint64_t{admitted});
     write_end(stats.cc);
+    admission_pending_admitted = 0;
 }
 
 // Calls `call` (the previous hook or the standard function). If it raises an
@@ -280,7 +289,25 @@ __attribute__((noinline, cold)) void nested_executor_start(QueryDesc *queryDesc,
         compat::add_query_timer(queryDesc);
 }
 
-void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+// Is a top-level statement tracked? (Level 0: track = top and all both
+// track it.) Only a client backend that logged in has my_slot (the
+// authentication hook sets it), so never a parallel worker: no need to ask.
+bool tracking_top() { return settings::track != settings::TRACK_NONE && my_slot != nullptr; }
+
+// All our timers in use (many portals open at once): the executor's timer,
+// unless another extension asked for it already.
+__attribute__((noinline, cold)) void start_with_query_timer(QueryDesc *queryDesc, int eflags)
+{
+    call_prev_executor_start(queryDesc, eflags);
+    if (compat::query_timer(queryDesc) == nullptr)
+        compat::add_query_timer(queryDesc);
+}
+
+// A top-level statement's timer is taken before its executor starts, so
+// that nothing but the chained call is left after it. If another extension
+// asks for the executor's timer meanwhile (pg_stat_statements),
+// ExecutorEnd reads that one, and ours only goes back.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
     if (nesting_level > 0) [[unlikely]] {
         nested_executor_start(queryDesc, eflags);
@@ -291,12 +318,11 @@ void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
     budget_idle_statement_started();
     if (untracked_utility_depth == 0)
         admission_top_statement(queryDesc->plannedstmt);
-    call_prev_executor_start(queryDesc, eflags);
+    if (tracking_top() && !statement_clock_start(queryDesc)) [[unlikely]]
+        start_with_query_timer(queryDesc, eflags);
+    else
+        call_prev_executor_start(queryDesc, eflags);
     top_statement_active = saved;
-    if (!tracking(0) || compat::query_timer(queryDesc) != nullptr)
-        return;
-    if (!statement_clock_start(queryDesc)) [[unlikely]]
-        compat::add_query_timer(queryDesc);
 }
 
 // Runs an executor phase one nesting level down, timing it when this
@@ -397,9 +423,10 @@ __attribute__((noinline, cold)) void record_slow(const QueryDesc *queryDesc, uin
     run_guarded([&] { add_slow_query(f); });
 }
 
-void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+// A statement timed by another extension's timer, or nested (track =
+// all): counted from that timer.
+__attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_t own)
 {
-    int64_t own = nesting_level == 0 ? statement_clock_stop(queryDesc) : -1;
     Instrumentation *timer = compat::query_timer(queryDesc);
     if ((timer != nullptr || own >= 0) && tracking(nesting_level)) {
         uint64_t ns = timer != nullptr
@@ -411,14 +438,92 @@ void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         if (slow) [[unlikely]]
             record_slow(queryDesc, ns);
     }
+}
+
+void call_prev_executor_end(QueryDesc *queryDesc)
+{
     if (prev_ExecutorEnd)
         prev_ExecutorEnd(queryDesc);
     else
         standard_ExecutorEnd(queryDesc);
-    if (top_level()) {
-        admission_statement_done();
-        budget_idle_statement_done();
+}
+
+// Admission control's or a budget's idle timer may have to be armed, then
+// the chained call.
+__attribute__((noinline)) void executor_end_idle_timers(QueryDesc *queryDesc)
+{
+    admission_statement_check();
+    budget_idle_statement_done();
+    call_prev_executor_end(queryDesc);
+}
+
+// The end of a statement: its own timer stopped and counted (a top-level
+// statement has one only if it was tracked when it started), nothing else
+// unless admission control or a budget's idle timeout has work. All of it
+// before the chained call, which is then a tail call.
+__attribute__((noinline)) void executor_end_full(QueryDesc *queryDesc)
+{
+    if (nesting_level == 0) [[likely]] {
+        int64_t own = statement_clock_stop(queryDesc);
+        if (own >= 0 && compat::query_timer(queryDesc) == nullptr &&
+            settings::track != settings::TRACK_NONE && my_slot != nullptr) [[likely]] {
+            auto ns = static_cast<uint64_t>(own);
+            bool slow = is_slow(ns);
+            // Plain stores into our own slot: nothing here raises or throws,
+            // so no guard (count_finished is noexcept).
+            count_finished(ns, queryDesc->estate->es_processed, slow);
+            if (slow) [[unlikely]]
+                record_slow(queryDesc, ns);
+        } else if (own >= 0 || compat::query_timer(queryDesc) != nullptr) {
+            count_by_query_timer(queryDesc, own);
+        }
+        if (untracked_utility_depth == 0) {
+            admission_statement_done();
+            budget_idle_statement_done();
+        }
+    } else {
+        count_by_query_timer(queryDesc, -1);
     }
+    call_prev_executor_end(queryDesc);
+}
+
+// The common case, decided before anything is written and done with no
+// call but tail calls (so no registers to save): a top-level statement
+// with our timer, the only one open, its counters of the current epoch,
+// not slow, its histogram bucket in the range in use. Anything else:
+// executor_end_full, which does the same the long way.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
+{
+    StatementTimer *t = statement_clock_current;
+    SlotStats *stats = my_stats;
+    if (nesting_level != 0 || statement_clock_n != 1 || t == nullptr || t->qd != queryDesc ||
+        compat::query_timer(queryDesc) != nullptr || settings::track == settings::TRACK_NONE ||
+        my_slot == nullptr || my_stats_slot != my_slot) [[unlikely]] {
+        executor_end_full(queryDesc);
+        return;
+    }
+    auto ns = static_cast<uint64_t>(t->ns);
+    auto bucket = static_cast<uint32_t>(histogram_bucket(ns));
+    if (atomic::load(stats->epoch) != atomic::load(shm.state->stats_epoch) || is_slow(ns) ||
+        !stmt_bucket_in_range(stats->stmts, bucket)) [[unlikely]] {
+        executor_end_full(queryDesc);
+        return;
+    }
+    statement_clock_n = 0;
+    statement_clock_current = nullptr;
+    uint32_t admitted = admission_pending_admitted;
+    write_begin(stats->cc);
+    stmt_record_in_range(stats->stmts, ns, static_cast<uint64_t>(queryDesc->estate->es_processed),
+                         admitted, bucket);
+    write_end(stats->cc);
+    admission_pending_admitted = 0;
+    if (untracked_utility_depth == 0 &&
+        ((xact_work & kXactWorkAdmission) ||
+         atomic::load(shm.state->budget.idle_in_transaction_rules) != 0)) {
+        executor_end_idle_timers(queryDesc);
+        return;
+    }
+    call_prev_executor_end(queryDesc);
 }
 
 bool counts_rows(const QueryCompletion *qc)
@@ -584,10 +689,12 @@ void statements_xact_event(XactEvent event)
 
 namespace {
 
-void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId, void *)
+void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransactionId parentSubid,
+                      void *)
 {
     switch (event) {
     case SUBXACT_EVENT_START_SUB:
+        statement_clock_stamp(parentSubid);
         if (nesting_level != 0)
             return;
         if (n_level0_subxacts == cap_level0_subxacts) {

@@ -32,7 +32,11 @@ namespace poolgov::pg {
 
 struct StatementTimer {
     const QueryDesc *qd;
-    SubTransactionId subxact;  // where the statement started
+    // Where the statement started: 0 until a subtransaction starts after
+    // it (statement_clock_stamp), which stamps it with its parent. So a
+    // timer of 0 started in the innermost subtransaction begun since, and
+    // no call to GetCurrentSubTransactionId() per statement.
+    SubTransactionId subxact;
     int64_t ns;
 };
 
@@ -46,23 +50,57 @@ inline int64_t clock_ns()
     return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// Starts timing; false when all timers are in use (then use totaltime).
-bool statement_clock_start(const QueryDesc *qd);
+// The table of timers; timers[0] is the common case's, found through
+// statement_clock_current (see statement_clock.cpp).
+constexpr int kStatementTimers = 8;
+extern StatementTimer statement_clock_timers[kStatementTimers];
+extern int statement_clock_n;
 
+bool statement_clock_start_slow(const QueryDesc *qd);
+int64_t statement_clock_stop_slow(const QueryDesc *qd);
 StatementTimer *statement_clock_find(const QueryDesc *qd);  // the search; sets current
+
+// Starts timing; false when all timers are in use (then use totaltime).
+// The common case, no other top-level statement open, writes timers[0].
+inline bool statement_clock_start(const QueryDesc *qd)
+{
+    if (statement_clock_n != 0) [[unlikely]]
+        return statement_clock_start_slow(qd);
+    StatementTimer *t = &statement_clock_timers[0];
+    t->qd = qd;
+    t->subxact = InvalidSubTransactionId;  // see StatementTimer
+    t->ns = 0;
+    statement_clock_n = 1;
+    statement_clock_current = t;
+    return true;
+}
+
 // The running total of qd (ns), or null. Valid until the next start, stop or
 // forget: only top-level statements have timers, and none starts or stops
 // while a top-level statement's ExecutorRun is under way.
 inline int64_t *statement_clock_of(const QueryDesc *qd)
 {
     StatementTimer *t = statement_clock_current;
-    if (t == nullptr || t->qd != qd)
+    if (t == nullptr || t->qd != qd) [[unlikely]]
         t = statement_clock_find(qd);
     return t ? &t->ns : nullptr;
 }
 
 // Nanoseconds measured, and forgets the timer; negative if there was none.
-int64_t statement_clock_stop(const QueryDesc *qd);
+// The common case: the only open timer, the current one.
+inline int64_t statement_clock_stop(const QueryDesc *qd)
+{
+    StatementTimer *t = statement_clock_current;
+    if (statement_clock_n != 1 || t == nullptr || t->qd != qd) [[unlikely]]
+        return statement_clock_stop_slow(qd);
+    statement_clock_n = 0;
+    statement_clock_current = nullptr;
+    return t->ns;
+}
+
 void statement_clock_forget(SubTransactionId from);  // InvalidSubTransactionId: all
+// A subtransaction starts, child of `parent`: the open timers not stamped
+// yet started in `parent` (or in a subtransaction of it that ended).
+void statement_clock_stamp(SubTransactionId parent);
 
 }  // namespace poolgov::pg

@@ -16,9 +16,16 @@ void dispatch(XactEvent event)
     statements_xact_event(event);
 }
 
+// At PRE_COMMIT only the budget table has work (admission control and the
+// statement path act at COMMIT, ABORT and PREPARE).
 __attribute__((noinline)) void on_xact_work(XactEvent event)
 {
-    if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) {
+    if (event == XACT_EVENT_PRE_COMMIT) {
+        if (xact_work & kXactWorkBudgets)
+            budgets_xact_event(event);
+        return;
+    }
+    if (event == XACT_EVENT_COMMIT) {
         uint32_t work = xact_work;
         if (work & kXactWorkAdmission)
             admission_xact_event(event);
@@ -34,10 +41,21 @@ __attribute__((noinline)) void on_xact_work(XactEvent event)
 }
 
 // The statement path's case first: a commit with nothing flagged.
+// PRE_COMMIT has work only for the budget table.
 void on_xact(XactEvent event, void *)
 {
-    if ((event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_COMMIT) && xact_work == 0)
-        return;
+    if (event == XACT_EVENT_PRE_COMMIT) {
+        if ((xact_work & kXactWorkBudgets) == 0)
+            return;
+    } else if (event == XACT_EVENT_COMMIT) {
+        if (xact_work == 0)
+            return;
+        if (xact_work == kXactWorkAdmission) {  // the slot goes back, nothing else
+            admission_xact_event(event);
+            xact_work = 0;
+            return;
+        }
+    }
     on_xact_work(event);
 }
 

@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include "shmem.hpp"
+#include "session/admission.hpp"
 
 #include <cstdlib>
 
@@ -18,6 +19,7 @@ namespace poolgov::pg {
 int copy_live_connections(LiveConnection **out)
 {
     SharedState *st = shm.state;
+    admission_flush_pending();  // this backend's own counters are complete
     auto *copies = static_cast<LiveConnection *>(palloc(sizeof(LiveConnection) * st->nslots));
     int n = 0;
     lock_acquire(st->main_lock, LW_SHARED);

@@ -17,6 +17,7 @@ extern "C" {
 #include "locks.hpp"
 #include "guard.hpp"
 #include "shmem.hpp"
+#include "session/admission.hpp"
 
 #include "poolgov/format.hpp"
 
@@ -33,6 +34,7 @@ POOLGOV_SQL_FUNCTION(poolgov_reset)
 {
     require_shmem();
     require_admin("reset pg_poolgov statistics");
+    admission_flush_pending();  // counted before the reset, as it happened
     SharedState *st = shm.state;
     TimestampTz now = GetCurrentTimestamp();
     lock_acquire(st->main_lock, LW_EXCLUSIVE);

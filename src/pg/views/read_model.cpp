@@ -5,6 +5,7 @@
 #include "views/activity.hpp"
 #include "session/budgets_sync.hpp"
 #include "session/connection.hpp"
+#include "session/admission.hpp"
 #include "locks.hpp"
 #include "shmem.hpp"
 
@@ -15,6 +16,7 @@ namespace poolgov::pg {
 void gather_totals(Totals &totals, ConnTally &tally, StmtCounters &all)
 {
     SharedState *st = shm.state;
+    admission_flush_pending();  // this backend's own counters are complete
     BackendIndex index;
     index.build();
     auto *pids = static_cast<int *>(palloc(sizeof(int) * st->nslots));
