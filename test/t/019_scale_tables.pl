@@ -65,6 +65,11 @@ my $elapsed = time() - $t0;
 note(sprintf('%d logins in %.1f s (%.1f ms each)', scalar(@logins), $elapsed,
 		1000 * $elapsed / @logins));
 
+# psql's last connection ends as psql exits, and its backend leaves a moment
+# later: wait for pg_stat_activity to show no tenant before counting ours.
+ok($big->poll_query_until('postgres', q{
+	SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE usename LIKE 'tenant\_%')}),
+	'the tenants\' backends have exited');
 my $expected = join("\n", map { "tenant_$_|" . (($_ % 3) + 1) . '|0' }
 	  sort { "tenant_$a" cmp "tenant_$b" } @tenants);
 is($big->safe_psql('postgres', q{
