@@ -130,8 +130,9 @@ CREATE UNIQUE INDEX budgets_rule_key ON poolgov.budgets
 
 -- The 1.0 functions keep their signatures and calls; they manage the rules
 -- without an address, and leave the timeouts (which they cannot name) as
--- they are. set_budget checks and writes through set_budget_rule (defined
--- below: plpgsql resolves the call when it runs), so both check alike.
+-- they are. set_budget and drop_budget go through set_budget_rule and
+-- drop_budget_rule (defined below: plpgsql resolves the call when it runs),
+-- so both kinds check and match alike.
 CREATE OR REPLACE FUNCTION poolgov.set_budget(
     role name,
     max_connections integer,
@@ -169,15 +170,11 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    PERFORM poolgov._require_budget_database();
     IF role IS NULL THEN
+        PERFORM poolgov._require_budget_database();
         RAISE EXCEPTION 'role must not be NULL' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    DELETE FROM poolgov.budgets b
-     WHERE b.role_name = drop_budget.role
-       AND b.database_name IS NOT DISTINCT FROM drop_budget.database
-       AND b.client_addr IS NULL;
-    RETURN FOUND;
+    RETURN poolgov.drop_budget_rule(role => role, database => database);
 END
 $$;
 
