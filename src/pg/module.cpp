@@ -7,6 +7,7 @@
 #include "session/budgets_sync.hpp"
 #include "session/connection.hpp"
 #include "session/executor_hooks.hpp"
+#include "session/statement_clock.hpp"
 #include "governor/governor.hpp"
 #include "guard.hpp"
 #include "settings.hpp"
@@ -42,6 +43,7 @@ void _PG_init(void)
     poolgov::pg::shmem_install_hooks();        // request + startup of shared memory
     poolgov::pg::auth_hook_install();          // breaker, budgets, slot claim at login
     poolgov::pg::membership_cache_install();   // role closures shared across logins
+    poolgov::pg::statement_clock_calibrate();  // the statement clock: TSC or clock_gettime
     poolgov::pg::executor_hooks_install();     // statement timing, slow-query log
     poolgov::pg::xact_events_install();  // one transaction callback: slots back, budgets installed
     poolgov::pg::termination_install();  // FATALs that say why pg_poolgov ended a session

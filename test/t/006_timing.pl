@@ -73,6 +73,23 @@ my $log = slurp_file($node->logfile);
 my @slow = $log =~ /LOG:  pg_poolgov: slow statement: \d+\.\d{3} ms\n[^\n]*DETAIL:  Role "postgres", database "postgres", 1 rows: ([^\n]*)/g;
 is_deeply(\@slow, ['SELECT pg_sleep(0.15) AS logged_nap'],
 	'log_slow_queries: one LOG line with duration, role, database, rows and text; off by default');
+
+# The statement clock (the CPU's time-stamp counter where the kernel keeps
+# time with it, else clock_gettime: docs/statement-timing.md) agrees with real
+# time: a 0.2 s sleep is recorded as 200 to 400 ms, timed around the
+# executor (a SELECT) and around a utility command (a DO block), in the
+# slow-query log and in the role's total.
+$node->safe_psql('postgres', 'CREATE ROLE clocked LOGIN');
+$node->safe_psql('postgres', 'SELECT pg_sleep(0.2) AS clocked_select', extra_params => [ '-U', 'clocked' ]);
+$node->safe_psql('postgres', 'DO $$BEGIN PERFORM pg_sleep(0.2); END$$', extra_params => [ '-U', 'clocked' ]);
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(CASE WHEN query LIKE 'SELECT%' THEN 'select' ELSE 'do' END || ':' ||
+	                  (duration_ms BETWEEN 200 AND 400), ' ' ORDER BY query DESC)
+	  FROM poolgov.slow_queries WHERE role = 'clocked'}),
+	'select:true do:true', 'a 0.2 s sleep is recorded as 200 to 400 ms (slow-query log)');
+ok($node->poll_query_until('postgres', q{
+	SELECT total_ms BETWEEN 400 AND 800 FROM poolgov.roles WHERE role = 'clocked'}),
+	'two 0.2 s sleeps total 400 to 800 ms (poolgov.roles)');
 wait_counts_agree($node, 'after cancel and terminate');
 $node->stop;
 

@@ -335,14 +335,14 @@ void call_nested(const QueryDesc *queryDesc, Call call)
         return;
     }
     int64_t *total = statement_clock_of(queryDesc);
-    int64_t start = total != nullptr ? clock_ns() : 0;
+    uint64_t start = total != nullptr ? clock_ticks() : 0;
     nesting_level = 1;
     top_statement_active = true;
     call();  // on error: see on_xact_abort and on_subxact_event
     top_statement_active = false;
     nesting_level = 0;
     if (total != nullptr)
-        *total += clock_ns() - start;
+        *total += clock_ns_since(start);
 }
 
 // ExecutorFinish of a plain SELECT runs no statements of its own: its
@@ -370,7 +370,7 @@ __attribute__((noinline, cold)) void nested_executor_run(POOLGOV_EXECUTOR_RUN_PA
 // A top-level statement's run, written out (not call_nested's lambda) so
 // that no local has its address taken: no stack canary on the hot path.
 // The only address taken is the timespec clock_gettime fills in, inside
-// clock_ns.
+// clock_ticks, on the fallback clock.
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
     if (nesting_level > 0) [[unlikely]] {
@@ -378,14 +378,14 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
         return;
     }
     int64_t *total = statement_clock_of(queryDesc);
-    int64_t start = total != nullptr ? clock_ns() : 0;
+    uint64_t start = total != nullptr ? clock_ticks() : 0;
     nesting_level = 1;
     top_statement_active = true;
     call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);  // on error: see on_xact_abort
     top_statement_active = false;
     nesting_level = 0;
     if (total != nullptr)
-        *total += clock_ns() - start;
+        *total += clock_ns_since(start);
 }
 
 void call_prev_executor_finish(QueryDesc *queryDesc)
@@ -619,11 +619,11 @@ void process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyT
         return;
     }
 
-    int64_t start = clock_ns();
+    uint64_t start = clock_ticks();
     call_counting_errors(true, [&] {
         call_prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
     });
-    int64_t duration = clock_ns() - start;
+    int64_t duration = clock_ns_since(start);
 
     Finished f{static_cast<uint64_t>(duration),
                counts_rows(qc) ? qc->nprocessed : 0,

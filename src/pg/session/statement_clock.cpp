@@ -2,7 +2,92 @@
 
 #include "session/statement_clock.hpp"
 
+#if POOLGOV_TSC_CLOCK
+#include <cpuid.h>
+#endif
+#include <cstdio>
+
 namespace poolgov::pg {
+
+bool clock_use_tsc = false;
+TickScale clock_scale = kTickIdentity;
+
+namespace {
+
+uint64_t monotonic_ns()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+#if POOLGOV_TSC_CLOCK
+bool invariant_tsc()
+{
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_max(0x80000000, nullptr) < 0x80000007 ||
+        !__get_cpuid(0x80000007, &a, &b, &c, &d))
+        return false;
+    return (d >> 8) & 1;
+}
+
+// The kernel's clocksource, as sysfs shows it ("" if unreadable).
+void kernel_clocksource(char *buf, size_t len)
+{
+    buf[0] = '\0';
+    FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f == nullptr)
+        return;
+    if (fgets(buf, static_cast<int>(len), f) == nullptr)
+        buf[0] = '\0';
+    fclose(f);
+}
+
+// One reading of both clocks, the counter read on either side of the
+// clock_gettime and averaged.
+void paired_reading(uint64_t &tsc, uint64_t &ns)
+{
+    uint64_t before = __rdtsc();
+    ns = monotonic_ns();
+    uint64_t after = __rdtsc();
+    tsc = before + (after - before) / 2;
+}
+#endif
+
+constexpr uint64_t kCalibrationNs = 5000000;  // 5 ms
+
+}  // namespace
+
+void statement_clock_calibrate()
+{
+#if POOLGOV_TSC_CLOCK
+    char source[64];
+    kernel_clocksource(source, sizeof(source));
+    if (tsc_usable(source, invariant_tsc())) {
+        uint64_t tsc0, ns0, tsc1, ns1;
+        paired_reading(tsc0, ns0);
+        do
+            paired_reading(tsc1, ns1);
+        while (ns1 - ns0 < kCalibrationNs);
+        TickScale s = tick_scale_from(tsc1 - tsc0, ns1 - ns0);
+        if (s.mult != 0) {
+            clock_scale = s;
+            clock_use_tsc = true;
+            ereport(DEBUG1,
+                    (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+                     errmsg_internal(
+                         "pg_poolgov: statement clock: time-stamp counter at %.3f MHz",
+                         1e3 * static_cast<double>(tsc1 - tsc0) / static_cast<double>(ns1 - ns0))));
+            return;
+        }
+    }
+#endif
+    clock_use_tsc = false;
+    clock_scale = kTickIdentity;
+    ereport(DEBUG1,
+            (errcode(ERRCODE_SUCCESSFUL_COMPLETION),
+             errmsg_internal("pg_poolgov: statement clock: clock_gettime(CLOCK_MONOTONIC)")));
+}
 
 StatementTimer *statement_clock_current = nullptr;
 

@@ -8,10 +8,11 @@
 // pg_stat_statements), ExecutorEnd reads that one instead, so both report
 // the same time.
 //
-// Time is int64 nanoseconds of CLOCK_MONOTONIC (the clock PostgreSQL's
-// instr_time reads). The timer of the statement under way is found through
-// a pointer (statement_clock_current), not by searching the table: the
-// search is left for portals interleaving (several top-level statements
+// Time is int64 nanoseconds, read with clock_ticks() below: the CPU's
+// time-stamp counter where that is safe, else CLOCK_MONOTONIC (the clock
+// PostgreSQL's instr_time reads). The timer of the statement under way is
+// found through a pointer (statement_clock_current), not by searching the
+// table: the search is left for portals interleaving (several top-level statements
 // open at once, e.g. cursors fetched in turn).
 //
 // A statement that fails never reaches ExecutorEnd: an abort forgets the
@@ -25,8 +26,19 @@ extern "C" {
 #include "executor/execdesc.h"
 }
 
+#include "poolgov/tick_clock.hpp"
+
 #include <cstdint>
 #include <ctime>
+
+// The time-stamp counter: x86-64, and backends forked from the postmaster
+// that measured its rate (not EXEC_BACKEND, where each backend starts anew).
+#if defined(__x86_64__) && !defined(EXEC_BACKEND)
+#define POOLGOV_TSC_CLOCK 1
+#include <x86intrin.h>
+#else
+#define POOLGOV_TSC_CLOCK 0
+#endif
 
 namespace poolgov::pg {
 
@@ -43,12 +55,33 @@ struct StatementTimer {
 // The timer last started or found; null after a stop or a forget.
 extern StatementTimer *statement_clock_current;
 
-inline int64_t clock_ns()
+// The statement clock (poolgov/tick_clock.hpp): the CPU's time-stamp
+// counter where the kernel keeps time with it, else CLOCK_MONOTONIC in
+// nanoseconds. Chosen and calibrated once in the postmaster
+// (statement_clock_calibrate); backends inherit the choice by fork.
+extern bool clock_use_tsc;
+extern TickScale clock_scale;
+
+inline uint64_t clock_ticks()
 {
+#if POOLGOV_TSC_CLOCK
+    if (clock_use_tsc) [[likely]]
+        return __rdtsc();
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000 + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+// Nanoseconds since `start` (a clock_ticks() reading).
+inline int64_t clock_ns_since(uint64_t start)
+{
+    return static_cast<int64_t>(ticks_between_ns(start, clock_ticks(), clock_scale));
+}
+
+// Chooses the clock and measures the counter's rate (a few ms of spinning):
+// from _PG_init in the postmaster. Says which clock at DEBUG1.
+void statement_clock_calibrate();
 
 // The table of timers; timers[0] is the common case's, found through
 // statement_clock_current (see statement_clock.cpp).
