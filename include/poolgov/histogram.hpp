@@ -42,14 +42,15 @@ static_assert(std::is_trivially_copyable_v<Histogram>);  // in shared memory
 // run once per statement.
 inline int histogram_bucket(uint64_t value)
 {
-    constexpr int kSub = Histogram::kSub, kSubBits = Histogram::kSubBits;
-    if (value < static_cast<uint64_t>(kSub))
-        return static_cast<int>(value);
-    int exp = 63 - __builtin_clzll(value);
-    if (exp > Histogram::kMaxExp)
+    // With e = exp - kSubBits, value >> e is 32 + the sub-bucket, so the
+    // bucket is e * 32 + (value >> e); below 64, e is 0 and the bucket is
+    // the value itself. No branch but the last octave's.
+    constexpr int kSubBits = Histogram::kSubBits;
+    int exp = 63 ^ __builtin_clzll(value | 1);  // floor(log2), bsr
+    if (exp > Histogram::kMaxExp) [[unlikely]]
         return Histogram::kBuckets - 1;
-    int sub = static_cast<int>((value >> (exp - kSubBits)) & (kSub - 1));
-    return kSub + (exp - kSubBits) * kSub + sub;
+    int e = exp > kSubBits ? exp - kSubBits : 0;
+    return (e << kSubBits) + static_cast<int>(value >> e);
 }
 // Inclusive lower and exclusive upper bound of a bucket.
 uint64_t histogram_bucket_lower(int bucket);

@@ -33,6 +33,7 @@ char *database = nullptr;
 int track = TRACK_TOP;
 bool track_utility = true;
 int slow_query_threshold = 100;
+uint64_t slow_query_threshold_ns = 100 * uint64_t{1000000};
 bool log_slow_queries = false;
 int slow_query_log_size = 1000;
 int max_query_text = 1024;
@@ -307,6 +308,11 @@ void define_login_settings()
         &database, "postgres", PGC_POSTMASTER, 0, check_database, nullptr, nullptr);
 }
 
+void assign_slow_query_threshold(int v, void *)
+{
+    slow_query_threshold_ns = v >= 0 ? static_cast<uint64_t>(v) * 1000000 : UINT64_MAX;
+}
+
 void define_statement_settings()
 {
     DefineCustomEnumVariable("poolgov.track", "Which statements pg_poolgov times.",
@@ -319,7 +325,7 @@ void define_statement_settings()
     DefineCustomIntVariable(
         "poolgov.slow_query_threshold", "Statements at least this long are logged as slow.",
         "-1 disables the slow-query log.", &slow_query_threshold, slow_query_threshold, -1, INT_MAX,
-        PGC_SUSET, GUC_UNIT_MS, nullptr, nullptr, nullptr);
+        PGC_SUSET, GUC_UNIT_MS, nullptr, assign_slow_query_threshold, nullptr);
     DefineCustomBoolVariable(
         "poolgov.log_slow_queries", "Also write one server log line per slow statement.", nullptr,
         &log_slow_queries, log_slow_queries, PGC_SUSET, 0, nullptr, nullptr, nullptr);

@@ -28,6 +28,9 @@ enum Track { TRACK_NONE = 0, TRACK_TOP = 1, TRACK_ALL = 2 };
 extern int track;  // Track
 extern bool track_utility;
 extern int slow_query_threshold;  // ms; -1: off
+// slow_query_threshold in nanoseconds, UINT64_MAX when off: one comparison
+// per statement (kept by the setting's assign hook).
+extern uint64_t slow_query_threshold_ns;
 extern bool log_slow_queries;
 extern int slow_query_log_size;  // entries (restart)
 extern int max_query_text;       // bytes (restart)

@@ -179,11 +179,7 @@ SlotStats &mine()
     return *my_stats;
 }
 
-bool is_slow(uint64_t duration_ns)
-{
-    int threshold = settings::slow_query_threshold;
-    return threshold >= 0 && duration_ns >= static_cast<uint64_t>(threshold) * 1000000;
-}
+bool is_slow(uint64_t duration_ns) { return duration_ns >= settings::slow_query_threshold_ns; }
 
 // One seqlock write per statement: the statement, and the transactions
 // admission control's fast path admitted since the last write
@@ -256,10 +252,7 @@ void call_counting_errors(bool nested, Call call)
 // as a constant): they never reach the executor.
 PlannedStmt *poolgov_planner(POOLGOV_PLANNER_PARAMS)
 {
-    auto plan = [&] {
-        return prev_planner ? prev_planner(POOLGOV_PLANNER_ARGS)
-                            : standard_planner(POOLGOV_PLANNER_ARGS);
-    };
+    auto plan = [&] { return prev_planner(POOLGOV_PLANNER_ARGS); };
     PlannedStmt *result = nullptr;
     if (nesting_level > 0) {
         call_counting_errors(false, [&] { result = plan(); });
@@ -274,10 +267,7 @@ PlannedStmt *poolgov_planner(POOLGOV_PLANNER_PARAMS)
 
 void call_prev_executor_start(QueryDesc *queryDesc, int eflags)
 {
-    if (prev_ExecutorStart)
-        prev_ExecutorStart(queryDesc, eflags);
-    else
-        standard_ExecutorStart(queryDesc, eflags);
+    prev_ExecutorStart(queryDesc, eflags);
 }
 
 // A statement inside another (a function's, a utility command's): counted
@@ -356,10 +346,7 @@ bool finish_runs_nothing(const QueryDesc *queryDesc)
 
 void call_prev_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
-    if (prev_ExecutorRun)
-        prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
-    else
-        standard_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
+    prev_ExecutorRun(POOLGOV_EXECUTOR_RUN_ARGS);
 }
 
 __attribute__((noinline, cold)) void nested_executor_run(POOLGOV_EXECUTOR_RUN_PARAMS)
@@ -388,13 +375,7 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
         *total += clock_ns_since(start);
 }
 
-void call_prev_executor_finish(QueryDesc *queryDesc)
-{
-    if (prev_ExecutorFinish)
-        prev_ExecutorFinish(queryDesc);
-    else
-        standard_ExecutorFinish(queryDesc);
-}
+void call_prev_executor_finish(QueryDesc *queryDesc) { prev_ExecutorFinish(queryDesc); }
 
 __attribute__((noinline)) void executor_finish_nested(QueryDesc *queryDesc)
 {
@@ -440,13 +421,7 @@ __attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_
     }
 }
 
-void call_prev_executor_end(QueryDesc *queryDesc)
-{
-    if (prev_ExecutorEnd)
-        prev_ExecutorEnd(queryDesc);
-    else
-        standard_ExecutorEnd(queryDesc);
-}
+void call_prev_executor_end(QueryDesc *queryDesc) { prev_ExecutorEnd(queryDesc); }
 
 // Admission control's or a budget's idle timer may have to be armed, then
 // the chained call.
@@ -537,11 +512,7 @@ void call_prev_utility(PlannedStmt *pstmt, const char *queryString, bool readOnl
                        ProcessUtilityContext context, ParamListInfo params,
                        QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-    if (prev_ProcessUtility)
-        prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-    else
-        standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest,
-                                qc);
+    prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 }
 
 void call_untracked_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
@@ -732,17 +703,19 @@ void on_subxact_event(SubXactEvent event, SubTransactionId mySubid, SubTransacti
 void executor_hooks_install()
 {
     RegisterSubXactCallback(on_subxact_event, nullptr);
-    prev_planner = planner_hook;
+    // The previous hook, else the standard function: never null, so that a
+    // chained call is one indirect call, without a test.
+    prev_planner = planner_hook ? planner_hook : standard_planner;
     planner_hook = poolgov_planner;
-    prev_ExecutorStart = ExecutorStart_hook;
+    prev_ExecutorStart = ExecutorStart_hook ? ExecutorStart_hook : standard_ExecutorStart;
     ExecutorStart_hook = poolgov_ExecutorStart;
-    prev_ExecutorRun = ExecutorRun_hook;
+    prev_ExecutorRun = ExecutorRun_hook ? ExecutorRun_hook : standard_ExecutorRun;
     ExecutorRun_hook = poolgov_ExecutorRun;
-    prev_ExecutorFinish = ExecutorFinish_hook;
+    prev_ExecutorFinish = ExecutorFinish_hook ? ExecutorFinish_hook : standard_ExecutorFinish;
     ExecutorFinish_hook = poolgov_ExecutorFinish;
-    prev_ExecutorEnd = ExecutorEnd_hook;
+    prev_ExecutorEnd = ExecutorEnd_hook ? ExecutorEnd_hook : standard_ExecutorEnd;
     ExecutorEnd_hook = poolgov_ExecutorEnd;
-    prev_ProcessUtility = ProcessUtility_hook;
+    prev_ProcessUtility = ProcessUtility_hook ? ProcessUtility_hook : standard_ProcessUtility;
     ProcessUtility_hook = poolgov_ProcessUtility;
 }
 
