@@ -62,6 +62,7 @@
 
 #include "poolgov/atomics.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -128,9 +129,9 @@ static_assert(std::is_trivially_copyable_v<AdmissionCounters>);  // in shared me
 // that hands it a slot: they are published here on every reload (by
 // whichever backend or the governor reloads first; all read the same file)
 // and read from here by everyone on the queue's path. Atomics.
-struct AdmissionSettings {
+struct alignas(8) AdmissionSettings {
     int32_t max_active;  // 0: off
-    int32_t max_heavy;   // 0: no heavy lane
+    int32_t max_heavy;   // 0: no heavy lane (next to max_active: admission_limits_word)
     int32_t timeout_ms;  // 0: wait for ever
     int32_t aging_ms;    // 0: strict priority
     uint32_t exempt_superusers;
@@ -138,6 +139,15 @@ struct AdmissionSettings {
     int32_t fairness_factor_pct;  // the bound's multiple of the mean wait, %; 0: fixed bound
 };
 static_assert(std::is_trivially_copyable_v<AdmissionSettings>);  // in shared memory
+
+// max_active and max_heavy (both >= 0) in one load: 0 when admission control
+// and the heavy lane are both off (the statement path's test).
+inline uint64_t admission_limits_word(const AdmissionSettings &s)
+{
+    static_assert(offsetof(AdmissionSettings, max_active) == 0 &&
+                  offsetof(AdmissionSettings, max_heavy) == 4);
+    return __atomic_load_n(reinterpret_cast<const uint64_t *>(&s), __ATOMIC_RELAXED);
+}
 
 struct AdmissionLimits {
     int max_active;                   // > 0 (admission is off at 0 and nothing here is called)

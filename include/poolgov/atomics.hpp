@@ -137,6 +137,22 @@ inline void write_end(ChangeCount &cc)
     atomic::store(cc.value, atomic::load(cc.value) + 1);
 }
 
+// The same for a writer that keeps the (odd) count between the two: one
+// load of the count instead of two (the statement path).
+inline uint32_t write_open(ChangeCount &cc)
+{
+    uint32_t odd = atomic::load(cc.value) + 1;
+    atomic::store(cc.value, odd);
+    atomic::fence_release();
+    return odd;
+}
+
+inline void write_close(ChangeCount &cc, uint32_t odd)
+{
+    atomic::fence_release();
+    atomic::store(cc.value, odd + 1);
+}
+
 // Copies with `copy()` (which must read through atomic::load) until the copy
 // is consistent. The writer's critical section contains no waits and cannot
 // end in an error, so a reader never waits long; after a few quick retries it

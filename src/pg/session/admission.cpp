@@ -89,24 +89,22 @@ extern "C" {
 
 namespace poolgov::pg {
 
+bool admission_rolled_back = false;
+
 namespace {
 
 constexpr int kGrantBatch = 32;
 constexpr long kTickMs = 1000;
 
 int my_index = -1;  // this backend's entry, once it took part
-// Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it
-// aborts were not aborted by an error, and the transaction keeps its slot.
-bool rolled_back_to_savepoint = false;
+bool &rolled_back_to_savepoint = admission_rolled_back;
 bool idle_timeout_registered = false;
-// The transaction that passed the gate last: no pause holds it any more.
-// Kept by local transaction id, so the gate opens for the next transaction
-// by itself: no transaction callback is needed for it.
-LocalTransactionId gated_lxid = InvalidLocalTransactionId;
+// Has this transaction passed the gate (no pause holds it any more)? A flag
+// the one transaction callback clears at every transaction's end
+// (xact_events.hpp): one load per statement.
+bool xact_gated() { return xact_gate_passed; }
 
-bool xact_gated() { return gated_lxid == compat::local_xid(); }
-
-void gate_transaction() { gated_lxid = compat::local_xid(); }
+void gate_transaction() { xact_gate_passed = true; }
 
 uint32 admission_wait_event = 0;  // "PoolgovAdmission" on 17+, once registered
 TimeoutId idle_timeout_id;
@@ -715,15 +713,14 @@ AdmissionLimits admission_limits() { return limits(); }
 
 void admission_wake(const int *granted, int n) { wake(granted, n); }
 
-// The slot goes back, and the gate opens again for the next transaction, at
-// COMMIT, ABORT and PREPARE (xact_events.hpp).
+// The slot goes back at COMMIT, ABORT and PREPARE (xact_events.hpp, which
+// also opens the gate again for the next transaction).
 void admission_xact_event(XactEvent event)
 {
     switch (event) {
     case XACT_EVENT_COMMIT:
     case XACT_EVENT_ABORT:
     case XACT_EVENT_PREPARE:
-        gated_lxid = InvalidLocalTransactionId;
         leave(0, 0);
         break;
     default:
@@ -747,13 +744,11 @@ __attribute__((noinline)) void top_statement_admission_on(const PlannedStmt *pla
     gate_transaction();
 }
 
-// Off (the common case of an unconfigured server), a statement costs the
-// pause gate: one load of the pause count, at a transaction's first
-// statement only.
-void admission_top_statement(const PlannedStmt *plan)
+// Everything but the inline case of admission_top_statement (admission.hpp).
+void admission_top_statement_full(const PlannedStmt *plan)
 {
     rolled_back_to_savepoint = false;
-    if (shm.state == nullptr || exempt()) [[unlikely]]
+    if (exempt()) [[unlikely]]  // also without shared memory: no my_slot then
         return;
     int active = max_active();
     int heavy_lane = max_heavy();

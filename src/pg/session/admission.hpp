@@ -5,6 +5,7 @@
 #include "poolgov/admission.hpp"
 
 #include "session/xact_events.hpp"
+#include "shmem.hpp"
 
 #include <cstdint>
 
@@ -25,7 +26,28 @@ void admission_reloaded();
 
 // A top-level statement is about to start its executor (not inside a
 // utility command, a function or another statement).
-void admission_top_statement(const PlannedStmt *plan);
+void admission_top_statement_full(const PlannedStmt *plan);
+
+// Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it
+// aborts were not aborted by an error, and the transaction keeps its slot.
+extern bool admission_rolled_back;
+
+// The common case inline, for a backend with a connection slot: admission
+// control and the heavy lane off (one load for both), and either the
+// transaction passed the pause gate already or no scope is paused (one
+// load of the pause count, at a transaction's first statement only).
+// Anything else, and superusers' exemption: admission_top_statement_full.
+inline void admission_top_statement(const PlannedStmt *plan)
+{
+    if (admission_limits_word(shm.state->admission_settings) != 0 ||
+        (!xact_gate_passed && atomic::load_seq_cst(shm.state->pauses.n_in_force) != 0))
+        [[unlikely]] {
+        admission_top_statement_full(plan);
+        return;
+    }
+    admission_rolled_back = false;
+    xact_gate_passed = true;
+}
 
 // A top-level utility command other than transaction control, SET, RESET
 // and SHOW is about to run inside a transaction block: the block takes its

@@ -29,6 +29,7 @@ extern "C" {
 namespace poolgov::pg {
 
 ConnSlot *my_slot = nullptr;
+SlotStats *my_slot_stats = nullptr;
 
 namespace {
 
@@ -109,6 +110,7 @@ void retire_connection(int code, Datum arg)
     if (slot == nullptr)
         return;
     my_slot = nullptr;  // no more statements are counted
+    my_slot_stats = nullptr;
     SlotStats &stats = stats_of(slot);
     lock_acquire(shm.state->main_lock, LW_EXCLUSIVE);
     retire_counters(*slot);
@@ -417,6 +419,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
 
     if (slot != nullptr) {
         my_slot = slot_to_free = slot;
+        my_slot_stats = &stats_of(slot);
         on_proc_exit(free_slot, 0);
         on_shmem_exit(retire_connection, 0);
         reclaim_backend_start();  // idle reclamation requests (SIGUSR2)

@@ -12,6 +12,9 @@ namespace poolgov::pg {
 // Set once the slot is claimed; null in walsenders, workers, refused logins,
 // and once the backend has started to exit.
 extern ConnSlot *my_slot;
+// my_slot's counters (stats_of(my_slot)), set and cleared with it: the
+// statement path's one load.
+extern SlotStats *my_slot_stats;
 
 struct LoginInfo {
     Oid role_oid;

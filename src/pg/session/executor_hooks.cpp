@@ -165,19 +165,8 @@ void add_slow_query(const Finished &f)
                  errhidestmt(true)));
 }
 
-// This backend's counters: my_slot's, found once (my_slot is set at login
-// and stays).
-SlotStats *my_stats = nullptr;
-const ConnSlot *my_stats_slot = nullptr;
-
-SlotStats &mine()
-{
-    if (my_stats_slot != my_slot) [[unlikely]] {
-        my_stats = &stats_of(my_slot);
-        my_stats_slot = my_slot;
-    }
-    return *my_stats;
-}
+// This backend's counters: my_slot's (only called while my_slot is set).
+SlotStats &mine() { return *my_slot_stats; }
 
 bool is_slow(uint64_t duration_ns) { return duration_ns >= settings::slow_query_threshold_ns; }
 
@@ -297,9 +286,9 @@ __attribute__((noinline, cold)) void start_with_query_timer(QueryDesc *queryDesc
 // that nothing but the chained call is left after it. If another extension
 // asks for the executor's timer meanwhile (pg_stat_statements),
 // ExecutorEnd reads that one, and ours only goes back.
-POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+__attribute__((noinline)) void executor_start_full(QueryDesc *queryDesc, int eflags)
 {
-    if (nesting_level > 0) [[unlikely]] {
+    if (nesting_level > 0) {
         nested_executor_start(queryDesc, eflags);
         return;
     }
@@ -307,11 +296,36 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int 
     top_statement_active = true;
     budget_idle_statement_started();
     if (untracked_utility_depth == 0)
-        admission_top_statement(queryDesc->plannedstmt);
+        admission_top_statement_full(queryDesc->plannedstmt);
     if (tracking_top() && !statement_clock_start(queryDesc)) [[unlikely]]
         start_with_query_timer(queryDesc, eflags);
     else
         call_prev_executor_start(queryDesc, eflags);
+    top_statement_active = saved;
+}
+
+// The common case: a top-level statement sent by the client (not inside a
+// utility command), no budget idle timer armed, tracked, no other timer
+// open. Anything else: executor_start_full, the same the long way.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+    if ((nesting_level | untracked_utility_depth | statement_clock_n | budget_idle_armed) != 0 ||
+        settings::track == settings::TRACK_NONE || my_slot == nullptr) [[unlikely]] {
+        executor_start_full(queryDesc, eflags);
+        return;
+    }
+    // The timer first (no other is open: timers[0]); an error in admission
+    // or in the executor's start aborts and forgets it.
+    StatementTimer *t = &statement_clock_timers[0];
+    t->qd = queryDesc;
+    t->subxact = InvalidSubTransactionId;
+    t->ticks = 0;
+    statement_clock_n = 1;
+    statement_clock_current = t;
+    bool saved = top_statement_active;
+    top_statement_active = true;
+    admission_top_statement(queryDesc->plannedstmt);
+    call_prev_executor_start(queryDesc, eflags);
     top_statement_active = saved;
 }
 
@@ -332,7 +346,7 @@ void call_nested(const QueryDesc *queryDesc, Call call)
     top_statement_active = false;
     nesting_level = 0;
     if (total != nullptr)
-        *total += clock_ns_since(start);
+        *total += static_cast<int64_t>(clock_ticks() - start);
 }
 
 // ExecutorFinish of a plain SELECT runs no statements of its own: its
@@ -354,13 +368,11 @@ __attribute__((noinline, cold)) void nested_executor_run(POOLGOV_EXECUTOR_RUN_PA
     call_counting_errors(true, [&] { call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS); });
 }
 
-// A top-level statement's run, written out (not call_nested's lambda) so
-// that no local has its address taken: no stack canary on the hot path.
-// The only address taken is the timespec clock_gettime fills in, inside
-// clock_ticks, on the fallback clock.
-POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+// A top-level statement's run, the long way: nested, another statement's
+// timer, none, or the clock_gettime clock.
+__attribute__((noinline)) void executor_run_full(POOLGOV_EXECUTOR_RUN_PARAMS)
 {
-    if (nesting_level > 0) [[unlikely]] {
+    if (nesting_level > 0) {
         nested_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);
         return;
     }
@@ -372,7 +384,30 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
     top_statement_active = false;
     nesting_level = 0;
     if (total != nullptr)
-        *total += clock_ns_since(start);
+        *total += static_cast<int64_t>(clock_ticks() - start);
+}
+
+// The common case, written out (not call_nested's lambda) so that no local
+// has its address taken (no stack canary) and nothing but the chained call
+// is a call (few registers to save): a top-level statement with the current
+// timer, on the time-stamp counter. Ticks are summed raw; ExecutorEnd
+// converts them once.
+POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorRun(POOLGOV_EXECUTOR_RUN_PARAMS)
+{
+    StatementTimer *t = statement_clock_current;
+#if POOLGOV_TSC_CLOCK
+    if (nesting_level == 0 && t->qd == queryDesc && clock_use_tsc) [[likely]] {
+        uint64_t start = __rdtsc();
+        nesting_level = 1;
+        top_statement_active = true;
+        call_prev_executor_run(POOLGOV_EXECUTOR_RUN_ARGS);  // on error: see on_xact_abort
+        top_statement_active = false;
+        nesting_level = 0;
+        t->ticks += static_cast<int64_t>(__rdtsc() - start);
+        return;
+    }
+#endif
+    executor_run_full(POOLGOV_EXECUTOR_RUN_ARGS);
 }
 
 void call_prev_executor_finish(QueryDesc *queryDesc) { prev_ExecutorFinish(queryDesc); }
@@ -441,7 +476,7 @@ __attribute__((noinline)) void executor_end_full(QueryDesc *queryDesc)
     if (nesting_level == 0) [[likely]] {
         int64_t own = statement_clock_stop(queryDesc);
         if (own >= 0 && compat::query_timer(queryDesc) == nullptr &&
-            settings::track != settings::TRACK_NONE && my_slot != nullptr) [[likely]] {
+            settings::track != settings::TRACK_NONE && my_slot_stats != nullptr) [[likely]] {
             auto ns = static_cast<uint64_t>(own);
             bool slow = is_slow(ns);
             // Plain stores into our own slot: nothing here raises or throws,
@@ -464,20 +499,22 @@ __attribute__((noinline)) void executor_end_full(QueryDesc *queryDesc)
 
 // The common case, decided before anything is written and done with no
 // call but tail calls (so no registers to save): a top-level statement
-// with our timer, the only one open, its counters of the current epoch,
+// (not run by a utility command) with our timer, the only one open, its
+// ticks converted once, its counters of the current epoch,
 // not slow, its histogram bucket in the range in use. Anything else:
 // executor_end_full, which does the same the long way.
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
     StatementTimer *t = statement_clock_current;
-    SlotStats *stats = my_stats;
-    if (nesting_level != 0 || statement_clock_n != 1 || t == nullptr || t->qd != queryDesc ||
+    SlotStats *stats = my_slot_stats;
+    if (t->qd != queryDesc ||
+        (nesting_level | untracked_utility_depth | (statement_clock_n ^ 1)) != 0 ||
         compat::query_timer(queryDesc) != nullptr || settings::track == settings::TRACK_NONE ||
-        my_slot == nullptr || my_stats_slot != my_slot) [[unlikely]] {
+        stats == nullptr) [[unlikely]] {
         executor_end_full(queryDesc);
         return;
     }
-    auto ns = static_cast<uint64_t>(t->ns);
+    uint64_t ns = statement_timer_ns(t);
     auto bucket = static_cast<uint32_t>(histogram_bucket(ns));
     if (atomic::load(stats->epoch) != atomic::load(shm.state->stats_epoch) || is_slow(ns) ||
         !stmt_bucket_in_range(stats->stmts, bucket)) [[unlikely]] {
@@ -485,16 +522,17 @@ POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
         return;
     }
     statement_clock_n = 0;
-    statement_clock_current = nullptr;
-    uint32_t admitted = admission_pending_admitted;
-    write_begin(stats->cc);
+    statement_clock_current = &statement_clock_none;
+    uint32_t cc = write_open(stats->cc);
     stmt_record_in_range(stats->stmts, ns, static_cast<uint64_t>(queryDesc->estate->es_processed),
-                         admitted, bucket);
-    write_end(stats->cc);
-    admission_pending_admitted = 0;
-    if (untracked_utility_depth == 0 &&
-        ((xact_work & kXactWorkAdmission) ||
-         atomic::load(shm.state->budget.idle_in_transaction_rules) != 0)) {
+                         0, bucket);
+    if (admission_pending_admitted != 0) [[unlikely]] {
+        atomic::owner_add(stats->stmts.admitted, uint64_t{admission_pending_admitted});
+        admission_pending_admitted = 0;
+    }
+    write_close(stats->cc, cc);
+    if ((xact_work & kXactWorkAdmission) ||
+        atomic::load(shm.state->budget.idle_in_transaction_rules) != 0) {
         executor_end_idle_timers(queryDesc);
         return;
     }

@@ -89,7 +89,8 @@ void statement_clock_calibrate()
              errmsg_internal("pg_poolgov: statement clock: clock_gettime(CLOCK_MONOTONIC)")));
 }
 
-StatementTimer *statement_clock_current = nullptr;
+StatementTimer statement_clock_none = {nullptr, InvalidSubTransactionId, 0};
+StatementTimer *statement_clock_current = &statement_clock_none;
 
 // Top-level statements open at once: usually one, a few with portals
 // (cursors fetched in turn). With one open, it is timers[0] and current.
@@ -117,7 +118,7 @@ bool statement_clock_start_slow(const QueryDesc *qd)
     if (n_timers > 0) {
         if (StatementTimer *t = statement_clock_find(qd)) {
             t->subxact = InvalidSubTransactionId;
-            t->ns = 0;
+            t->ticks = 0;
             return true;
         }
         if (n_timers == kTimers)
@@ -132,13 +133,13 @@ bool statement_clock_start_slow(const QueryDesc *qd)
 int64_t statement_clock_stop_slow(const QueryDesc *qd)
 {
     StatementTimer *t = statement_clock_current;
-    if (t == nullptr || t->qd != qd)
+    if (t->qd != qd)
         t = statement_clock_find(qd);
     if (t == nullptr)
         return -1;
-    int64_t ns = t->ns;
+    auto ns = static_cast<int64_t>(statement_timer_ns(t));
     *t = timers[--n_timers];
-    statement_clock_current = nullptr;
+    statement_clock_current = &statement_clock_none;
     return ns;
 }
 
@@ -155,7 +156,7 @@ void statement_clock_forget(SubTransactionId from)
             timers[i].subxact < from)
             timers[kept++] = timers[i];
     n_timers = kept;
-    statement_clock_current = nullptr;
+    statement_clock_current = &statement_clock_none;
 }
 
 void statement_clock_stamp(SubTransactionId parent)

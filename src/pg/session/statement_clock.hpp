@@ -42,19 +42,6 @@ extern "C" {
 
 namespace poolgov::pg {
 
-struct StatementTimer {
-    const QueryDesc *qd;
-    // Where the statement started: 0 until a subtransaction starts after
-    // it (statement_clock_stamp), which stamps it with its parent. So a
-    // timer of 0 started in the innermost subtransaction begun since, and
-    // no call to GetCurrentSubTransactionId() per statement.
-    SubTransactionId subxact;
-    int64_t ns;
-};
-
-// The timer last started or found; null after a stop or a forget.
-extern StatementTimer *statement_clock_current;
-
 // The statement clock (poolgov/tick_clock.hpp): the CPU's time-stamp
 // counter where the kernel keeps time with it, else CLOCK_MONOTONIC in
 // nanoseconds. Chosen and calibrated once in the postmaster
@@ -83,6 +70,32 @@ inline int64_t clock_ns_since(uint64_t start)
 // from _PG_init in the postmaster. Says which clock at DEBUG1.
 void statement_clock_calibrate();
 
+struct StatementTimer {
+    const QueryDesc *qd;
+    // Where the statement started: 0 until a subtransaction starts after
+    // it (statement_clock_stamp), which stamps it with its parent. So a
+    // timer of 0 started in the innermost subtransaction begun since, and
+    // no call to GetCurrentSubTransactionId() per statement.
+    SubTransactionId subxact;
+    // Clock ticks summed over its ExecutorRun and ExecutorFinish calls
+    // (clock_ticks() differences, converted once, at the end:
+    // statement_timer_ns).
+    int64_t ticks;
+};
+
+// A timer's total in nanoseconds (0 if the ticks summed up negative: a
+// counter read on another CPU may be a few ticks behind).
+inline uint64_t statement_timer_ns(const StatementTimer *t)
+{
+    return ticks_to_ns(t->ticks > 0 ? static_cast<uint64_t>(t->ticks) : 0, clock_scale);
+}
+
+// The timer last started or found; &statement_clock_none (whose qd is
+// null, so that it matches no statement) after a stop or a forget: never
+// null, one comparison tells whether it is a statement's.
+extern StatementTimer statement_clock_none;
+extern StatementTimer *statement_clock_current;
+
 // The table of timers; timers[0] is the common case's, found through
 // statement_clock_current (see statement_clock.cpp).
 constexpr int kStatementTimers = 8;
@@ -102,21 +115,21 @@ inline bool statement_clock_start(const QueryDesc *qd)
     StatementTimer *t = &statement_clock_timers[0];
     t->qd = qd;
     t->subxact = InvalidSubTransactionId;  // see StatementTimer
-    t->ns = 0;
+    t->ticks = 0;
     statement_clock_n = 1;
     statement_clock_current = t;
     return true;
 }
 
-// The running total of qd (ns), or null. Valid until the next start, stop or
+// The running total of qd (ticks), or null. Valid until the next start, stop or
 // forget: only top-level statements have timers, and none starts or stops
 // while a top-level statement's ExecutorRun is under way.
 inline int64_t *statement_clock_of(const QueryDesc *qd)
 {
     StatementTimer *t = statement_clock_current;
-    if (t == nullptr || t->qd != qd) [[unlikely]]
+    if (t->qd != qd) [[unlikely]]
         t = statement_clock_find(qd);
-    return t ? &t->ns : nullptr;
+    return t ? &t->ticks : nullptr;
 }
 
 // Nanoseconds measured, and forgets the timer; negative if there was none.
@@ -124,11 +137,11 @@ inline int64_t *statement_clock_of(const QueryDesc *qd)
 inline int64_t statement_clock_stop(const QueryDesc *qd)
 {
     StatementTimer *t = statement_clock_current;
-    if (statement_clock_n != 1 || t == nullptr || t->qd != qd) [[unlikely]]
+    if (statement_clock_n != 1 || t->qd != qd) [[unlikely]]
         return statement_clock_stop_slow(qd);
     statement_clock_n = 0;
-    statement_clock_current = nullptr;
-    return t->ns;
+    statement_clock_current = &statement_clock_none;
+    return static_cast<int64_t>(statement_timer_ns(t));
 }
 
 void statement_clock_forget(SubTransactionId from);  // InvalidSubTransactionId: all

@@ -6,6 +6,7 @@
 namespace poolgov::pg {
 
 uint32_t xact_work = 0;
+bool xact_gate_passed = false;
 
 namespace {
 
@@ -36,8 +37,10 @@ __attribute__((noinline)) void on_xact_work(XactEvent event)
     } else {
         dispatch(event);
     }
-    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE)
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT || event == XACT_EVENT_PREPARE) {
         xact_work = 0;
+        xact_gate_passed = false;
+    }
 }
 
 // The statement path's case first: a commit with nothing flagged.
@@ -48,6 +51,7 @@ void on_xact(XactEvent event, void *)
         if ((xact_work & kXactWorkBudgets) == 0)
             return;
     } else if (event == XACT_EVENT_COMMIT) {
+        xact_gate_passed = false;
         if (xact_work == 0)
             return;
         if (xact_work == kXactWorkAdmission) {  // the slot goes back, nothing else

@@ -31,6 +31,11 @@ extern uint32_t xact_work;
 
 inline void xact_work_flag(XactWork part) { xact_work |= part; }
 
+// This transaction's first top-level statement passed pause control
+// (admission.cpp): no pause holds it any more. Cleared when it ends
+// (COMMIT, ABORT, PREPARE), whatever xact_work says.
+extern bool xact_gate_passed;
+
 // The parts, in the order they are called.
 void admission_xact_event(XactEvent event);
 void budgets_xact_event(XactEvent event);
