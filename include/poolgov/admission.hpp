@@ -85,8 +85,7 @@ struct AdmissionEntry {
     uint8_t list;         // priority class of the list it waits in
     uint32_t prev, next;  // neighbours in that list: index + 1, 0 = none
     uint64_t ticket;
-    int64_t queued_since;   // microseconds; 0 unless waiting
-    int64_t running_since;  // microseconds; 0 unless running
+    int64_t queued_since;  // microseconds; 0 unless waiting
     // Queued for a slot and held by these pauses (bits of the pause table,
     // poolgov/pause.hpp): not eligible while any is set.
     uint32_t paused;
@@ -184,7 +183,7 @@ struct AdmissionRequest {
 // reads max_active only. Returns false
 // (nothing changed) otherwise; then call admission_enter under the lock.
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
-                          const AdmissionLimits &lim, int64_t now);
+                          const AdmissionLimits &lim);
 
 // Lock-free: entry `i`, running with neither a heavy slot nor caps, gives
 // its slot back. Returns false if it must instead call admission_leave
@@ -258,8 +257,7 @@ int admission_cap_usage(AdmissionTable t, uint32_t role);
 // `priority`, with no caps, no heavy slot and no pause, takes a slot if
 // nobody waits and `max_active` has room (one compare-and-swap on
 // `running`); false: nothing changed.
-inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int max_active,
-                                int64_t now)
+inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int max_active)
 {
     AdmissionCounters &c = *t.counters;
     if (atomic::load_seq_cst(c.queued) != 0)
@@ -277,7 +275,6 @@ inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int m
     atomic::store(e.paused, 0u);
     e.was_held = 0;
     atomic::store_release(e.heavy, static_cast<uint8_t>(HeavyState::None));
-    e.running_since = now;
     atomic::fetch_add(c.admitted, uint64_t{1});
     atomic::store_release(e.state, static_cast<uint32_t>(AdmState::Running));
     return true;

@@ -167,7 +167,6 @@ bool grant(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t now, boo
     dequeue(t, i);
     record_wait(c, e, now);
     if (slot) {
-        e.running_since = now;
         atomic::fetch_add(c.admitted, uint64_t{1});
         set_state(e, kRunning);
     }
@@ -278,11 +277,11 @@ int admission_cap_usage(AdmissionTable t, uint32_t role)
 }
 
 bool admission_enter_fast(AdmissionTable t, int i, const AdmissionRequest &req,
-                          const AdmissionLimits &lim, int64_t now)
+                          const AdmissionLimits &lim)
 {
     if (req.heavy || req.n_caps > 0 || req.paused != 0)
         return false;
-    return admission_take_fast(t, i, req.priority, lim.max_active, now);
+    return admission_take_fast(t, i, req.priority, lim.max_active);
 }
 
 bool admission_leave_fast(AdmissionTable t, int i, bool *done)
@@ -379,7 +378,6 @@ int admission_leave(AdmissionTable t, int i, const AdmissionLimits &lim, int64_t
     e.n_caps = 0;
     e.overdraft = 0;
     e.queued_since = 0;
-    e.running_since = 0;
     atomic::store(e.paused, uint32_t{0});
     e.was_held = 0;
     if (state == kRunning)  // after the entry is clean: the slot is free now

@@ -778,16 +778,16 @@ TEST(AdmissionFast, TakesAndGivesBackWithoutTheQueueWhenNobodyWaits)
 {
     Fixture f(4);
     AdmissionRequest plain{false, 1, 0, nullptr, nullptr};
-    EXPECT_TRUE(admission_enter_fast(f.table(), 0, plain, f.lim, f.now));
-    EXPECT_TRUE(admission_enter_fast(f.table(), 1, plain, f.lim, f.now));
-    EXPECT_FALSE(admission_enter_fast(f.table(), 2, plain, f.lim, f.now));  // full
+    EXPECT_TRUE(admission_enter_fast(f.table(), 0, plain, f.lim));
+    EXPECT_TRUE(admission_enter_fast(f.table(), 1, plain, f.lim));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 2, plain, f.lim));  // full
     EXPECT_EQ(f.counters.running, 2u);
     EXPECT_FALSE(f.enter(2));  // queues under the lock
     // With a waiter, the fast path is closed even when room appears ...
     bool done = true;
     EXPECT_TRUE(admission_leave_fast(f.table(), 0, &done));
     EXPECT_FALSE(done);  // ... and the leaver must grant
-    EXPECT_FALSE(admission_enter_fast(f.table(), 3, plain, f.lim, f.now));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 3, plain, f.lim));
     EXPECT_EQ(f.grant(), V{2});
     EXPECT_TRUE(admission_leave_fast(f.table(), 1, &done));
     EXPECT_TRUE(done);
@@ -803,8 +803,8 @@ TEST(AdmissionFast, HeavyOrCappedTransactionsTakeTheLockedPath)
     int32_t cap = 1;
     AdmissionRequest heavy{true, 1, 0, nullptr, nullptr};
     AdmissionRequest capped{false, 1, 1, &role, &cap};
-    EXPECT_FALSE(admission_enter_fast(f.table(), 0, heavy, f.lim, f.now));
-    EXPECT_FALSE(admission_enter_fast(f.table(), 0, capped, f.lim, f.now));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 0, heavy, f.lim));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 0, capped, f.lim));
     EXPECT_EQ(f.counters.running, 0u);
     f.enter(0, 1, false, 5, 1);
     bool done = false;
@@ -831,7 +831,7 @@ TEST(AdmissionFast, ConcurrentFastAndLockedPathsKeepTheLimit)
             AdmissionRequest req{false, 1, 0, nullptr, nullptr};
             int granted[kThreads];
             for (int r = 0; r < kRounds; ++r) {
-                if (!admission_enter_fast(t, id, req, lim, 1)) {
+                if (!admission_enter_fast(t, id, req, lim)) {
                     bool running;
                     {
                         std::lock_guard<std::mutex> g(lock);

@@ -50,7 +50,7 @@ struct Fixture {
     {
         AdmissionRequest r{false, priority, 0, nullptr, nullptr, mask_of(pauses, c)};
         now += 1;
-        if (admission_enter_fast(table(), i, r, lim, now))
+        if (admission_enter_fast(table(), i, r, lim))
             return true;
         return admission_enter(table(), i, r, lim, now);
     }
@@ -306,7 +306,7 @@ TEST(PauseQueue, NoFastPathForAHeldTransaction)
     Fixture f(2, 5);
     f.pause(0, kBatch);
     AdmissionRequest r{false, 1, 0, nullptr, nullptr, mask_of(f.pauses, batch_a)};
-    EXPECT_FALSE(admission_enter_fast(f.table(), 0, r, f.lim, f.now));
+    EXPECT_FALSE(admission_enter_fast(f.table(), 0, r, f.lim));
     EXPECT_EQ(f.counters.running, 0u);
 }
 

@@ -99,6 +99,9 @@ constexpr long kTickMs = 1000;
 int my_index = -1;  // this backend's entry, once it took part
 bool &rolled_back_to_savepoint = admission_rolled_back;
 bool idle_timeout_registered = false;
+// Armed since the last disarm (it may have fired since): a statement asks
+// the timeout module only then.
+bool idle_timeout_armed = false;
 // Has this transaction passed the gate (no pause holds it any more)? A flag
 // the one transaction callback clears at every transaction's end
 // (xact_events.hpp): one load per statement.
@@ -194,7 +197,10 @@ bool admission_on() { return shm.state != nullptr && (max_active() > 0 || max_he
 
 void disarm_idle_timeout()
 {
-    if (idle_timeout_registered && get_timeout_active(idle_timeout_id))
+    if (!idle_timeout_armed)
+        return;
+    idle_timeout_armed = false;
+    if (get_timeout_active(idle_timeout_id))
         disable_timeout(idle_timeout_id, false);
 }
 
@@ -231,15 +237,21 @@ void leave(int, Datum)
 {
     if (admission_pending_admitted != 0) [[unlikely]]
         admission_flush_pending();
-    if (my_index < 0 || entry_state(me()) == static_cast<uint32_t>(AdmState::None))
+    if (my_index < 0)
         return;
-    disarm_idle_timeout();
+    AdmissionTable t = shm.admission;
+    if (entry_state(t.entries[my_index]) == static_cast<uint32_t>(AdmState::None))
+        return;
+    // The idle timer after the slot (it acts only on a session idle in its
+    // transaction, which this one no longer is): nothing is loaded twice.
     bool done = false;
-    if (admission_give_fast(shm.admission, my_index, &done)) [[likely]] {
+    if (admission_give_fast(t, my_index, &done)) [[likely]] {
+        disarm_idle_timeout();
         if (!done) [[unlikely]]
             grant_freed_slot();
         return;
     }
+    disarm_idle_timeout();
     leave_locked();
 }
 
@@ -584,8 +596,7 @@ bool fast_admit(int active)
         (!xact_gated() && pauses_in_force()))
         return false;
     xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
-    if (!admission_take_fast(shm.admission, my_index, profile.priority, active,
-                             GetCurrentTransactionStartTimestamp()))
+    if (!admission_take_fast(shm.admission, my_index, profile.priority, active))
         return false;
     admission_pending_admitted++;
     return true;
@@ -618,8 +629,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
         if (pause_only && req.paused == 0)
             return;
         // Nobody waiting and room: no lock, no clock read.
-        if (admission_enter_fast(shm.admission, my_index, req, fast_limits(),
-                                 GetCurrentTransactionStartTimestamp())) {
+        if (admission_enter_fast(shm.admission, my_index, req, fast_limits())) {
             count_admission(false);
             return;
         }
@@ -729,8 +739,8 @@ void admission_xact_event(XactEvent event)
 }
 
 // Admission control on: the fast path, else the full one.
-__attribute__((noinline)) void top_statement_admission_on(const PlannedStmt *plan, int active,
-                                                          int heavy_lane)
+__attribute__((always_inline)) inline void top_statement_admission_on(const PlannedStmt *plan,
+                                                                      int active, int heavy_lane)
 {
     disarm_idle_timeout();
     bool heavy = heavy_lane > 0 && is_heavy(plan);
@@ -742,6 +752,19 @@ __attribute__((noinline)) void top_statement_admission_on(const PlannedStmt *pla
     } else if (!xact_gated() && pauses_in_force())
         acquire(false, plan, true);
     gate_transaction();
+}
+
+__attribute__((noinline)) void admission_top_statement_on(const PlannedStmt *plan)
+{
+    admission_rolled_back = false;
+    if (exempt()) [[unlikely]]
+        return;
+    int active = max_active();
+    int heavy_lane = max_heavy();
+    if (active > 0 || heavy_lane > 0) [[likely]]  // unless turned off meanwhile
+        top_statement_admission_on(plan, active, heavy_lane);
+    else
+        admission_top_statement_full(plan);
 }
 
 // Everything but the inline case of admission_top_statement (admission.hpp).
@@ -799,6 +822,7 @@ void admission_statement_check()
         idle_timeout_registered = true;
     }
     enable_timeout_after(idle_timeout_id, settings::admission_idle_timeout);
+    idle_timeout_armed = true;
 }
 
 uint32_t admission_pending_admitted = 0;

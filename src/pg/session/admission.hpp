@@ -27,6 +27,8 @@ void admission_reloaded();
 // A top-level statement is about to start its executor (not inside a
 // utility command, a function or another statement).
 void admission_top_statement_full(const PlannedStmt *plan);
+// The same when admission control or the heavy lane is on.
+void admission_top_statement_on(const PlannedStmt *plan);
 
 // Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it
 // aborts were not aborted by an error, and the transaction keeps its slot.
@@ -39,9 +41,11 @@ extern bool admission_rolled_back;
 // Anything else, and superusers' exemption: admission_top_statement_full.
 inline void admission_top_statement(const PlannedStmt *plan)
 {
-    if (admission_limits_word(shm.state->admission_settings) != 0 ||
-        (!xact_gate_passed && atomic::load_seq_cst(shm.state->pauses.n_in_force) != 0))
-        [[unlikely]] {
+    if (admission_limits_word(shm.state->admission_settings) != 0) [[unlikely]] {
+        admission_top_statement_on(plan);
+        return;
+    }
+    if (!xact_gate_passed && atomic::load_seq_cst(shm.state->pauses.n_in_force) != 0) [[unlikely]] {
         admission_top_statement_full(plan);
         return;
     }

@@ -458,12 +458,15 @@ __attribute__((noinline)) void count_by_query_timer(QueryDesc *queryDesc, int64_
 
 void call_prev_executor_end(QueryDesc *queryDesc) { prev_ExecutorEnd(queryDesc); }
 
-// Admission control's or a budget's idle timer may have to be armed, then
-// the chained call.
+// Admission control's or a budget's idle timer may have to be armed, if
+// this statement ran inside a transaction block (xact_block_lxid), then the
+// chained call.
 __attribute__((noinline)) void executor_end_idle_timers(QueryDesc *queryDesc)
 {
-    admission_statement_check();
-    budget_idle_statement_done();
+    if (xact_block_lxid == compat::local_xid()) {
+        admission_statement_check();
+        budget_idle_statement_done();
+    }
     call_prev_executor_end(queryDesc);
 }
 
@@ -592,6 +595,8 @@ void before_top_utility(const Node *parsetree)
 // Any top-level command may leave the session idle in its block.
 void after_top_utility(const Node *parsetree)
 {
+    if (IsTransactionBlock())  // a block began, or goes on (xact_events.hpp)
+        xact_block_lxid = compat::local_xid();
     if (IsA(parsetree, TransactionStmt) &&
         reinterpret_cast<const TransactionStmt *>(parsetree)->kind == TRANS_STMT_ROLLBACK_TO)
         admission_rolled_back_to_savepoint();

@@ -7,6 +7,7 @@ namespace poolgov::pg {
 
 uint32_t xact_work = 0;
 bool xact_gate_passed = false;
+LocalTransactionId xact_block_lxid = 0;  // InvalidLocalTransactionId
 
 namespace {
 

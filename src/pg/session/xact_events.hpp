@@ -36,6 +36,14 @@ inline void xact_work_flag(XactWork part) { xact_work |= part; }
 // (COMMIT, ABORT, PREPARE), whatever xact_work says.
 extern bool xact_gate_passed;
 
+// The local transaction id of the transaction block a top-level utility
+// command (BEGIN, START TRANSACTION, COMMIT AND CHAIN ...) left open last.
+// A session can sit idle in a transaction only inside a block, and a block
+// begins only by a utility command: a statement of another transaction
+// (compat::local_xid() differs) arms no idle timer, without asking
+// IsTransactionBlock().
+extern LocalTransactionId xact_block_lxid;
+
 // The parts, in the order they are called.
 void admission_xact_event(XactEvent event);
 void budgets_xact_event(XactEvent event);
