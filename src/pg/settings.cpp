@@ -34,6 +34,7 @@ int track = TRACK_TOP;
 bool track_utility = true;
 int slow_query_threshold = 100;
 uint64_t slow_query_threshold_ns = 100 * uint64_t{1000000};
+void (*track_assigned)(int) = nullptr;
 bool log_slow_queries = false;
 int slow_query_log_size = 1000;
 int max_query_text = 1024;
@@ -308,6 +309,12 @@ void define_login_settings()
         &database, "postgres", PGC_POSTMASTER, 0, check_database, nullptr, nullptr);
 }
 
+void assign_track(int v, void *)
+{
+    if (track_assigned != nullptr)
+        track_assigned(v);
+}
+
 void assign_slow_query_threshold(int v, void *)
 {
     slow_query_threshold_ns = v >= 0 ? static_cast<uint64_t>(v) * 1000000 : UINT64_MAX;
@@ -318,7 +325,8 @@ void define_statement_settings()
     DefineCustomEnumVariable("poolgov.track", "Which statements pg_poolgov times.",
                              "none, top (statements sent by clients) or all (also nested "
                              "statements inside functions).",
-                             &track, track, track_options, PGC_SUSET, 0, nullptr, nullptr, nullptr);
+                             &track, track, track_options, PGC_SUSET, 0, nullptr, assign_track,
+                             nullptr);
     DefineCustomBoolVariable(
         "poolgov.track_utility", "Whether utility commands (DDL, COPY, ...) are timed.", nullptr,
         &track_utility, track_utility, PGC_SUSET, 0, nullptr, nullptr, nullptr);

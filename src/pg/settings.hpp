@@ -26,6 +26,9 @@ extern char *database;            // whose poolgov.budgets the governor enforces
 // Statements.
 enum Track { TRACK_NONE = 0, TRACK_TOP = 1, TRACK_ALL = 2 };
 extern int track;  // Track
+// Called by track's assign hook with the new value (the session's
+// statement path keeps a pointer that says "tracked" in one load).
+extern void (*track_assigned)(int track);
 extern bool track_utility;
 extern int slow_query_threshold;  // ms; -1: off
 // slow_query_threshold in nanoseconds, UINT64_MAX when off: one comparison

@@ -30,6 +30,12 @@ namespace poolgov::pg {
 
 ConnSlot *my_slot = nullptr;
 SlotStats *my_slot_stats = nullptr;
+SlotStats *tracked_stats = nullptr;
+
+void tracked_stats_refresh(int track)
+{
+    tracked_stats = track != settings::TRACK_NONE ? my_slot_stats : nullptr;
+}
 
 namespace {
 
@@ -111,6 +117,7 @@ void retire_connection(int code, Datum arg)
         return;
     my_slot = nullptr;  // no more statements are counted
     my_slot_stats = nullptr;
+    tracked_stats = nullptr;
     SlotStats &stats = stats_of(slot);
     lock_acquire(shm.state->main_lock, LW_EXCLUSIVE);
     retire_counters(*slot);
@@ -420,6 +427,7 @@ LoginDecision claim_connection(const LoginInfo &login, const LoginPolicy &policy
     if (slot != nullptr) {
         my_slot = slot_to_free = slot;
         my_slot_stats = &stats_of(slot);
+        tracked_stats_refresh(settings::track);
         on_proc_exit(free_slot, 0);
         on_shmem_exit(retire_connection, 0);
         reclaim_backend_start();  // idle reclamation requests (SIGUSR2)

@@ -15,6 +15,11 @@ extern ConnSlot *my_slot;
 // my_slot's counters (stats_of(my_slot)), set and cleared with it: the
 // statement path's one load.
 extern SlotStats *my_slot_stats;
+// my_slot_stats while poolgov.track is not none, else null: the statement
+// path's one test for "a tracked client backend". Kept by
+// tracked_stats_refresh (at login, at exit, and by track's assign hook).
+extern SlotStats *tracked_stats;
+void tracked_stats_refresh(int track);
 
 struct LoginInfo {
     Oid role_oid;

@@ -310,7 +310,7 @@ __attribute__((noinline)) void executor_start_full(QueryDesc *queryDesc, int efl
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
     if ((nesting_level | untracked_utility_depth | statement_clock_n | budget_idle_armed) != 0 ||
-        settings::track == settings::TRACK_NONE || my_slot == nullptr) [[unlikely]] {
+        tracked_stats == nullptr) [[unlikely]] {
         executor_start_full(queryDesc, eflags);
         return;
     }
@@ -509,11 +509,10 @@ __attribute__((noinline)) void executor_end_full(QueryDesc *queryDesc)
 POOLGOV_NO_STACK_PROTECTOR void poolgov_ExecutorEnd(QueryDesc *queryDesc)
 {
     StatementTimer *t = statement_clock_current;
-    SlotStats *stats = my_slot_stats;
+    SlotStats *stats = tracked_stats;
     if (t->qd != queryDesc ||
         (nesting_level | untracked_utility_depth | (statement_clock_n ^ 1)) != 0 ||
-        compat::query_timer(queryDesc) != nullptr || settings::track == settings::TRACK_NONE ||
-        stats == nullptr) [[unlikely]] {
+        compat::query_timer(queryDesc) != nullptr || stats == nullptr) [[unlikely]] {
         executor_end_full(queryDesc);
         return;
     }
@@ -749,6 +748,7 @@ void executor_hooks_install()
     // The previous hook, else the standard function: never null, so that a
     // chained call is one indirect call, without a test.
     prev_planner = planner_hook ? planner_hook : standard_planner;
+    settings::track_assigned = tracked_stats_refresh;
     planner_hook = poolgov_planner;
     prev_ExecutorStart = ExecutorStart_hook ? ExecutorStart_hook : standard_ExecutorStart;
     ExecutorStart_hook = poolgov_ExecutorStart;
