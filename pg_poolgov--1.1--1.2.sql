@@ -357,3 +357,22 @@ GRANT EXECUTE ON FUNCTION poolgov.set_budget_rule(name, integer, name, text, boo
 GRANT EXECUTE ON FUNCTION poolgov._budget_usage(), poolgov.check_login(name, name, inet)
     TO PUBLIC;
 GRANT SELECT ON poolgov.budget_usage TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Issue 19: the grant order's bound in force, and the recent mean wait it
+-- follows (admission.md, "Order within a class")
+------------------------------------------------------------------------------
+
+CREATE FUNCTION poolgov._admission_order(
+    OUT mean_wait_ms double precision,
+    OUT fairness_bound_ms double precision,
+    OUT fairness_factor double precision,
+    OUT fairness_ceiling_ms integer)
+RETURNS SETOF record
+LANGUAGE c STRICT VOLATILE AS 'MODULE_PATHNAME', 'poolgov_admission_order';
+CREATE VIEW poolgov.admission_order AS SELECT * FROM poolgov._admission_order();
+
+-- Server-wide figures, like poolgov.stats: anyone may read them.
+REVOKE ALL ON FUNCTION poolgov._admission_order() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION poolgov._admission_order() TO PUBLIC;
+GRANT SELECT ON poolgov.admission_order TO PUBLIC;

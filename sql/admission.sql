@@ -45,3 +45,15 @@ SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  ORDER BY attnum;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'poolgov.stats'::regclass AND attname LIKE 'admission%' ORDER BY attnum;
+
+-- The grant order (poolgov.admission_order, 1.2): what the queue follows,
+-- as published by the last reload; anyone may read it. Nobody has waited
+-- here, so the recent mean wait is 0 and the bound in force 0 (FIFO until
+-- a wait is measured; TAP 011 checks it under a queue).
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'poolgov.admission_order'::regclass AND attnum > 0 ORDER BY attnum;
+CREATE ROLE admission_order_reader;
+SET ROLE admission_order_reader;
+SELECT * FROM poolgov.admission_order;
+RESET ROLE;
+DROP ROLE admission_order_reader;

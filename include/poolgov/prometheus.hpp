@@ -91,6 +91,8 @@ struct Snapshot {
     uint64_t admission_admitted = 0, admission_timeouts = 0, admission_overdrafts = 0,
              admission_waits = 0;
     double admission_wait_seconds = 0;
+    // The grant order: recent mean wait, bound in force (poolgov.admission_order).
+    double admission_mean_wait_seconds = 0, admission_fairness_bound_seconds = 0;
     uint64_t idle_terminated = 0;
     // Pauses (poolgov.pause): scopes paused and transactions held now; since start.
     int64_t pauses = 0, paused_transactions = 0;

@@ -271,6 +271,13 @@ std::string format_metrics(const Snapshot &s)
              "Admission waits that ended with a slot.", s.admission_waits);
     w.single("pg_poolgov_admission_wait_seconds_total", "counter",
              "Total time of the admission waits that ended with a slot.", s.admission_wait_seconds);
+    w.single("pg_poolgov_admission_mean_wait_seconds", "gauge",
+             "The admission queue's recent mean wait (poolgov.admission_order).",
+             s.admission_mean_wait_seconds);
+    w.single("pg_poolgov_admission_fairness_bound_seconds", "gauge",
+             "The grant order's bound in force: the longest a waiter is passed over by later "
+             "waiters of its class; 0: FIFO.",
+             s.admission_fairness_bound_seconds);
     w.single("pg_poolgov_idle_terminated_total", "counter", "Idle sessions pg_poolgov ended.",
              s.idle_terminated);
     w.single("pg_poolgov_pauses", "gauge", "Scopes paused now (poolgov.pause).", s.pauses);

@@ -539,12 +539,27 @@ set_conf("poolgov.max_active_transactions = 1\npoolgov.admission_idle_timeout = 
 	  . "poolgov.admission_timeout = 20s\npoolgov.admission_fairness_bound = 60s\n"
 	  . "poolgov.admission_fairness_factor = 0.01");
 is(grant_order('factor 0.01'), '1,2,3,4', 'a bound far below the mean wait: FIFO');
+# poolgov.admission_order shows the mean the waits set, the published
+# factor and ceiling, and the bound they give (the grant's microsecond
+# arithmetic truncates: within 0.01 ms).
+sub admission_order
+{
+	return $node->safe_psql('postgres', q{
+		SELECT mean_wait_ms > 0, fairness_factor, fairness_ceiling_ms,
+		       abs(fairness_bound_ms
+		           - least(fairness_ceiling_ms, fairness_factor * mean_wait_ms)) < 0.01
+		  FROM poolgov.admission_order});
+}
+is(admission_order(), 't|0.01|60000|t',
+	'admission_order: the measured mean wait and the bound it gives, factor 0.01');
 # 100 x the mean wait: from the first grant that knows a mean on, far above
 # every wait here; the newest goes first (whether the first grant, made
 # when the mean may still be unknown, went to 1 or to 4).
 set_conf("poolgov.admission_fairness_factor = 100");
 like(grant_order('factor 100'), qr/^(?:1,4,3,2|4,3,2,1)$/,
 	'a bound far above the mean wait: newest first');
+is(admission_order(), 't|100|60000|t',
+	'admission_order: the bound follows the published factor, 100');
 is(admission_counts(), '0|0', 'nothing running or queued after the grant orders');
 
 $node->stop;

@@ -210,6 +210,17 @@ TEST(Prometheus, RowsSharingALabelBecomeOneSeries)
 
 // Every family: HELP then TYPE right before its first sample, names unique,
 // samples of a family contiguous, counters end in _total.
+TEST(Prometheus, GrantOrderGaugesCarryTheirOwnValues)
+{
+    Snapshot s;
+    s.admission_mean_wait_seconds = 0.012;
+    s.admission_fairness_bound_seconds = 0.048;
+    std::string text = format_metrics(s);
+    EXPECT_NE(text.find("\npg_poolgov_admission_mean_wait_seconds 0.012\n"), std::string::npos);
+    EXPECT_NE(text.find("\npg_poolgov_admission_fairness_bound_seconds 0.048\n"),
+              std::string::npos);
+}
+
 TEST(Prometheus, HelpAndTypeForEveryFamily)
 {
     Snapshot s;
@@ -271,6 +282,8 @@ TEST(Prometheus, HelpAndTypeForEveryFamily)
                              "pg_poolgov_admission_overdrafts_total",
                              "pg_poolgov_admission_waits_total",
                              "pg_poolgov_admission_wait_seconds_total",
+                             "pg_poolgov_admission_mean_wait_seconds",
+                             "pg_poolgov_admission_fairness_bound_seconds",
                              "pg_poolgov_idle_terminated_total",
                              "pg_poolgov_pauses",
                              "pg_poolgov_paused_transactions",

@@ -18,6 +18,7 @@ extern "C" {
 #include "views/metrics.hpp"
 #include "views/read_model.hpp"
 #include "views/row_builder.hpp"
+#include "session/admission.hpp"
 #include "settings.hpp"
 #include "shmem.hpp"
 
@@ -100,6 +101,9 @@ char *format(const MetricsInput &in, const char *const *role_labels, const char 
     s.admission_overdrafts = g.adm.overdrafts;
     s.admission_waits = g.adm.waited;
     s.admission_wait_seconds = static_cast<double>(g.adm.wait_total_us) / 1e6;
+    s.admission_mean_wait_seconds = static_cast<double>(g.adm.wait_mean_us) / 1e6;
+    s.admission_fairness_bound_seconds =
+        static_cast<double>(admission_fairness_bound_us(g.adm, admission_limits())) / 1e6;
     s.idle_terminated = l.idle_terminated;
     s.pauses = g.pauses_in_force;
     s.paused_transactions = g.paused_transactions;
