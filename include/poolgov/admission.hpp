@@ -253,48 +253,83 @@ inline bool admission_waiting(const AdmissionEntry &e)
 int admission_cap_usage(AdmissionTable t, uint32_t role);
 
 // The statement path's halves of admission_enter_fast and
-// admission_leave_fast, inline: entry `i` (state None), of priority class
-// `priority`, with no caps, no heavy slot and no pause, takes a slot if
-// nobody waits and `max_active` has room (one compare-and-swap on
-// `running`); false: nothing changed.
-inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int max_active)
+// admission_leave_fast, inline.
+//
+// An entry in state None is clean but for its priority and overdraft
+// flag: every way into None leaves it so (admission_leave clears it all;
+// admission_give_fast releases only a running entry with no heavy slot and
+// no caps, and a running entry has no queued_since, pause bits or was_held:
+// grant() and admission_take_fast clear or never set them, and pauses hold
+// only queued entries). So taking a slot from None writes only the four
+// bytes after the state (heavy, priority, overdraft, n_caps: one store) and
+// the state.
+static_assert(offsetof(AdmissionEntry, state) == 0 && offsetof(AdmissionEntry, heavy) == 4 &&
+              offsetof(AdmissionEntry, priority) == 5 && offsetof(AdmissionEntry, overdraft) == 6 &&
+              offsetof(AdmissionEntry, n_caps) == 7 && alignof(AdmissionEntry) >= 8);
+
+// The entry's state, heavy, priority, overdraft and n_caps in one load
+// (little-endian: the state in the low 32 bits, n_caps in the top byte).
+inline uint64_t admission_entry_head(const AdmissionEntry &e)
 {
-    AdmissionCounters &c = *t.counters;
+    return __atomic_load_n(reinterpret_cast<const uint64_t *>(&e), __ATOMIC_ACQUIRE);
+}
+// Running with no heavy slot (nor a wait for one) and no caps: the state,
+// heavy and n_caps bytes of admission_entry_head.
+constexpr uint64_t kEntryPlainMask = 0xff0000ffffffffffULL;
+constexpr uint64_t kEntryPlainRunning = static_cast<uint64_t>(AdmState::Running);
+
+// The heavy, priority, overdraft and n_caps bytes of a plain running entry
+// of priority class `priority`, as admission_take_plain writes them.
+constexpr uint32_t admission_plain_bytes(uint8_t priority)
+{
+    return static_cast<uint32_t>(priority) << 8;
+}
+
+// Entry `e` (state None), with no caps, no heavy slot and no pause, takes a
+// slot if nobody waits and `max_active` has room (one compare-and-swap on
+// `running`); `bytes` from admission_plain_bytes. False: nothing changed.
+inline bool admission_take_plain(AdmissionCounters &c, AdmissionEntry &e, uint32_t bytes,
+                                 uint32_t max_active)
+{
     if (atomic::load_seq_cst(c.queued) != 0)
         return false;
     uint32_t cur = atomic::load_seq_cst(c.running);
     do {
-        if (cur >= static_cast<uint32_t>(max_active))
+        if (cur >= max_active)
             return false;
     } while (!atomic::compare_exchange_seq_cst(c.running, cur, cur + 1));
-    AdmissionEntry &e = t.entries[i];
-    e.priority = priority;
-    e.overdraft = 0;
-    e.n_caps = 0;
-    e.queued_since = 0;
-    atomic::store(e.paused, 0u);
-    e.was_held = 0;
-    atomic::store_release(e.heavy, static_cast<uint8_t>(HeavyState::None));
+    __atomic_store_n(reinterpret_cast<uint32_t *>(&e.heavy), bytes, __ATOMIC_RELEASE);
     atomic::fetch_add(c.admitted, uint64_t{1});
     atomic::store_release(e.state, static_cast<uint32_t>(AdmState::Running));
     return true;
 }
 
-// Entry `i`, running with neither a heavy slot nor caps, gives its slot
+// Entry `i` (state None), of priority class `priority`, with no caps, no
+// heavy slot and no pause: admission_take_plain.
+inline bool admission_take_fast(AdmissionTable t, int i, uint8_t priority, int max_active)
+{
+    return admission_take_plain(*t.counters, t.entries[i], admission_plain_bytes(priority),
+                                static_cast<uint32_t>(max_active));
+}
+
+// Entry `e`, running with neither a heavy slot nor caps, gives its slot
 // back: true, and *done unless waiters may now be eligible (then call
 // admission_grant under the lock). False: nothing changed, call
 // admission_leave under the lock.
-inline bool admission_give_fast(AdmissionTable t, int i, bool *done)
+inline bool admission_give_plain(AdmissionCounters &c, AdmissionEntry &e, bool *done)
 {
-    AdmissionEntry &e = t.entries[i];
-    if (atomic::load_acquire(e.state) != static_cast<uint32_t>(AdmState::Running) ||
-        atomic::load_acquire(e.heavy) != static_cast<uint8_t>(HeavyState::None) || e.n_caps > 0)
+    if ((admission_entry_head(e) & kEntryPlainMask) != kEntryPlainRunning)
         return false;
     atomic::store_release(e.state, static_cast<uint32_t>(AdmState::None));
     // seq_cst: ordered before the read below
-    atomic::fetch_add_seq_cst(t.counters->running, static_cast<uint32_t>(-1));
-    *done = atomic::load_seq_cst(t.counters->queued) == 0;
+    atomic::fetch_add_seq_cst(c.running, static_cast<uint32_t>(-1));
+    *done = atomic::load_seq_cst(c.queued) == 0;
     return true;
+}
+
+inline bool admission_give_fast(AdmissionTable t, int i, bool *done)
+{
+    return admission_give_plain(*t.counters, t.entries[i], done);
 }
 
 }  // namespace poolgov

@@ -234,9 +234,22 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_prepared_xacts}), '0',
 
 # --- Heavy lane: limit 4, one heavy slot; heavy statements serialize while
 # light ones pass.
+# A session that took its slots by the statement path's cached verdict
+# (these limits, no lane) before the lane is switched on.
+my $early = session($node, user => 'app');
+$early->query_safe('SELECT 1');
+$early->query_safe('SELECT 2');
+my $early_pid = $early->query_safe('SELECT pg_backend_pid()');
 set_conf("poolgov.max_active_transactions = 4\npoolgov.max_heavy_transactions = 1\npoolgov.heavy_cost = 10000\npoolgov.admission_timeout = 20s");
 # Estimated at 13,333 (a light SELECT on t at about 42); it sleeps 1.5 s.
 my $heavy_sql = q{SELECT pg_sleep(1.5), count(*) FROM generate_series(1, 1000000) g WHERE g < 0};
+$early->{stdin} .= "$heavy_sql;\n";
+$early->{run}->pump_nb;
+ok($node->poll_query_until('postgres', "SELECT admission = 'heavy' FROM poolgov.connections WHERE pid = $early_pid"),
+	'a session that took slots before the lane was switched on takes the heavy slot');
+session_output($early, qr/^\|0$/m);
+is($early->{stdout} . $early->{stderr}, "|0\n", 'and its heavy statement ran');
+$early->quit;
 my $h1 = session($node, user => 'app');
 my $h2 = session($node, user => 'app');
 $h1->query_safe("BEGIN; SELECT 1;");

@@ -813,6 +813,61 @@ TEST(AdmissionFast, HeavyOrCappedTransactionsTakeTheLockedPath)
     EXPECT_EQ(f.counters.running, 0u);
 }
 
+// The lean take (admission_take_plain) writes only the state and the four
+// bytes after it: it relies on every way into state None leaving the rest
+// of the entry clean (no wait time, pause bits or was_held, no heavy state,
+// no caps). Here an entry goes through a pause hold, an overdraft, a fast
+// give-back, a heavy wait abandoned and a locked leave, and is checked at
+// each return to None and after the next lean take.
+TEST(AdmissionFast, AnEntryBackInNoneIsCleanForTheLeanTake)
+{
+    auto clean = [](const AdmissionEntry &e) {
+        return e.state == static_cast<uint32_t>(AdmState::None) &&
+               e.heavy == static_cast<uint8_t>(HeavyState::None) && e.n_caps == 0 &&
+               e.queued_since == 0 && e.paused == 0 && e.was_held == 0;
+    };
+    Fixture f(3);
+    f.lim = {1, 1, 0};
+    AdmissionRequest plain{false, 1, 0, nullptr, nullptr};
+    ASSERT_TRUE(admission_enter_fast(f.table(), 0, plain, f.lim));
+    // Entry 1 queues (high priority), a pause holds it, then it runs past
+    // the limit and the pause.
+    EXPECT_FALSE(f.enter(1, 2));
+    ASSERT_TRUE(admission_hold(f.table(), 1, f.entries[1].ticket, 3));
+    EXPECT_EQ(f.entries[1].was_held, 1u);
+    ASSERT_TRUE(admission_overdraft(f.table(), 1, f.now));
+    EXPECT_EQ(f.entries[1].overdraft, 1);
+    bool done = false;
+    ASSERT_TRUE(admission_leave_fast(f.table(), 1, &done));
+    EXPECT_TRUE(clean(f.entries[1]));
+    ASSERT_TRUE(admission_leave_fast(f.table(), 0, &done));
+    EXPECT_TRUE(done);
+    EXPECT_TRUE(clean(f.entries[0]));
+    // The lean take: a plain running entry of its own priority, no overdraft.
+    ASSERT_TRUE(admission_enter_fast(f.table(), 1, plain, f.lim));
+    EXPECT_TRUE(f.running(1));
+    EXPECT_EQ(f.entries[1].overdraft, 0);
+    EXPECT_EQ(f.entries[1].priority, 1);
+    EXPECT_EQ(f.entries[1].queued_since, 0);
+    EXPECT_EQ(f.entries[1].paused, 0u);
+    EXPECT_EQ(f.entries[1].was_held, 0u);
+    // A heavy wait abandoned, then the fast give-back; then a heavy slot
+    // given back by the locked leave.
+    f.lim = {3, 1, 0};
+    ASSERT_TRUE(f.enter(2, 1, true));  // holds the heavy slot
+    ASSERT_TRUE(admission_enter_fast(f.table(), 0, plain, f.lim));
+    EXPECT_FALSE(admission_enter_heavy(f.table(), 0, f.lim, f.now));  // waits for it
+    int out[4];
+    admission_leave_heavy(f.table(), 0, f.lim, f.now, out, 4);
+    ASSERT_TRUE(admission_leave_fast(f.table(), 0, &done));
+    EXPECT_TRUE(clean(f.entries[0]));
+    f.leave(2);
+    EXPECT_TRUE(clean(f.entries[2]));
+    ASSERT_TRUE(admission_enter_fast(f.table(), 2, plain, f.lim));
+    EXPECT_EQ(f.entries[2].heavy, static_cast<uint8_t>(HeavyState::None));
+    EXPECT_EQ(f.counters.running, 2u);
+}
+
 // Threads race the lock-free path against the locked queue (a mutex stands
 // for the LWLock): the limit always holds, nobody is stranded, and the
 // counters end at zero.

@@ -96,7 +96,8 @@ namespace {
 constexpr int kGrantBatch = 32;
 constexpr long kTickMs = 1000;
 
-int my_index = -1;  // this backend's entry, once it took part
+int my_index = -1;                   // this backend's entry, once it took part
+AdmissionEntry *my_entry = nullptr;  // the same, as a pointer
 bool &rolled_back_to_savepoint = admission_rolled_back;
 bool idle_timeout_registered = false;
 // Armed since the last disarm (it may have fired since): a statement asks
@@ -125,6 +126,16 @@ struct Profile {
     char timeout_budget[kDetailLen];  // which rule, for the message
 };
 Profile profile = {~uint64_t{0}, 1, 0, {}, {}, 0, {}};
+
+// The statement path's verdict (admission_top_statement_on): with the
+// published limits word `fast_word` (max_active > 0, no heavy lane) and
+// the profile of generation profile.generation, this backend takes its slot
+// by admission_take_plain, writing `fast_bytes`: it is not a superuser (so
+// never exempt, whatever exempt_superusers says), and its budgets set no
+// max_active cap. 0: no verdict (the limits word is never 0 on that path).
+// Set where the profile is refreshed, after the backend registered.
+uint64_t fast_word = 0;
+uint32_t fast_bytes = 0;
 
 AdmissionSettings &published() { return shm.state->admission_settings; }
 int max_active() { return atomic::load(published().max_active); }
@@ -209,6 +220,7 @@ void register_backend()
     if (my_index >= 0)
         return;
     my_index = static_cast<int>(my_slot - shm.slots);
+    my_entry = &shm.admission.entries[my_index];
     shm.admission_latches[my_index] = MyLatch;
     before_shmem_exit(leave, 0);
 }
@@ -313,6 +325,22 @@ void refresh_profile()
     pfree(closure);
     p.priority = my_slot->priority ? 2 : low ? 0 : 1;
     profile = p;
+}
+
+// The statement path's verdict for the profile just refreshed and the
+// limits published now (see fast_word).
+void refresh_fast_verdict()
+{
+    uint64_t word = admission_limits_word(published());
+    auto active = static_cast<int32_t>(word & 0xffffffffu);
+    auto heavy = static_cast<int32_t>(word >> 32);
+    if (my_entry == nullptr || my_slot->superuser || profile.n_caps != 0 || heavy != 0 ||
+        active <= 0) {
+        fast_word = 0;
+        return;
+    }
+    fast_bytes = admission_plain_bytes(profile.priority);
+    fast_word = word;
 }
 
 // The admission timeout of this connection: its budget's, else the setting.
@@ -595,6 +623,7 @@ bool fast_admit(int active)
         profile.generation != atomic::load_acquire(shm.state->budget.generation) ||
         (!xact_gated() && pauses_in_force()))
         return false;
+    refresh_fast_verdict();  // the limits changed since, say: the next one is fast again
     xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
     if (!admission_take_fast(shm.admission, my_index, profile.priority, active))
         return false;
@@ -618,6 +647,7 @@ void acquire(bool heavy, const PlannedStmt *plan, bool pause_only)
     uint64_t pause_generation = 0;
     if (state == static_cast<uint32_t>(AdmState::None)) {
         refresh_profile();
+        refresh_fast_verdict();
         req = AdmissionRequest{heavy,
                                profile.priority,
                                static_cast<uint8_t>(pause_only ? 0 : profile.n_caps),
@@ -754,9 +784,11 @@ __attribute__((always_inline)) inline void top_statement_admission_on(const Plan
     gate_transaction();
 }
 
-__attribute__((noinline)) void admission_top_statement_on(const PlannedStmt *plan)
+namespace {
+
+// Everything but the verdict's case of admission_top_statement_on.
+__attribute__((noinline)) void admission_top_statement_slow(const PlannedStmt *plan)
 {
-    admission_rolled_back = false;
     if (exempt()) [[unlikely]]
         return;
     int active = max_active();
@@ -765,6 +797,58 @@ __attribute__((noinline)) void admission_top_statement_on(const PlannedStmt *pla
         top_statement_admission_on(plan, active, heavy_lane);
     else
         admission_top_statement_full(plan);
+}
+
+}  // namespace
+
+// Admission control or the heavy lane on (the limits word nonzero). The
+// common case by the verdict (fast_word): the same limits, the profile
+// current, no idle timer armed, and either the transaction passed the gate
+// or no pause is in force; then the slot is held already or taken by one
+// compare-and-swap. Its admission is counted with the statement
+// (admission_pending_admitted). Anything else: admission_top_statement_slow.
+// (Reached only from ExecutorStart's fast path, where tracked_stats, so
+// my_slot, is set.)
+__attribute__((noinline)) void admission_top_statement_on(const PlannedStmt *plan)
+{
+    admission_rolled_back = false;
+    uint64_t limits_word = admission_limits_word(published());
+    if (limits_word == fast_word && !idle_timeout_armed &&
+        atomic::load_acquire(shm.state->budget.generation) == profile.generation &&
+        (xact_gate_passed || atomic::load_seq_cst(shm.state->pauses.n_in_force) == 0)) [[likely]] {
+        AdmissionEntry &e = *my_entry;
+        uint32_t state = entry_state(e);
+        if (state == static_cast<uint32_t>(AdmState::Running)) {  // earlier in this transaction
+            xact_gate_passed = true;
+            return;
+        }
+        if (state == static_cast<uint32_t>(AdmState::None)) {
+            xact_work_flag(kXactWorkAdmission);  // the slot goes back at the end
+            if (admission_take_plain(*shm.admission.counters, e, fast_bytes,
+                                     static_cast<uint32_t>(limits_word))) [[likely]] {
+                admission_pending_admitted++;
+                xact_gate_passed = true;
+                return;
+            }
+        }
+    }
+    admission_top_statement_slow(plan);
+}
+
+// The COMMIT of a transaction in which only admission control flagged work
+// (xact_events.cpp): a plain slot goes back by a decrement (the waiters
+// then granted if any); anything else through leave().
+void admission_commit()
+{
+    AdmissionEntry *e = my_entry;
+    bool done = false;
+    if (e != nullptr && admission_pending_admitted == 0 && !idle_timeout_armed &&
+        admission_give_plain(*shm.admission.counters, *e, &done)) [[likely]] {
+        if (!done) [[unlikely]]
+            grant_freed_slot();
+        return;
+    }
+    leave(0, 0);
 }
 
 // Everything but the inline case of admission_top_statement (admission.hpp).

@@ -27,7 +27,9 @@ void admission_reloaded();
 // A top-level statement is about to start its executor (not inside a
 // utility command, a function or another statement).
 void admission_top_statement_full(const PlannedStmt *plan);
-// The same when admission control or the heavy lane is on.
+// The same when admission control or the heavy lane is on. (It loads the
+// limits word again: passed as an argument it would take the register of
+// ExecutorStart's eflags, which then costs the default path a register save.)
 void admission_top_statement_on(const PlannedStmt *plan);
 
 // Set by ROLLBACK TO SAVEPOINT until the next statement: the savepoints it

@@ -56,8 +56,8 @@ void on_xact(XactEvent event, void *)
         if (xact_work == 0)
             return;
         if (xact_work == kXactWorkAdmission) {  // the slot goes back, nothing else
-            admission_xact_event(event);
             xact_work = 0;
+            admission_commit();
             return;
         }
     }

@@ -46,6 +46,8 @@ extern LocalTransactionId xact_block_lxid;
 
 // The parts, in the order they are called.
 void admission_xact_event(XactEvent event);
+// COMMIT when admission control alone flagged work: the slot goes back.
+void admission_commit();
 void budgets_xact_event(XactEvent event);
 void statements_xact_event(XactEvent event);
 
