@@ -131,14 +131,14 @@ scenario_overload() {
     "Many clients, few cores: TPC-B (\`pgbench $args\`, the default script) at ${clients_list// /, } clients, scale $SCALE, $conns, $ROUNDS round(s) × $RUN_SECONDS s per client count, the order of the configurations changing from round to round. Stream \`prepared\`: the same with \`-M prepared\` at $prepared_clients clients, which PgBouncer's transaction mode cannot run. Every configuration's clients connect over loopback TCP (127.0.0.1), as an application reaches a server or a pooler over the network; PgBouncer reaches PostgreSQL on the unix socket, as deployed."
   meta config overload direct "plain PostgreSQL, pgbench on 127.0.0.1 TCP"
   meta config overload pgbouncer "plain PostgreSQL behind PgBouncer (pool_mode = transaction, default_pool_size = $BOUNCER_POOL_SIZE), pgbench on 127.0.0.1 TCP, PgBouncer to PostgreSQL on the unix socket"
-  meta config overload pg_poolgov "pg_poolgov admission control, poolgov.max_active_transactions = $BOUNCER_POOL_SIZE, poolgov.admission_fairness_bound and poolgov.admission_fairness_factor at their defaults (newest waiter first within a bound of 4 × the recent mean wait, at most 1 s), pgbench on 127.0.0.1 TCP"
-  meta config overload pg_poolgov_f2 "the same with poolgov.admission_fairness_factor = 2 (newest first within twice the recent mean wait: less cache affinity, a shorter tail)"
+  meta config overload pg_poolgov "pg_poolgov admission control, poolgov.max_active_transactions = $BOUNCER_POOL_SIZE, poolgov.admission_fairness_bound and poolgov.admission_fairness_factor at their defaults (newest waiter first within a bound of twice the recent mean wait, at most 1 s), pgbench on 127.0.0.1 TCP"
+  meta config overload pg_poolgov_f4 "the same with poolgov.admission_fairness_factor = 4 (newest first within 4 × the recent mean wait: more cache affinity, a longer tail)"
   meta config overload pg_poolgov_fifo "the same with poolgov.admission_fairness_bound = 0 (strict FIFO)"
 
   local configs=(direct pgbouncer) round config clients
   if [ "$FEATURE_ADMISSION" -eq 1 ]; then
     configs+=(pg_poolgov)
-    [ "$FEATURE_FAIRNESS" -eq 1 ] && configs+=(pg_poolgov_f2 pg_poolgov_fifo)
+    [ "$FEATURE_FAIRNESS" -eq 1 ] && configs+=(pg_poolgov_f4 pg_poolgov_fifo)
   else
     skip overload pg_poolgov "admission control (poolgov.max_active_transactions) is not built yet"
   fi
@@ -149,9 +149,9 @@ scenario_overload() {
         pgbouncer) start_config_pgbouncer "$conns" ;;
         pg_poolgov) start_config_tcp pg_poolgov "$conns" \
           "poolgov.max_active_transactions = $BOUNCER_POOL_SIZE" ;;
-        pg_poolgov_f2) start_config_tcp pg_poolgov "$conns" \
+        pg_poolgov_f4) start_config_tcp pg_poolgov "$conns" \
           "poolgov.max_active_transactions = $BOUNCER_POOL_SIZE" \
-          "poolgov.admission_fairness_factor = 2" ;;
+          "poolgov.admission_fairness_factor = 4" ;;
         pg_poolgov_fifo) start_config_tcp pg_poolgov "$conns" \
           "poolgov.max_active_transactions = $BOUNCER_POOL_SIZE" \
           "poolgov.admission_fairness_bound = 0" ;;

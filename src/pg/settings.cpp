@@ -53,7 +53,7 @@ int max_heavy_transactions = 0;
 int admission_idle_timeout = 60000;
 int admission_aging = 5000;
 int admission_fairness_bound = 1000;
-double admission_fairness_factor = 4.0;
+double admission_fairness_factor = 2.0;
 int pause_timeout = 600000;
 
 int idle_timeout = 0;

@@ -62,13 +62,20 @@ for my $id (1 .. 10)
 	push @runs, start_psql($node, qq{
 		BEGIN;
 		INSERT INTO arrivals VALUES ($id, clock_timestamp());
-		SELECT pg_sleep(0.3);
+		SELECT pg_sleep(0.6);
 		COMMIT;}, user => 'app');
 	# Arrive in order: each one admitted or queued before the next starts
 	# (a fixed pause is not enough on a loaded machine).
 	my $t = time;
 	usleep(5_000) until $monitor->query_safe(
 		'SELECT admission_admitted + admission_queued FROM poolgov.stats') >= $id || time - $t > 10;
+	# Arrivals 50 ms apart (each holds its slot 0.6 s, so all ten have
+	# come while the first two still run): the two slots then free 50 ms
+	# apart, so two consecutive grants are that far apart, and only a
+	# granted backend's wake-up slower than 50 ms could reorder the inserts
+	# that record the order. (With arrivals a few ms apart, a PostgreSQL 18
+	# run on a loaded machine recorded 10 before 9.)
+	usleep(50_000);
 }
 $monitor->quit;
 my ($max_running, $max_queued) = (0, 0);
